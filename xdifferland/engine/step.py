@@ -121,7 +121,8 @@ def constants(parameters: Parameters) -> StepConstants:
 
 def prepare(parameters: Parameters, forcing: Forcing) -> StepDrivers:
     """All state-independent quantities of every step, as ``(time, pixel)`` arrays."""
-    p = parameters
+    # Parameters become (1, pixel) rows so every broadcast against (time, pixel) is explicit.
+    p = Parameters(*(jnp.expand_dims(x, 0) for x in parameters))
     shape = jnp.broadcast_shapes(*(jnp.shape(f) for f in forcing), jnp.shape(p.decomposition_rate))
     f = Forcing(*(jnp.broadcast_to(x, shape) for x in forcing))
     dt = f.delta_t
