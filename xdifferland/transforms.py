@@ -18,6 +18,11 @@ from .registry import PARAMETER_NAMES, spec
 __all__ = ["bounds", "to_physical", "to_unconstrained"]
 
 
+def _row(values, like, dtype):
+    """Bounds shaped to broadcast explicitly against ``like[..., n]``."""
+    return jnp.asarray(values, dtype).reshape((1,) * max(jnp.ndim(like) - 1, 0) + (-1,))
+
+
 def bounds(names: Sequence[str] = PARAMETER_NAMES) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Float32 ``(min, max, max/min)`` arrays for ``names`` (readable names or aliases)."""
     lo = np.array([spec(n).min for n in names], dtype=np.float32)
@@ -37,7 +42,7 @@ def to_physical(x, names: Sequence[str] = PARAMETER_NAMES):
     dtype = jnp.result_type(x.dtype, jnp.float32)
     lo, _, ratio = bounds(names)
     u = jnp.arctan(x) / jnp.pi + 0.5
-    return jnp.asarray(lo, dtype) * jnp.asarray(ratio, dtype) ** u
+    return _row(lo, x, dtype) * _row(ratio, x, dtype) ** u
 
 
 def to_unconstrained(theta, names: Sequence[str] = PARAMETER_NAMES):
@@ -51,5 +56,5 @@ def to_unconstrained(theta, names: Sequence[str] = PARAMETER_NAMES):
     theta = jnp.asarray(theta)
     dtype = jnp.result_type(theta.dtype, jnp.float32)
     lo, _, ratio = bounds(names)
-    u = jnp.log(theta / jnp.asarray(lo, dtype)) / jnp.log(jnp.asarray(ratio, dtype))
+    u = jnp.log(theta / _row(lo, theta, dtype)) / jnp.log(_row(ratio, theta, dtype))
     return jnp.tan(jnp.pi * (u - 0.5))

@@ -11,6 +11,7 @@ import jax.numpy as jnp
 
 from ..registry import PARAMETERS
 from .outputs import OUTPUT_NAMES, OUTPUTS, output_spec, resolve_output, resolve_outputs
+from .budget import BudgetResiduals, budget_residuals
 from .simulate import Simulation, as_dtype, simulate
 from .step import init, prepare, step
 from .types import FORCING_FIELDS, POOL_BOUNDS, Forcing, Parameters, Pools
@@ -18,7 +19,8 @@ from .types import FORCING_FIELDS, POOL_BOUNDS, Forcing, Parameters, Pools
 __all__ = [
     "Forcing", "Pools", "Parameters", "Simulation", "simulate", "init", "prepare", "step",
     "OUTPUTS", "OUTPUT_NAMES", "output_spec", "resolve_output", "resolve_outputs",
-    "midpoint_parameters", "FORCING_FIELDS", "POOL_BOUNDS", "as_dtype",
+    "midpoint_parameters", "FORCING_FIELDS", "POOL_BOUNDS", "as_dtype", "budget_residuals",
+    "BudgetResiduals",
 ]
 
 

@@ -1,0 +1,9 @@
+"""Datasets shipped with xdifferland: the seeded synthetic world (no download needed)."""
+
+from __future__ import annotations
+
+from .synthetic import DEFAULT_NOISE, GENERATOR_VERSION, TWIN_PRESET, synthetic_world
+from .synthetic_truth import evaluate_mapping, resolve_drivers
+
+__all__ = ["synthetic_world", "TWIN_PRESET", "DEFAULT_NOISE", "GENERATOR_VERSION",
+           "evaluate_mapping", "resolve_drivers"]

@@ -1,0 +1,189 @@
+"""The hidden predictor -> parameter mapping of the embedded world and its true simulation.
+
+For every registry parameter ``p`` with driver predictors ``D_p`` (chosen by groups or by name,
+see :func:`resolve_drivers`), the unconstrained value is
+
+.. math::
+
+    z_j = 4 \\tanh\\big((x_j - \\mu_j) / (4 \\sigma_j)\\big),\\qquad
+    \\ell = \\frac{\\sum_{j \\in D_p} w_{pj} z_j - a_p}{s_p},\\qquad
+    q = \\frac{\\sum_{j \\in D_p} v_{pj} z_j - b_p}{r_p},
+
+.. math::
+
+    x_p = c_p + A_p \\tanh\\big(\\ell + \\kappa_p (q^2 - 1)\\big),
+
+where ``mu_j``, ``sigma_j`` standardize predictor ``j`` over the land cells (the soft clip at 4
+standard deviations keeps rare cover types from dominating), ``w`` and ``v`` are standard-normal
+weights (zero outside ``D_p``), ``a, s`` and ``b, r`` standardize the two scores over the land
+cells, ``kappa_p`` in [0.1, 0.3] sets the curvature, ``c_p`` is the unconstrained value of a
+plausible physical baseline (:data:`BASELINES`) and ``A_p`` its amplitude (:data:`AMPLITUDES`,
+0.25-0.5), so ``|x_p| < 1.5`` and parameters stay well inside their bounds. The physical value is
+:func:`xdifferland.transforms.to_physical` of ``x_p``. Every coefficient is returned in the truth
+Dataset, and :func:`evaluate_mapping` recomputes the parameters from any predictor values.
+
+The initial pools are mapped the same way, around modest, near-steady-state baselines, so
+``simulate(true parameters, forcing)`` reproduces the true outputs exactly (no separate spin-up).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ..registry import PARAMETER_NAMES, resolve_name
+from ..transforms import to_physical, to_unconstrained
+from ..variables import PREDICTOR_GROUPS
+
+__all__ = ["BASELINES", "AMPLITUDES", "DEFAULT_DRIVERS", "resolve_drivers", "draw_mapping",
+           "evaluate_mapping", "TRUE_OUTPUTS", "simulate_truth"]
+
+PREDICTOR_NAMES: tuple[str, ...] = tuple(n for g in PREDICTOR_GROUPS.values() for n in g)
+DEFAULT_DRIVERS: tuple[str, ...] = ("PFT", "CLIM", "SOIL", "AGE")
+
+#: Physical value of each parameter at the centre of the mapping (x_p = c_p).
+BASELINES: dict[str, float] = {
+    "decomposition_rate": 1.0e-3, "autotrophic_fraction": 0.5, "foliar_allocation": 0.14,
+    "root_allocation": 0.3, "leaf_lifespan": 1.6, "wood_turnover": 1.2e-4,
+    "root_turnover": 1.5e-3, "litter_turnover": 2.0e-3, "som_turnover": 3.0e-5,
+    "temperature_sensitivity": 0.0693, "canopy_efficiency": 14.0,
+    "labile_release_day": 850.0, "labile_allocation": 0.15, "labile_release_period": 45.0,
+    "leaf_fall_day": 655.0, "leaf_fall_period": 60.0, "leaf_carbon_mass_per_area": 80.0,
+    "initial_labile": 100.0, "initial_foliar": 200.0, "initial_root": 150.0,
+    "initial_wood": 6000.0, "initial_litter": 250.0, "initial_som": 9000.0,
+    "intrinsic_wue": 25.0, "runoff_focal_point": 4000.0, "field_capacity": 250.0,
+    "initial_water": 150.0, "foliar_combustion": 0.6, "ligneous_combustion": 0.15,
+    "soil_combustion": 0.05, "fire_resilience": 0.3, "labile_lifespan": 1.3,
+    "moisture_factor": 0.1, "underlying_wue": 5.0, "radiation_et_coefficient": 0.02,
+    "wilting_point_fraction": 0.1, "sif_slope": 15.0, "sif_intercept_plus_three": 3.5,
+    "vod_foliar_coefficient": 1.0e-3, "vod_wood_coefficient": 1.0e-5,
+}
+#: Amplitude A_p of the unconstrained variation around the baseline.
+AMPLITUDES: dict[str, float] = {name: 0.5 for name in PARAMETER_NAMES} | {
+    name: 0.3 for name in PARAMETER_NAMES if name.startswith("initial_")} | {
+    "labile_release_day": 0.4, "leaf_fall_day": 0.4, "leaf_lifespan": 0.35,
+    "labile_lifespan": 0.35, "autotrophic_fraction": 0.4}
+
+#: Outputs kept from the true simulation (engine names).
+TRUE_OUTPUTS: tuple[str, ...] = (
+    "lai", "gpp", "et", "nee", "nbe", "sif", "fire_emission", "autotrophic_respiration",
+    "labile_pool", "foliar_pool", "root_pool", "wood_pool", "litter_pool", "som_pool",
+    "water_pool")
+
+
+def _expand(entry) -> tuple[str, ...]:
+    """Predictor names of a driver entry: group names and/or predictor names."""
+    entry = (entry,) if isinstance(entry, str) else tuple(entry)
+    names: list[str] = []
+    for item in entry:
+        if item in PREDICTOR_GROUPS:
+            names.extend(PREDICTOR_GROUPS[item])
+        elif item in PREDICTOR_NAMES:
+            names.append(item)
+        else:
+            raise ValueError(f"unknown predictor or group {item!r}; use one of "
+                             f"{tuple(PREDICTOR_GROUPS)} or {PREDICTOR_NAMES}")
+    if not names:
+        raise ValueError("each parameter needs at least one driver")
+    return tuple(n for n in PREDICTOR_NAMES if n in names)
+
+
+def resolve_drivers(parameter_drivers: Mapping[str, Sequence[str] | str] | None
+                    ) -> dict[str, tuple[str, ...]]:
+    """Predictor names driving each parameter; key ``"default"`` applies to the unlisted ones.
+
+    Examples
+    --------
+    >>> drivers = resolve_drivers({"canopy_efficiency": ("mean_annual_temperature",)})
+    >>> drivers["canopy_efficiency"]
+    ('mean_annual_temperature',)
+    >>> len(drivers["sif_slope"])  # default: all four groups, 20 predictors
+    20
+    """
+    given = dict(parameter_drivers or {})
+    default = _expand(given.pop("default", DEFAULT_DRIVERS))
+    chosen = {resolve_name(key): _expand(value) for key, value in given.items()}
+    return {name: chosen.get(name, default) for name in PARAMETER_NAMES}
+
+
+def _standardized(predictors: Mapping[str, np.ndarray], mean, std) -> np.ndarray:
+    """Soft-clipped z-scores, ``(..., predictor)``."""
+    x = np.stack([np.asarray(predictors[n], np.float64) for n in PREDICTOR_NAMES], axis=-1)
+    return 4.0 * np.tanh((x - mean) / (4.0 * std))
+
+
+def draw_mapping(rng, predictors: Mapping[str, np.ndarray], land_mask: np.ndarray,
+                 drivers: Mapping[str, tuple[str, ...]]) -> xr.Dataset:
+    """Random coefficients of the hidden mapping, as a Dataset over (parameter, predictor)."""
+    land = {n: np.asarray(predictors[n], np.float64)[land_mask] for n in PREDICTOR_NAMES}
+    mean = np.array([land[n].mean() for n in PREDICTOR_NAMES])
+    std = np.array([land[n].std() for n in PREDICTOR_NAMES])
+    std = np.maximum(std, 1e-3 * (np.abs(mean) + 1e-2))  # constant predictors stay finite
+    n_par, n_pred = len(PARAMETER_NAMES), len(PREDICTOR_NAMES)
+    # Draw every coefficient (even unused ones) so a driver choice changes only what it names.
+    linear = rng.standard_normal((n_par, n_pred))
+    quadratic = rng.standard_normal((n_par, n_pred))
+    curvature = rng.uniform(0.1, 0.3, n_par)
+    uses = np.array([[n in drivers[p] for n in PREDICTOR_NAMES] for p in PARAMETER_NAMES])
+    linear, quadratic = linear * uses, quadratic * uses
+
+    z = _standardized(land, mean, std)
+    scores = (z @ linear.T, z @ quadratic.T)  # (land pixel, parameter)
+    offsets = [s.mean(axis=0) for s in scores]
+    scales = [np.maximum(s.std(axis=0), 1e-9) for s in scores]
+    centre = np.asarray(to_unconstrained(
+        np.array([BASELINES[p] for p in PARAMETER_NAMES], np.float32)), np.float64)
+    par, pred = ("parameter", list(PARAMETER_NAMES)), ("predictor", list(PREDICTOR_NAMES))
+    return xr.Dataset(
+        {
+            "mapping_linear_weight": (("parameter", "predictor"), linear),
+            "mapping_quadratic_weight": (("parameter", "predictor"), quadratic),
+            "mapping_uses_predictor": (("parameter", "predictor"), uses),
+            "mapping_linear_offset": ("parameter", offsets[0]),
+            "mapping_linear_scale": ("parameter", scales[0]),
+            "mapping_quadratic_offset": ("parameter", offsets[1]),
+            "mapping_quadratic_scale": ("parameter", scales[1]),
+            "mapping_curvature": ("parameter", curvature),
+            "mapping_centre": ("parameter", centre),
+            "mapping_amplitude": ("parameter", [AMPLITUDES[p] for p in PARAMETER_NAMES]),
+            "mapping_drivers": ("parameter", [",".join(drivers[p]) for p in PARAMETER_NAMES]),
+            "predictor_mean": ("predictor", mean),
+            "predictor_std": ("predictor", std),
+        },
+        coords=dict([par, pred]),
+    )
+
+
+def evaluate_mapping(predictors: Mapping[str, np.ndarray], mapping: xr.Dataset,
+                     *, unconstrained: bool = False) -> dict[str, np.ndarray]:
+    """Parameters (physical, or unconstrained x_p) from predictor values and mapping coefficients.
+
+    ``predictors`` maps every predictor name to an array (any shape, all alike; a Dataset
+    works). Returns one float64 array of that shape per registry parameter.
+    """
+    m = mapping
+    z = _standardized({n: np.asarray(predictors[n]) for n in PREDICTOR_NAMES},
+                      m["predictor_mean"].values, m["predictor_std"].values)
+    linear = (z @ m["mapping_linear_weight"].values.T - m["mapping_linear_offset"].values) \
+        / m["mapping_linear_scale"].values
+    quad = (z @ m["mapping_quadratic_weight"].values.T - m["mapping_quadratic_offset"].values) \
+        / m["mapping_quadratic_scale"].values
+    x = m["mapping_centre"].values + m["mapping_amplitude"].values * np.tanh(
+        linear + m["mapping_curvature"].values * (quad**2 - 1.0))
+    if not unconstrained:
+        x = np.asarray(to_physical(np.nan_to_num(x).astype(np.float32)), np.float64) \
+            * np.where(np.isnan(x), np.nan, 1.0)
+    return {name: x[..., k] for k, name in enumerate(PARAMETER_NAMES)}
+
+
+def simulate_truth(parameters: Mapping[str, np.ndarray], forcing) -> dict[str, np.ndarray]:
+    """Run the engine (float32) for ``(pixel,)`` parameters and ``(time, pixel)`` forcing."""
+    import jax.numpy as jnp
+
+    from ..engine import Parameters, simulate
+
+    params = Parameters(*(jnp.asarray(parameters[n], jnp.float32) for n in PARAMETER_NAMES))
+    run = simulate(params, forcing, outputs=TRUE_OUTPUTS)
+    return {name: np.asarray(value) for name, value in run.outputs.items()}

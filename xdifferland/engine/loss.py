@@ -1,0 +1,415 @@
+"""The published DifferLand (global) loss as pure JAX functions (spec section 8).
+
+Outputs and observations are time-major ``(time, pixel)`` arrays, exactly as returned by
+:func:`~xdifferland.engine.simulate`; outputs are keyed by engine name (``"sif"``, ``"nbe"``,
+``"water_pool"``, ...). Observations are keyed by stream name (:data:`OBSERVATION_STREAMS`) and
+are :class:`~xdifferland.engine.loss_primitives.Observation` tuples.
+
+:data:`LOSS_TERMS` declares the 15 terms (default weight, observation stream, needed outputs, the
+function giving the unweighted value). :func:`loss_terms` evaluates the weighted terms that are
+switched on and have their observation stream; :func:`total_loss` sums them. Terms are summed over
+pixels, not averaged; patch terms divide by ``batch_size`` rows, padding included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax.numpy as jnp
+import numpy as np
+
+from ..typing import Array
+from .loss_primitives import Observation, annual_mean, annualize, observation_sse, patch_error
+from .types import Pools
+
+__all__ = [
+    "DEFAULT_WEIGHTS", "EDC_BUDGETS", "EDC_EPSILON", "LOSS_OUTPUTS", "LOSS_TERMS",
+    "OBSERVATION_STREAMS", "LossContext", "LossTerm", "Observation", "active_terms",
+    "biomass_loss", "edc_loss", "edc_per_pixel", "fire_loss", "fluxnet_et_loss",
+    "fluxnet_gpp_loss", "fluxnet_reco_loss", "gleam_et_loss", "lai_loss", "loss_terms",
+    "nbe_iav_loss", "nbe_loss", "required_outputs", "sif_loss", "som_loss", "total_loss",
+    "violation_loss", "vod_loss", "water_loss",
+]
+
+#: Observation stream names, in the order of the reference label tensor's column pairs (spec 8.1).
+OBSERVATION_STREAMS: tuple[str, ...] = (
+    "sif", "nbe", "lai", "ewt_anomaly", "biomass", "fire_emission", "som", "vod",
+    "gpp_ec", "reco_ec", "et_ec", "et",
+)
+
+#: Epsilon of the EDC term and of the water-pool anomaly mean (spec 8.4, 8.5).
+EDC_EPSILON = 1e-3
+_WATER_MEAN_EPSILON = 1e-3
+
+
+class LossContext(NamedTuple):
+    """Settings shared by the term functions.
+
+    Attributes
+    ----------
+    batch_size : int
+        Rows of the minibatch including padding; the divisor of the patch-error means.
+    initial_pools : Pools or None
+        Initial pools ``(pixel,)`` (needed by the EDC term only).
+    use_uncertainty : bool
+        Divide SSE residuals by the observation's uncertainty where one is given.
+    edc_gate : Array or None
+        Per-pixel ``(pixel,)`` weight of the EDC term; ``None`` means 1 for every pixel.
+    epsilon : float
+        The EDC epsilon.
+    """
+
+    batch_size: int
+    initial_pools: Pools | None = None
+    use_uncertainty: bool = False
+    edc_gate: Array | None = None
+    epsilon: float = EDC_EPSILON
+
+
+TermFunction = Callable[[Mapping[str, Array], "Observation | None", LossContext], Array]
+
+
+def _sse(predicted: Array, observation: Observation, context: LossContext) -> Array:
+    return observation_sse(predicted, observation, context.use_uncertainty)
+
+
+def _annual_sse(predicted: Array, observation: Observation, context: LossContext) -> Array:
+    return observation_sse(annual_mean(predicted), annualize(observation), context.use_uncertainty)
+
+
+# --- the 15 terms, unweighted --------------------------------------------------------------------
+
+def sif_loss(outputs, observation, context):
+    """SSE of modelled SIF against the SIF proxy."""
+    return _sse(outputs["sif"], observation, context)
+
+
+def lai_loss(outputs, observation, context):
+    """SSE of modelled LAI (start of step) against observed LAI."""
+    return _sse(outputs["lai"], observation, context)
+
+
+def biomass_loss(outputs, observation, context):
+    """Annual SSE of live biomass (labile + foliar + wood + root pools) against biomass."""
+    live = (outputs["labile_pool"] + outputs["foliar_pool"] + outputs["wood_pool"]
+            + outputs["root_pool"])
+    return _annual_sse(live, observation, context)
+
+
+def som_loss(outputs, observation, context):
+    """SSE of the time-mean SOM pool against the first-step SOM observation, per pixel."""
+    first = Observation(*(None if a is None else a[0] for a in observation))
+    return _sse(jnp.mean(outputs["som_pool"], axis=0), first, context)
+
+
+def nbe_loss(outputs, observation, context):
+    """Monthly patch error of NBE."""
+    return patch_error(outputs["nbe"], observation.value, observation.mask, context.batch_size)
+
+
+def nbe_iav_loss(outputs, observation, context):
+    """Annual patch error of NBE (interannual variability)."""
+    annual = annualize(observation)
+    return patch_error(annual_mean(outputs["nbe"]), annual.value, annual.mask, context.batch_size)
+
+
+def fire_loss(outputs, observation, context):
+    """Monthly patch error of fire carbon emission."""
+    return patch_error(outputs["fire_emission"], observation.value, observation.mask,
+                       context.batch_size)
+
+
+def violation_loss(outputs, observation, context):
+    """Sum of the water-balance violation over all rows (padding included) and times."""
+    return jnp.sum(outputs["water_balance_violation"])
+
+
+def water_loss(outputs, observation, context):
+    """Patch error of the modelled water-pool anomaly against the water-thickness anomaly.
+
+    The anomaly subtracts the per-pixel mask-weighted mean over all steps,
+    ``sum_t(W m) / (sum_t m + 1e-3)`` (spec 8.4).
+    """
+    water, mask = outputs["water_pool"], observation.mask
+    mean = jnp.sum(water * mask, axis=0) / (jnp.sum(mask, axis=0) + _WATER_MEAN_EPSILON)
+    return patch_error(water - mean[None, :], observation.value, mask, context.batch_size)
+
+
+def vod_loss(outputs, observation, context):
+    """Annual SSE of vegetation optical depth."""
+    return _annual_sse(outputs["vod"], observation, context)
+
+
+def fluxnet_gpp_loss(outputs, observation, context):
+    """SSE of GPP against eddy-covariance GPP."""
+    return _sse(outputs["gpp"], observation, context)
+
+
+def fluxnet_reco_loss(outputs, observation, context):
+    """SSE of ecosystem respiration (GPP + NEE) against eddy-covariance RECO."""
+    return _sse(outputs["gpp"] + outputs["nee"], observation, context)
+
+
+def fluxnet_et_loss(outputs, observation, context):
+    """SSE of ET against eddy-covariance ET."""
+    return _sse(outputs["et"], observation, context)
+
+
+def gleam_et_loss(outputs, observation, context):
+    """SSE of ET against GLEAM ET."""
+    return _sse(outputs["et"], observation, context)
+
+
+# --- EDC -----------------------------------------------------------------------------------------
+
+#: Carbon budget of each pool for the EDC term (spec 8.5), keyed by the :class:`Pools` field of its
+#: initial value: (inflow outputs, outflow outputs, end-of-step pool output).
+EDC_BUDGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
+    "labile": (("labile_production",),
+               ("labile_release", "labile_fire_combust", "labile_fire_transfer"), "labile_pool"),
+    "foliar": (("foliar_production", "labile_release"),
+               ("leaf_litter", "foliar_fire_transfer", "foliar_fire_combust"), "foliar_pool"),
+    "root": (("root_production",),
+             ("root_litter", "root_fire_combust", "root_fire_transfer"), "root_pool"),
+    "wood": (("wood_production",),
+             ("wood_litter", "wood_fire_combust", "wood_fire_transfer"), "wood_pool"),
+    "litter": (("leaf_litter", "root_litter", "labile_fire_transfer", "foliar_fire_transfer",
+                "root_fire_transfer"),
+               ("litter_respiration", "litter_to_som", "litter_fire_combust",
+                "litter_fire_transfer"), "litter_pool"),
+    "som": (("wood_litter", "litter_to_som", "wood_fire_transfer", "litter_fire_transfer"),
+            ("som_respiration", "som_fire_combust"), "som_pool"),
+}
+_EDC_OUTPUTS = tuple(dict.fromkeys(
+    name for inflow, outflow, pool in EDC_BUDGETS.values() for name in (*inflow, *outflow, pool)))
+
+
+def edc_per_pixel(outputs: Mapping[str, Array], initial_pools: Pools,
+                  epsilon: float = EDC_EPSILON) -> Array:
+    r"""Ungated steady-state (EDC) penalty of every pixel, spec 8.5.
+
+    For each carbon pool :math:`p` (water excluded), with sums over all steps,
+
+    .. math::
+        r_p = \frac{\sum \mathrm{in}_p}{\max(\sum \mathrm{out}_p, \epsilon)},\quad
+        J_p = \operatorname{mean}_{t=11,23,\dots} \mathrm{pool}_p(t),\quad
+        \mathrm{EDC} = \sum_p \Big(\frac{|\ln(r_p J_p / x_{0,p} + \epsilon)|}{\ln 2}\Big)^2 .
+
+    Parameters
+    ----------
+    outputs : mapping of str to Array
+        The engine outputs of :data:`EDC_BUDGETS`, each ``(time, pixel)`` with ``time >= 12``.
+    initial_pools : Pools
+        Initial pools :math:`x_0`, each ``(pixel,)``.
+    epsilon : float, default 1e-3
+
+    Returns
+    -------
+    Array
+        ``(pixel,)``.
+    """
+    n_time = outputs["labile_pool"].shape[0]
+    if n_time < 12:
+        raise ValueError(f"the EDC term needs at least 12 time steps, got {n_time}")
+    penalty = 0.0
+    for pool, (inflows, outflows, state) in EDC_BUDGETS.items():
+        total_in = sum(jnp.sum(outputs[name], axis=0) for name in inflows)
+        total_out = sum(jnp.sum(outputs[name], axis=0) for name in outflows)
+        ratio = total_in / jnp.maximum(total_out, epsilon)
+        january = jnp.mean(outputs[state][11::12], axis=0)
+        log_change = jnp.abs(jnp.log(ratio * january / getattr(initial_pools, pool) + epsilon))
+        penalty = penalty + (log_change / jnp.log(2.0)) ** 2
+    return penalty
+
+
+def edc_loss(outputs, observation, context):
+    """EDC penalty summed over pixels, each weighted by ``context.edc_gate`` (default 1)."""
+    if context.initial_pools is None:
+        raise ValueError("the EDC term needs the initial pools")
+    per_pixel = edc_per_pixel(outputs, context.initial_pools, context.epsilon)
+    gate = 1.0 if context.edc_gate is None else context.edc_gate
+    return jnp.sum(per_pixel * gate)
+
+
+# --- the declarative table -----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class LossTerm:
+    """One term of the loss.
+
+    Attributes
+    ----------
+    name : str
+    default_weight : float
+        Weight of the published global calibration (spec 8.3).
+    observation : str or None
+        Observation stream it compares against; ``None`` for the constraint terms.
+    outputs : tuple of str
+        Engine outputs the term reads.
+    function : callable
+        ``function(outputs, observation, context) -> scalar``, the unweighted value.
+    description : str
+    """
+
+    name: str
+    default_weight: float
+    observation: str | None
+    outputs: tuple[str, ...]
+    function: TermFunction
+    description: str
+
+
+_POOLS_LIVE = ("labile_pool", "foliar_pool", "root_pool", "wood_pool")
+LOSS_TERMS: dict[str, LossTerm] = {term.name: term for term in (
+    LossTerm("sif", 400.0, "sif", ("sif",), sif_loss, "SSE, SIF vs SIF proxy"),
+    LossTerm("lai", 10.0, "lai", ("lai",), lai_loss, "SSE, LAI"),
+    LossTerm("biomass", 5e-5, "biomass", _POOLS_LIVE, biomass_loss, "annual SSE, live biomass"),
+    LossTerm("som", 3e-6, "som", ("som_pool",), som_loss, "SSE, time-mean SOM vs initial SOM"),
+    LossTerm("nbe", 3000.0, "nbe", ("nbe",), nbe_loss, "monthly patch error, NBE"),
+    LossTerm("nbe_iav", 3000.0 * 3.46, "nbe", ("nbe",), nbe_iav_loss, "annual patch error, NBE"),
+    LossTerm("fire", 1000.0, "fire_emission", ("fire_emission",), fire_loss,
+             "monthly patch error, fire C emission"),
+    LossTerm("violation", 400.0, None, ("water_balance_violation",), violation_loss,
+             "sum of the water-balance violation, padding included"),
+    LossTerm("water", 0.2, "ewt_anomaly", ("water_pool",), water_loss,
+             "patch error, water-pool anomaly vs water-thickness anomaly"),
+    LossTerm("vod", 100.0, "vod", ("vod",), vod_loss, "annual SSE, VOD"),
+    LossTerm("fluxnet_gpp", 100.0, "gpp_ec", ("gpp",), fluxnet_gpp_loss,
+             "SSE, eddy-covariance GPP"),
+    LossTerm("fluxnet_reco", 100.0, "reco_ec", ("gpp", "nee"), fluxnet_reco_loss,
+             "SSE, eddy-covariance RECO = GPP + NEE"),
+    LossTerm("fluxnet_et", 100.0, "et_ec", ("et",), fluxnet_et_loss, "SSE, eddy-covariance ET"),
+    LossTerm("gleam_et", 1.0, "et", ("et",), gleam_et_loss, "SSE, GLEAM ET"),
+    LossTerm("edc", 10.0, None, _EDC_OUTPUTS, edc_loss,
+             "steady-state penalty, gated per pixel (reference: first-month LAI mask)"),
+)}
+
+DEFAULT_WEIGHTS: dict[str, float] = {name: t.default_weight for name, t in LOSS_TERMS.items()}
+#: Engine outputs each term needs.
+LOSS_OUTPUTS: dict[str, tuple[str, ...]] = {name: t.outputs for name, t in LOSS_TERMS.items()}
+
+
+def required_outputs(term_names: Iterable[str] | None = None) -> tuple[str, ...]:
+    """Engine outputs needed by the given terms (all 15 when ``None``), de-duplicated, in order.
+
+    Examples
+    --------
+    >>> required_outputs(["fluxnet_reco", "nbe"])
+    ('gpp', 'nee', 'nbe')
+    """
+    names = LOSS_TERMS if term_names is None else term_names
+    return tuple(dict.fromkeys(out for name in names for out in _term(name).outputs))
+
+
+def _term(name: str) -> LossTerm:
+    if name not in LOSS_TERMS:
+        raise KeyError(f"unknown loss term {name!r}; terms: {', '.join(LOSS_TERMS)}")
+    return LOSS_TERMS[name]
+
+
+def _is_off(weight) -> bool:
+    return weight is None or (isinstance(weight, (int, float, np.number)) and weight == 0)
+
+
+def active_terms(observations: Mapping[str, Observation] | Iterable[str],
+                 weights: Mapping[str, float | None] | None = None) -> dict[str, float]:
+    """Weights of the terms that will be evaluated: switched on and with their stream present.
+
+    ``weights`` overrides :data:`DEFAULT_WEIGHTS` term by term; a weight of 0 or ``None`` switches
+    a term off. Terms without an observation stream (violation, EDC) are always active otherwise.
+    """
+    weights = dict(weights or {})
+    for name in weights:
+        _term(name)
+    streams = set(observations)
+    unknown = streams.difference(OBSERVATION_STREAMS)
+    if unknown:
+        raise KeyError(f"unknown observation streams {sorted(unknown)}; "
+                       f"streams: {', '.join(OBSERVATION_STREAMS)}")
+    chosen = {}
+    for name, term in LOSS_TERMS.items():
+        weight = weights.get(name, term.default_weight)
+        if _is_off(weight) or (term.observation is not None and term.observation not in streams):
+            continue
+        chosen[name] = weight
+    return chosen
+
+
+def loss_terms(
+    outputs: Mapping[str, Array],
+    observations: Mapping[str, Observation],
+    initial_pools: Pools | None,
+    *,
+    weights: Mapping[str, float | None] | None = None,
+    batch_size: int | None = None,
+    use_uncertainty: bool = False,
+    edc_gate: Array | None = None,
+) -> dict[str, Array]:
+    """Weighted terms of the DifferLand loss (spec 8.3) for one minibatch.
+
+    Parameters
+    ----------
+    outputs : mapping of str to Array
+        Engine outputs ``(time, pixel)`` by engine name; at least
+        ``required_outputs(active_terms(observations, weights))``.
+    observations : mapping of str to Observation
+        Streams by name (:data:`OBSERVATION_STREAMS`), ``(time, pixel)``. A term whose stream is
+        absent is skipped.
+    initial_pools : Pools or None
+        Initial pools, each ``(pixel,)``; needed only when the EDC term is on.
+    weights : mapping of str to float or None, optional
+        Overrides of :data:`DEFAULT_WEIGHTS`; 0 or ``None`` switches a term off. Weights that are
+        JAX arrays are always applied (only Python/NumPy zeros switch terms off).
+    batch_size : int, optional
+        Rows of the batch including padding, the divisor of the patch-error means (320 in the
+        reference training). Defaults to the number of pixels in ``outputs``.
+    use_uncertainty : bool, default False
+        Divide the residuals of the SSE-type terms (sif, lai, biomass, som, vod, fluxnet_*,
+        gleam_et) by the observation's ``uncertainty`` where it is not ``None`` (annual terms use
+        the mean monthly uncertainty, SOM the first step's). Patch terms, violation and EDC are
+        unchanged. Off reproduces the reference.
+    edc_gate : Array, optional
+        Per-pixel ``(pixel,)`` weight of the EDC term. Default: the LAI mask at the first step
+        (the reference's gate, spec 12.8) when the ``lai`` stream is given, else 1.
+
+    Returns
+    -------
+    dict of str to Array
+        Weighted scalar terms, in :data:`LOSS_TERMS` order, for the active terms only.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> from xdifferland.engine.types import Pools
+    >>> outputs = {name: jnp.ones((12, 2)) for name in required_outputs()}
+    >>> pools = Pools(*(jnp.ones(2) for _ in Pools._fields))
+    >>> observations = {"sif": Observation(jnp.zeros((12, 2)), jnp.ones((12, 2)))}
+    >>> terms = loss_terms(outputs, observations, pools, weights={"edc": 0})
+    >>> {name: float(value) for name, value in terms.items()}  # 400 * 24 each
+    {'sif': 9600.0, 'violation': 9600.0}
+    """
+    chosen = active_terms(observations, weights)
+    if not chosen:
+        return {}
+    missing = [out for out in required_outputs(chosen) if out not in outputs]
+    if missing:
+        raise KeyError(f"loss terms {sorted(chosen)} need the engine outputs {missing}")
+    if batch_size is None:
+        batch_size = outputs[required_outputs(chosen)[0]].shape[1]
+    if edc_gate is None and "lai" in observations:
+        edc_gate = observations["lai"].mask[0]
+    context = LossContext(int(batch_size), initial_pools, bool(use_uncertainty), edc_gate)
+    return {
+        name: weight * LOSS_TERMS[name].function(
+            outputs, observations.get(LOSS_TERMS[name].observation), context)
+        for name, weight in chosen.items()
+    }
+
+
+def total_loss(outputs: Mapping[str, Array], observations: Mapping[str, Observation],
+               initial_pools: Pools | None, **options) -> Array:
+    """Sum of :func:`loss_terms` (same arguments); 0 when no term is active."""
+    return sum(loss_terms(outputs, observations, initial_pools, **options).values(),
+               jnp.zeros(()))

@@ -1,0 +1,28 @@
+"""Input/output: CARDAMOM site-driver readers and safe NetCDF / Zarr writers.
+
+Readers return canonical Datasets (names, units and CF metadata of :mod:`xdifferland.variables`);
+writers are atomic, refuse to overwrite unless asked, and keep attributes round-tripping.
+"""
+
+from __future__ import annotations
+
+from .cardamom import (
+    CardamomFormatError,
+    open_cardamom_site,
+    open_cardamom_sites,
+    read_site_coords,
+)
+from .netcdf import decode_attrs, encode_attrs, open_netcdf, open_zarr, to_netcdf, to_zarr
+
+__all__ = [
+    "CardamomFormatError",
+    "open_cardamom_site",
+    "open_cardamom_sites",
+    "read_site_coords",
+    "to_netcdf",
+    "to_zarr",
+    "open_netcdf",
+    "open_zarr",
+    "encode_attrs",
+    "decode_attrs",
+]

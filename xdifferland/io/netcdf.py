@@ -1,0 +1,289 @@
+"""Atomic, non-clobbering NetCDF and Zarr writers whose attributes round-trip.
+
+Two failure modes of ``Dataset.to_netcdf`` / ``to_zarr`` matter for long training runs: a crash
+mid-write leaves a truncated file where a good one used to be, and a second run silently replaces
+the results of the first. The writers here write to a temporary sibling of the target (same
+directory, hence same filesystem, so the final rename is atomic) and move it into place only when
+the write has succeeded; an existing target is refused unless ``overwrite=True``.
+
+NetCDF attributes can only be strings, numbers and flat arrays of them. Attributes that are not
+(``None``, booleans, dicts, nested or mixed lists) are stored as JSON strings and their names
+listed in the attribute ``xdifferland_json_attrs`` of the same object; :func:`open_netcdf` and
+:func:`open_zarr` (or :func:`decode_attrs`) restore them. Zarr could hold such values natively,
+but both formats are encoded the same way so that a store converts to a file and back unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import numbers
+import os
+import shutil
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+import xarray as xr
+
+__all__ = ["to_netcdf", "to_zarr", "open_netcdf", "open_zarr", "encode_attrs", "decode_attrs"]
+
+#: Attribute listing (as a JSON list) the attributes of an object that were stored as JSON.
+JSON_ATTRS = "xdifferland_json_attrs"
+
+
+def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False,
+              **kwargs) -> Path:
+    """Write a Dataset to a NetCDF file atomically.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        What to write. Attributes NetCDF cannot store are JSON-encoded (see module docs).
+    path : str or path-like
+        Target file.
+    overwrite : bool
+        Replace an existing ``path``. Default False: refuse.
+    **kwargs
+        Passed to :meth:`xarray.Dataset.to_netcdf` (``engine``, ``encoding``, ``format``, ...);
+        ``mode`` is not accepted (``overwrite`` decides).
+
+    Returns
+    -------
+    Path
+        The written path.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile, xarray as xr
+    >>> ds = xr.Dataset({"gpp": ("time", [1.0, 2.0])}, attrs={"trained": True, "config": {"lr": 0.01}})
+    >>> target = Path(tempfile.mkdtemp()) / "result.nc"
+    >>> _ = to_netcdf(ds, target)
+    >>> back = open_netcdf(target)
+    >>> back.attrs["trained"], back.attrs["config"]
+    (True, {'lr': 0.01})
+    >>> back.close()
+    >>> to_netcdf(ds, target)  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    FileExistsError: ... exists; pass overwrite=True to replace it
+    """
+    if "mode" in kwargs:
+        raise TypeError("to_netcdf() does not take mode; use overwrite=True to replace a file")
+    path = Path(path)
+    _refuse_existing(path, overwrite)
+    encoded = encode_attrs(ds)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        encoded.to_netcdf(tmp, mode="w", **kwargs)
+        _refuse_existing(path, overwrite)  # someone may have created it while we wrote
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def to_zarr(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False,
+            **kwargs) -> Path:
+    """Write a Dataset to a Zarr store (directory) atomically.
+
+    The store is written into a temporary sibling directory and renamed into place. With
+    ``overwrite=True`` an existing target is first renamed aside and deleted only after the new
+    store is in place, so a failure at any point leaves either the old or the new store.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        What to write. Attributes are encoded as for :func:`to_netcdf`; fixed-width unicode
+        arrays are stored as variable-length strings (Zarr v3 has no stable fixed-width type).
+    path : str or path-like
+        Target directory.
+    overwrite : bool
+        Replace an existing ``path``. Default False: refuse.
+    **kwargs
+        Passed to :meth:`xarray.Dataset.to_zarr` (``encoding``, ``zarr_format``, ...); ``mode``
+        is not accepted.
+
+    Returns
+    -------
+    Path
+        The written path.
+
+    Raises
+    ------
+    FileExistsError
+        If ``path`` exists and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import tempfile, xarray as xr
+    >>> ds = xr.Dataset({"gpp": ("time", [1.0, 2.0])}, attrs={"note": None})
+    >>> target = Path(tempfile.mkdtemp()) / "result.zarr"
+    >>> _ = to_zarr(ds, target)
+    >>> xr.testing.assert_identical(open_zarr(target).load(), ds)
+    """
+    if "mode" in kwargs:
+        raise TypeError("to_zarr() does not take mode; use overwrite=True to replace a store")
+    path = Path(path)
+    _refuse_existing(path, overwrite)
+    encoded = _variable_length_strings(encode_attrs(ds))
+    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
+    aside = None
+    try:
+        with warnings.catch_warnings():
+            # zarr warns on every v3 write that consolidated metadata is not in the v3 spec yet;
+            # we still want it (xarray opens consolidated stores without listing every array).
+            warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
+            encoded.to_zarr(tmp, mode="w", **kwargs)
+        _refuse_existing(path, overwrite)
+        if path.exists() or path.is_symlink():
+            aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
+            aside.rmdir()  # only the unique name is wanted
+            os.replace(path, aside)
+        os.replace(tmp, path)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if aside is not None and not path.exists():
+            os.replace(aside, path)  # put the previous store back
+            aside = None
+        raise
+    finally:
+        if aside is not None:
+            _remove(aside)
+    return path
+
+
+def open_netcdf(path: str | os.PathLike, **kwargs) -> xr.Dataset:
+    """Open a NetCDF file written by :func:`to_netcdf`, restoring JSON-encoded attributes.
+
+    Lazy, like :func:`xarray.open_dataset` (``**kwargs`` go there); close it or ``.load()`` it.
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"NetCDF file not found: {path}")
+    return _decode_in_place(xr.open_dataset(path, **kwargs))
+
+
+def open_zarr(path: str | os.PathLike, **kwargs) -> xr.Dataset:
+    """Open a Zarr store written by :func:`to_zarr`, restoring JSON-encoded attributes.
+
+    Lazy, like :func:`xarray.open_dataset` with ``engine="zarr"`` (``**kwargs`` go there).
+    """
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"Zarr store not found: {path}")
+    return _decode_in_place(xr.open_dataset(path, engine="zarr", **kwargs))
+
+
+def encode_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """Shallow copy of ``ds`` whose attributes NetCDF can store (unsafe ones as JSON).
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> enc = encode_attrs(xr.Dataset(attrs={"flag": True, "name": "x"}))
+    >>> enc.attrs
+    {'flag': 'true', 'name': 'x', 'xdifferland_json_attrs': '["flag"]'}
+    >>> decode_attrs(enc).attrs
+    {'flag': True, 'name': 'x'}
+    """
+    out = ds.copy(deep=False)
+    out.attrs = _encode(ds.attrs, "the Dataset")
+    for name, var in out.variables.items():
+        var.attrs = _encode(var.attrs, f"variable {name!r}")
+    return out
+
+
+def decode_attrs(ds: xr.Dataset) -> xr.Dataset:
+    """Shallow copy of ``ds`` with attributes stored by :func:`encode_attrs` restored."""
+    return _decode_in_place(ds.copy(deep=False))
+
+
+# --- helpers ---------------------------------------------------------------------------------
+
+
+def _refuse_existing(path: Path, overwrite: bool) -> None:
+    if not overwrite and (path.exists() or path.is_symlink()):
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _netcdf_safe(value) -> bool:
+    """Whether NetCDF stores ``value`` as an attribute and reads back an equal value."""
+    if isinstance(value, (bool, np.bool_)):
+        return False  # netCDF4 refuses bool; h5netcdf stores an enum; neither reads back a bool
+    if isinstance(value, (str, bytes)):
+        return True
+    if isinstance(value, (numbers.Integral, numbers.Real, np.integer, np.floating)):
+        return True
+    if isinstance(value, np.ndarray):
+        return value.ndim <= 1 and value.size > 0 and value.dtype.kind in "iufU"
+    if isinstance(value, (list, tuple)) and value:
+        if all(isinstance(v, str) for v in value):
+            return True
+        return all(isinstance(v, (numbers.Real, np.integer, np.floating))
+                   and not isinstance(v, (bool, np.bool_)) for v in value)
+    return False
+
+
+def _json_default(value):
+    """Make NumPy values JSON-serialisable (json calls this for types it does not know)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
+
+
+def _encode(attrs: dict, where: str) -> dict:
+    out, encoded = {}, []
+    for key, value in attrs.items():
+        if key == JSON_ATTRS:
+            continue  # rebuilt below; an old list would name attributes that may have changed
+        if _netcdf_safe(value):
+            out[key] = value
+            continue
+        try:
+            out[key] = json.dumps(value, default=_json_default)
+        except (TypeError, ValueError) as err:
+            raise TypeError(
+                f"attribute {key!r} of {where} ({type(value).__name__}) can be stored neither "
+                f"in NetCDF nor as JSON: {err}"
+            ) from err
+        encoded.append(key)
+    if encoded:
+        out[JSON_ATTRS] = json.dumps(encoded)
+    return out
+
+
+def _decode(attrs: dict) -> dict:
+    if JSON_ATTRS not in attrs:
+        return attrs
+    names = json.loads(attrs[JSON_ATTRS])
+    return {k: (json.loads(v) if k in names else v) for k, v in attrs.items() if k != JSON_ATTRS}
+
+
+def _decode_in_place(ds: xr.Dataset) -> xr.Dataset:
+    ds.attrs = _decode(ds.attrs)
+    for var in ds.variables.values():
+        var.attrs = _decode(var.attrs)
+    return ds
+
+
+def _variable_length_strings(ds: xr.Dataset) -> xr.Dataset:
+    """Fixed-width unicode arrays as object (variable-length) strings, for Zarr v3."""
+    fixed = [name for name, var in ds.variables.items() if var.dtype.kind == "U"]
+    coords = {n: ds[n].astype(object) for n in fixed if n in ds.coords}
+    data = {n: ds[n].astype(object) for n in fixed if n not in ds.coords}
+    return ds.assign_coords(coords).assign(data)
