@@ -122,13 +122,15 @@ def _units_of(da: xr.DataArray) -> str | None:
 
 
 def _is_water_depth(v: Variable) -> bool:
-    return UREG.Quantity(1, v.units).dimensionality in (
-        UREG.Quantity(1, "mm").dimensionality, UREG.Quantity(1, "mm/day").dimensionality)
+    # Canonical millimetres mark water (precipitation, ET, storage); metres (elevation, canopy
+    # height) must not accept a mass per area.
+    return v.units.split("/")[0] == "mm"
 
 
 def _missing_ok(v: Variable) -> bool:
-    # See the module docstring: only fractions among forcing/predictors may omit units.
-    return v.role in ("forcing", "predictor") and UREG.Quantity(1, v.units).dimensionless
+    # See the module docstring: only fractions among forcing/predictors may omit units. Compare
+    # units, not dimensionality: ppm is dimensionless too, yet CO2 must declare its units.
+    return v.role in ("forcing", "predictor") and UREG.Unit(v.units) == UREG.dimensionless
 
 
 def _plan(v: Variable, data_name: str, units: str | None) -> tuple[pint.Quantity | None, bool] | Problem:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
@@ -26,12 +26,12 @@ OBSERVATIONS = ("gpp", "reco", "nbe", "et", "lai", "swc", "ewt_anomaly")
 DROPPED = ("PARPRIORS", "PARPRIORUNC", "OTHERPRIORS", "EDC", "MCMCID", "nodays", "ID")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _site(path: Path) -> xr.Dataset:
     return open_cardamom_site(path)
 
 
-@lru_cache(maxsize=None)
+@cache
 def _raw(path: Path) -> xr.Dataset:
     with xr.open_dataset(path, decode_times=False) as ds:
         return ds.load()

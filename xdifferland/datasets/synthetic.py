@@ -184,7 +184,8 @@ def synthetic_world(
     true = {k: _scatter(v, land) for k, v in simulate_truth(parameters, forcing).items()}
 
     patch = patch_ids(grid.lat, grid.lon, patch_size)
-    mean_lai = np.nanmean(true["lai"], axis=0)
+    mean_lai = np.zeros(land.shape)
+    mean_lai[land] = true["lai"][:, land].mean(axis=0)
     candidates = land & (predictors["non_vegetated"] < 0.5) & (mean_lai > 0.5)
     towers = pick_towers(tower_rng, tower_pixels, grid.lat, grid.lon,
                          candidates if candidates.any() else land)

@@ -18,7 +18,7 @@ standard deviations keeps rare cover types from dominating), ``w`` and ``v`` are
 weights (zero outside ``D_p``), ``a, s`` and ``b, r`` standardize the two scores over the land
 cells, ``kappa_p`` in [0.1, 0.3] sets the curvature, ``c_p`` is the unconstrained value of a
 plausible physical baseline (:data:`BASELINES`) and ``A_p`` its amplitude (:data:`AMPLITUDES`,
-0.25-0.5), so ``|x_p| < 1.5`` and parameters stay well inside their bounds. The physical value is
+0.3-0.5), so ``|x_p| < 1.5`` and parameters stay well inside their bounds. The physical value is
 :func:`xdifferland.transforms.to_physical` of ``x_p``. Every coefficient is returned in the truth
 Dataset, and :func:`evaluate_mapping` recomputes the parameters from any predictor values.
 
@@ -63,8 +63,9 @@ BASELINES: dict[str, float] = {
 #: Amplitude A_p of the unconstrained variation around the baseline.
 AMPLITUDES: dict[str, float] = {name: 0.5 for name in PARAMETER_NAMES} | {
     name: 0.3 for name in PARAMETER_NAMES if name.startswith("initial_")} | {
-    "labile_release_day": 0.4, "leaf_fall_day": 0.4, "leaf_lifespan": 0.35,
-    "labile_lifespan": 0.35, "autotrophic_fraction": 0.4}
+    "labile_release_day": 0.4, "leaf_fall_day": 0.4, "leaf_lifespan": 0.3,
+    "labile_lifespan": 0.3, "autotrophic_fraction": 0.3, "foliar_allocation": 0.3,
+    "leaf_carbon_mass_per_area": 0.3, "canopy_efficiency": 0.3}
 
 #: Outputs kept from the true simulation (engine names).
 TRUE_OUTPUTS: tuple[str, ...] = (

@@ -10,6 +10,8 @@ from __future__ import annotations
 import jax.numpy as jnp
 
 from ..registry import PARAMETERS
+from .loss import (LOSS_TERMS, LossTerm, Observation, loss_terms, required_outputs,
+                   total_loss)
 from .outputs import OUTPUT_NAMES, OUTPUTS, output_spec, resolve_output, resolve_outputs
 from .budget import BudgetResiduals, budget_residuals
 from .simulate import Simulation, as_dtype, simulate
@@ -20,7 +22,8 @@ __all__ = [
     "Forcing", "Pools", "Parameters", "Simulation", "simulate", "init", "prepare", "step",
     "OUTPUTS", "OUTPUT_NAMES", "output_spec", "resolve_output", "resolve_outputs",
     "midpoint_parameters", "FORCING_FIELDS", "POOL_BOUNDS", "as_dtype", "budget_residuals",
-    "BudgetResiduals",
+    "BudgetResiduals", "LOSS_TERMS", "LossTerm", "Observation", "loss_terms", "total_loss",
+    "required_outputs",
 ]
 
 

@@ -16,13 +16,13 @@ from .netcdf import decode_attrs, encode_attrs, open_netcdf, open_zarr, to_netcd
 
 __all__ = [
     "CardamomFormatError",
+    "decode_attrs",
+    "encode_attrs",
     "open_cardamom_site",
     "open_cardamom_sites",
+    "open_netcdf",
+    "open_zarr",
     "read_site_coords",
     "to_netcdf",
     "to_zarr",
-    "open_netcdf",
-    "open_zarr",
-    "encode_attrs",
-    "decode_attrs",
 ]

@@ -21,8 +21,8 @@ import xarray as xr
 from ..variables import variable
 
 __all__ = [
-    "CardamomFormatError",
     "REQUIRED",
+    "CardamomFormatError",
     "open_cardamom_site",
     "open_cardamom_sites",
     "read_site_coords",
@@ -69,10 +69,12 @@ _UNDECLARED = {
 }
 
 # Unit spellings found in CARDAMOM files that pint cannot parse (or misreads), and what they mean.
-_UNIT_SPELLINGS = {"hPA": "hPa", "deg C": "degC", "MJ/m2/d": "MJ/m**2/day", "MJ/m2/day": "MJ/m**2/day"}
+_UNIT_SPELLINGS = {"hPA": "hPa", "deg C": "degC", "MJ/m2/d": "MJ/m**2/day"}
 
-# File units that describe something else than the values: DOY says "Days" but is an ordinal.
-_IGNORE_FILE_UNITS = {"DOY"}
+_LATLON_ATTRS = {
+    name: {"units": f"degrees_{end}", "standard_name": name, "long_name": name}
+    for name, end in (("latitude", "north"), ("longitude", "east"))
+}
 
 # CARDAMOM writes -9999 for "no value"; 9.97e36 is the netCDF default fill, in case a writer
 # forgot to declare it as _FillValue.
@@ -162,8 +164,8 @@ def open_cardamom_site(path: str | Path, *, site: str | None = None) -> xr.Datas
         coords={
             "time": ("time", time, {"long_name": "time", "standard_name": "time"}),
             "site": ("site", np.array([site]), {"long_name": "site identifier"}),
-            "latitude": ("site", [lat], _coord_attrs("latitude")),
-            "longitude": ("site", [lon], _coord_attrs("longitude")),
+            "latitude": ("site", [lat], _LATLON_ATTRS["latitude"]),
+            "longitude": ("site", [lon], _LATLON_ATTRS["longitude"]),
         },
         attrs={
             "source": str(path),
@@ -271,7 +273,8 @@ def open_cardamom_sites(
         "source_format": "CARDAMOM site driver (NetCDF)",
         "source_files": ", ".join(f.name for f in files),
         "time_alignment": align,
-        "cardamom_dropped_variables": parts[0].attrs.get("cardamom_dropped_variables", ""),
+        "cardamom_dropped_variables": ", ".join(sorted(
+            {v for p in parts for v in p.attrs["cardamom_dropped_variables"].split(", ") if v})),
     }
     if coords_file is not None:
         combined = _add_site_table(combined, directory / coords_file)
@@ -342,7 +345,7 @@ def read_site_coords(path: str | Path) -> xr.Dataset:
                 attrs["standard_name"] = declared.standard_name
             data_vars[name] = ("site", values.astype("float64"), attrs)
         elif name in ("latitude", "longitude"):
-            coords[name] = ("site", values.astype("float64"), _coord_attrs(name))
+            coords[name] = ("site", values.astype("float64"), _LATLON_ATTRS[name])
         else:
             long_name = "IGBP land-cover class" if name == "igbp" else "climate cluster"
             coords[name] = ("site", values.astype(str), {"long_name": long_name})
@@ -397,7 +400,7 @@ def _mask_fill(values: np.ndarray) -> np.ndarray:
 def _file_units(da: xr.DataArray, name: str, default: str) -> str:
     """The file's units attribute, spelled so pint reads it; ``default`` when it has none."""
     units = da.attrs.get("units")
-    if not units or name in _IGNORE_FILE_UNITS:
+    if not units or name == "DOY":  # DOY says "Days" but is an ordinal, not a duration
         return default
     return _UNIT_SPELLINGS.get(str(units).strip(), str(units).strip())
 
@@ -423,24 +426,13 @@ def _attrs(canonical: str, units: str, original: str | None, da: xr.DataArray | 
     return attrs
 
 
-def _coord_attrs(name: str) -> dict:
-    if name == "latitude":
-        return {"units": "degrees_north", "standard_name": "latitude", "long_name": "latitude"}
-    return {"units": "degrees_east", "standard_name": "longitude", "long_name": "longitude"}
-
-
 def _coords_from_table(csv: Path, site: str) -> tuple[float, float]:
     """(lat, lon) of a site from a site table next to its file; NaN when absent."""
-    if not csv.is_file():
-        return np.nan, np.nan
     try:
-        table = read_site_coords(csv)
-    except (ValueError, OSError):
-        # A malformed neighbour table must not stop a single-file read; longitude stays unknown.
+        row = read_site_coords(csv).sel(site=site)
+    except (OSError, ValueError, KeyError):
+        # No table, a malformed one or no row for this site: a single-file read still works.
         return np.nan, np.nan
-    if site not in table.site.values:
-        return np.nan, np.nan
-    row = table.sel(site=site)
     return float(row.latitude), float(row.longitude)
 
 

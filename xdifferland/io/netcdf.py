@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-__all__ = ["to_netcdf", "to_zarr", "open_netcdf", "open_zarr", "encode_attrs", "decode_attrs"]
+__all__ = ["decode_attrs", "encode_attrs", "open_netcdf", "open_zarr", "to_netcdf", "to_zarr"]
 
 #: Attribute listing (as a JSON list) the attributes of an object that were stored as JSON.
 JSON_ATTRS = "xdifferland_json_attrs"
@@ -61,7 +61,8 @@ def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = Fals
     Examples
     --------
     >>> import tempfile, xarray as xr
-    >>> ds = xr.Dataset({"gpp": ("time", [1.0, 2.0])}, attrs={"trained": True, "config": {"lr": 0.01}})
+    >>> ds = xr.Dataset({"gpp": ("time", [1.0, 2.0])},
+    ...                 attrs={"trained": True, "config": {"lr": 0.01}})
     >>> target = Path(tempfile.mkdtemp()) / "result.nc"
     >>> _ = to_netcdf(ds, target)
     >>> back = open_netcdf(target)
