@@ -85,7 +85,7 @@ def make_dataset(
 
 
 def raising_scheduler(dsk, keys, **kwargs):
-    """A dask scheduler that fails: use with ``dask.config.set(scheduler=...)`` to prove laziness."""
+    """A dask scheduler that fails: with ``dask.config.set(scheduler=...)`` it proves laziness."""
     raise AssertionError("dask graph was computed")
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import xarray as xr
-from tests.factories import FORCING, OBSERVATIONS, PREDICTORS, make_dataset
 
+from tests.factories import FORCING, OBSERVATIONS, PREDICTORS, make_dataset
 from xdifferland.discovery import canonicalize, find_variables, match_variables
 from xdifferland.errors import DataError, Problem
 from xdifferland.variables import VARIABLES

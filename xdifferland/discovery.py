@@ -14,7 +14,7 @@ choice. Only ``data_vars`` are searched, not coordinates.
 
 from __future__ import annotations
 
-from typing import Iterable, Mapping
+from collections.abc import Iterable, Mapping
 
 import cf_xarray  # noqa: F401  (registers the ``.cf`` accessor)
 import xarray as xr
@@ -22,7 +22,7 @@ import xarray as xr
 from .errors import DataError, Problem
 from .variables import ROLES, VARIABLES, Variable, variable
 
-__all__ = ["find_variables", "match_variables", "canonicalize", "declared_variables"]
+__all__ = ["canonicalize", "declared_variables", "find_variables", "match_variables"]
 
 Roles = Mapping[str, str]
 
@@ -164,7 +164,8 @@ def find_variables(
     >>> import numpy as np, xarray as xr
     >>> ds = xr.Dataset({
     ...     "T2M_MIN": ("time", np.zeros(3)),
-    ...     "rad": ("time", np.ones(3), {"standard_name": "surface_downwelling_shortwave_flux_in_air"}),
+    ...     "rad": ("time", np.ones(3),
+    ...             {"standard_name": "surface_downwelling_shortwave_flux_in_air"}),
     ...     "my_lai": ("time", np.ones(3)),
     ... })
     >>> find_variables(ds, roles={"lai": "my_lai"})

@@ -7,10 +7,10 @@ list of :class:`Problem` s found, each naming the variable, what is wrong and ho
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Iterable
 
-__all__ = ["Problem", "DataError", "UnitsError", "ValidationError"]
+__all__ = ["DataError", "Problem", "UnitsError", "ValidationError"]
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ Rules beyond plain pint
 from __future__ import annotations
 
 import re
-from typing import Mapping
+from collections.abc import Mapping
 
 import pint
 import pint_xarray  # noqa: F401  (registers the ``.pint`` accessor)
@@ -36,10 +36,10 @@ from .variables import Variable, variable
 __all__ = [
     "UREG",
     "WATER_DENSITY",
-    "parse_units",
-    "unit_problems",
-    "to_canonical_units",
     "convert_units",
+    "parse_units",
+    "to_canonical_units",
+    "unit_problems",
 ]
 
 #: Private registry: keeps our extra definitions out of pint's application registry.
@@ -133,15 +133,19 @@ def _missing_ok(v: Variable) -> bool:
     return v.role in ("forcing", "predictor") and UREG.Unit(v.units) == UREG.dimensionless
 
 
-def _plan(v: Variable, data_name: str, units: str | None) -> tuple[pint.Quantity | None, bool] | Problem:
+def _plan(v: Variable, data_name: str,
+          units: str | None) -> tuple[pint.Quantity | None, bool] | Problem:
     """How to convert one variable: (source quantity or None = already canonical, via water?)."""
     fix = (f"set ds[{data_name!r}].attrs['units'] to the data's real units "
            f"(e.g. {_EXAMPLES.get(v.units, v.units)!r})")
     if units is None:
         if _missing_ok(v):
             return None, False
+        # With no units at all the data are most likely in the canonical units already.
         return Problem(v.name, f"has no 'units' attribute ({v.role} in {data_name!r}); expected "
-                       f"units convertible to {v.units}.", fix + ".")
+                       f"units convertible to {v.units}.",
+                       f"set ds[{data_name!r}].attrs['units'] to the data's real units (e.g. "
+                       f"{v.units!r} if they are already in {v.units}).")
     try:
         source = parse_units(units)
     except ValueError:

@@ -1,21 +1,22 @@
 """Validate a user's Dataset before anything is simulated, reporting every problem at once.
 
-Each check is a small function ``check_*(ctx) -> list[Problem]`` over a shared :class:`_Context`
-(the Dataset converted to canonical units where possible, the discovered variables, the spatial
-dims). :func:`validate` runs them all and never stops at the first problem. Checks that look at
-values compute small reductions only (counts, minima, first positions), one ``dask.compute`` per
-check, so dask-backed data are read a handful of times and never loaded whole.
+Each check is a small function ``check_*(ctx)`` over a shared :class:`_Context` (the Dataset
+converted to canonical units where possible, the discovered variables, the spatial dims).
+:func:`validate` runs them all and never stops at the first problem. Checks that look at values
+return lazy reductions (counts, minima, first positions) that :func:`validate` computes in a single
+``dask.compute``, so dask-backed data are read once and never loaded whole.
 """
 
 from __future__ import annotations
 
 import datetime as _dt
 import warnings
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator, Mapping
 
 import dask
 import numpy as np
+import pandas as pd
 import xarray as xr
 
 from .discovery import match_variables
@@ -23,7 +24,7 @@ from .errors import Problem, ValidationError
 from .units import convert_units
 from .variables import FORCING_REQUIRED, variable
 
-__all__ = ["ValidationReport", "validate", "CHECKS"]
+__all__ = ["CHECKS", "ValidationReport", "validate"]
 
 
 @dataclass
@@ -103,21 +104,30 @@ def _location(da: xr.DataArray, flat_index: int) -> str:
     return ", ".join(parts)
 
 
-def _count_and_first(mask: xr.DataArray):
-    """Lazy (number of True, flat index of the first True) of a boolean array."""
-    data = mask.data
-    return data.sum(), data.argmax()  # argmax without axis = flat index, NumPy and dask alike
+@dataclass
+class _Deferred:
+    """Result of a check that needs data values: lazy reductions plus how to read them.
 
-
-def _offenders(arrays: Mapping[str, xr.DataArray], predicate) -> dict[str, tuple[int, str]]:
-    """``{name: (count, first location)}`` of the elements where ``predicate`` holds.
-
-    All reductions are computed together in one ``dask.compute`` (a no-op for NumPy data).
+    :func:`validate` computes the ``lazy`` parts of all checks in a single ``dask.compute``, so
+    chunks shared by several checks are read once.
     """
-    masks = {name: predicate(da) for name, da in arrays.items()}
-    lazy = {name: _count_and_first(m) for name, m in masks.items() if m.size}
-    (computed,) = dask.compute(lazy)
-    return {name: (int(n), _location(masks[name], i)) for name, (n, i) in computed.items() if n}
+
+    lazy: object  # any pytree of NumPy/dask reductions
+    finish: Callable[[object], list[Problem]]
+
+
+def _offenders(arrays: Mapping[str, xr.DataArray], predicate,
+               problem: Callable[[str, int, str], Problem]) -> _Deferred:
+    """Problems for the arrays where ``predicate`` holds somewhere: count and first location."""
+    masks = {name: predicate(da) for name, da in arrays.items() if da.size}
+    # argmax without an axis is the flat index of the first True, for NumPy and dask alike.
+    lazy = {name: (m.data.sum(), m.data.argmax()) for name, m in masks.items()}
+
+    def finish(computed):
+        return [problem(name, int(n), _location(masks[name], i))
+                for name, (n, i) in computed.items() if n]
+
+    return _Deferred(lazy, finish)
 
 
 # ----------------------------------------------------------------------------- checks
@@ -169,8 +179,7 @@ def check_dims(ctx: _Context) -> list[Problem]:
 
 def _is_time_dim(da: xr.DataArray, dim: str) -> bool:
     index = da.indexes.get(dim)
-    return index is not None and (isinstance(index, xr.CFTimeIndex)
-                                  or np.issubdtype(index.dtype, np.datetime64))
+    return isinstance(index, (pd.DatetimeIndex, xr.CFTimeIndex))
 
 
 def _steps_in_days(values: np.ndarray) -> np.ndarray:
@@ -202,82 +211,82 @@ def check_time(ctx: _Context) -> list[Problem]:
                         "sort and de-duplicate it: ds.sortby('time').drop_duplicates('time').")]
     if np.allclose(steps, steps[0], rtol=0, atol=1e-6):
         return []  # constant step: daily, 8-daily, the 30-day steps of the parity data ...
-    if _is_monthly(time, steps):
+    monthly = _monthly_steps(time, steps)
+    if monthly.all():
         return []
     common = float(np.median(steps))
-    i = int(np.flatnonzero(~np.isclose(steps, common, rtol=0, atol=1e-6))[0])
+    if 28 <= common <= 31:  # mostly calendar months: the odd step is one that is not
+        i, typical = int(np.flatnonzero(~monthly)[0]), "one calendar month"
+    else:
+        i = int(np.flatnonzero(~np.isclose(steps, common, rtol=0, atol=1e-6))[0])
+        typical = f"{common:g} days"
     return [Problem(
         "time", f"is irregular: the step from {_label(values[i])} to {_label(values[i + 1])} is "
-        f"{steps[i]:g} days while the typical step is {common:g} days.",
+        f"{steps[i]:g} days while the typical step is {typical}.",
         "resample to a regular step (e.g. ds.resample(time='1D').mean() or '1MS') or fill the "
         "gaps with ds.reindex(time=...).")]
 
 
-def _is_monthly(time: xr.DataArray, steps: np.ndarray) -> bool:
-    """Calendar-monthly: 28 to 31 day steps between consecutive calendar months."""
-    if not np.all((steps >= 28) & (steps <= 31)):
-        return False
+def _monthly_steps(time: xr.DataArray, steps: np.ndarray) -> np.ndarray:
+    """Which steps are calendar-monthly: 28 to 31 days, between consecutive calendar months.
+
+    Month-start, mid-month and month-end labels all qualify, whatever the calendar.
+    """
+    ok = (steps >= 28) & (steps <= 31)
     try:
         months = time.dt.year.values * 12 + time.dt.month.values
     except (AttributeError, TypeError):  # numeric time: the step lengths are all we have
-        return True
-    return bool(np.all(np.diff(months) == 1))
+        return ok
+    return ok & (np.diff(months) == 1)
 
 
-def check_nan(ctx: _Context) -> list[Problem]:
+def check_nan(ctx: _Context) -> _Deferred:
     """No NaN in forcing or predictors (the simulation and the network cannot skip them)."""
     arrays = ctx.of_role("forcing", "predictor")
-    return [
-        Problem(c, f"{ctx.found[c]!r} has {n} NaN value(s); the first at {where}.",
-                f"fill them (e.g. ds[{ctx.found[c]!r}].interpolate_na('time') for forcing) or drop "
-                "the locations that have them before fitting.")
-        for c, (n, where) in _offenders(arrays, lambda da: da.isnull()).items()
-    ]
+    return _offenders(arrays, lambda da: da.isnull(), lambda c, n, where: Problem(
+        c, f"{ctx.found[c]!r} has {n} NaN value(s); the first at {where}.",
+        f"fill them (e.g. ds[{ctx.found[c]!r}].interpolate_na('time') for forcing) or drop the "
+        "locations that have them before fitting."))
 
 
-def check_precipitation(ctx: _Context) -> list[Problem]:
+def check_precipitation(ctx: _Context) -> _Deferred:
     """Precipitation cannot be negative."""
     arrays = {c: da for c, da in ctx.of_role("forcing").items()
               if c == "precipitation" and c not in ctx.bad_units}
-    return [
-        Problem(c, f"{ctx.found[c]!r} has {n} negative value(s); the first at {where}.",
-                f"check the sign convention, or clip tiny negatives from reanalysis: "
-                f"ds[{ctx.found[c]!r}] = ds[{ctx.found[c]!r}].clip(min=0).")
-        for c, (n, where) in _offenders(arrays, lambda da: da < 0).items()
-    ]
+    return _offenders(arrays, lambda da: da < 0, lambda c, n, where: Problem(
+        c, f"{ctx.found[c]!r} has {n} negative value(s); the first at {where}.",
+        "check the sign convention, or clip tiny negatives from reanalysis: "
+        f"ds[{ctx.found[c]!r}] = ds[{ctx.found[c]!r}].clip(min=0)."))
 
 
-def check_burned_area(ctx: _Context) -> list[Problem]:
+def check_burned_area(ctx: _Context) -> _Deferred:
     """Burned area is a fraction of the cell per step, within [0, 1]."""
     arrays = {c: da for c, da in ctx.of_role("forcing").items()
               if c == "burned_area" and c not in ctx.bad_units}
-    return [
-        Problem(c, f"{ctx.found[c]!r} has {n} value(s) outside [0, 1]; the first at {where}.",
-                f"if it is a percentage set ds[{ctx.found[c]!r}].attrs['units'] = '%'; if it is an "
-                "area, divide by the cell area; otherwise clip it to [0, 1].")
-        for c, (n, where) in _offenders(arrays, lambda da: (da < 0) | (da > 1)).items()
-    ]
+    return _offenders(arrays, lambda da: (da < 0) | (da > 1), lambda c, n, where: Problem(
+        c, f"{ctx.found[c]!r} has {n} value(s) outside [0, 1]; the first at {where}.",
+        f"if it is a percentage set ds[{ctx.found[c]!r}].attrs['units'] = '%'; if it is an area, "
+        "divide by the cell area; otherwise clip it to [0, 1]."))
 
 
-def check_constant_predictors(ctx: _Context) -> list[Problem]:
+def check_constant_predictors(ctx: _Context) -> _Deferred:
     """A predictor with the same value at every valid location cannot be standardized."""
     lazy = {c: (da.min().data, da.max().data, da.count().data)
             for c, da in ctx.of_role("predictor").items() if da.size}
-    with warnings.catch_warnings():
-        # An all-NaN predictor is check_nan's business; NumPy would warn about it here.
-        warnings.simplefilter("ignore", RuntimeWarning)
-        (computed,) = dask.compute(lazy)
-    problems = []
-    for c, (low, high, count) in computed.items():
-        if count >= 2 and low == high:  # one location is "constant" by necessity; skip it
-            problems.append(Problem(
-                c, f"{ctx.found[c]!r} has the same value ({float(low):g}) at all {int(count)} "
-                "valid locations, so it cannot be standardized.",
-                f"drop it (ds.drop_vars({ctx.found[c]!r})) or use predictor groups without it."))
-    return problems
+
+    def finish(computed):
+        return [
+            Problem(c, f"{ctx.found[c]!r} has the same value ({float(low):g}) at all "
+                    f"{int(count)} valid locations, so it cannot be standardized.",
+                    f"drop it (ds.drop_vars({ctx.found[c]!r})) or use predictor groups without it.")
+            for c, (low, high, count) in computed.items()
+            if count >= 2 and low == high  # a single location is "constant" by necessity
+        ]
+
+    return _Deferred(lazy, finish)
 
 
-def check_overlap(ctx: _Context) -> list[Problem]:
+def check_overlap(ctx: _Context) -> list[Problem] | _Deferred:
     """Each time-varying observation must have valid values within the forcing period."""
     forcing_times = [da["time"].values for da in ctx.of_role("forcing").values()
                      if "time" in da.dims and "time" in da.indexes]
@@ -285,10 +294,10 @@ def check_overlap(ctx: _Context) -> list[Problem]:
         return []
     start, end = forcing_times[0][0], forcing_times[0][-1]
     period = f"{_label(start)} to {_label(end)}"
-    problems, any_valid = [], {}
+    disjoint, any_valid = [], {}
     for c, da in ctx.of_role("observation").items():
         name = ctx.found[c]
-        if "time" in da.dims:
+        if "time" in da.dims:  # shares the forcing time axis: look for one valid value
             any_valid[c] = da.notnull().data.any()
             continue
         other = next((d for d in da.dims if _is_time_dim(da, d)), None)
@@ -296,22 +305,23 @@ def check_overlap(ctx: _Context) -> list[Problem]:
             continue  # static observation (e.g. soil carbon): nothing to overlap
         t = da[other].values
         if t.size and (t.max() < start or t.min() > end):
-            problems.append(Problem(
+            disjoint.append(Problem(
                 c, f"{name!r} covers {_label(t.min())} to {_label(t.max())} along {other!r}, "
                 f"which does not intersect the forcing period {period}.",
                 "use observations from the forcing period, or extend the forcing."))
-    (computed,) = dask.compute(any_valid)
-    for c, valid in computed.items():
-        if not valid:
-            problems.append(Problem(
-                c, f"{ctx.found[c]!r} has no valid value in the forcing period {period}.",
-                f"check that it covers the forcing period, or drop it "
-                f"(ds.drop_vars({ctx.found[c]!r}))."))
-    return problems
+
+    def finish(computed):
+        return disjoint + [
+            Problem(c, f"{ctx.found[c]!r} has no valid value in the forcing period {period}.",
+                    f"check that it covers the forcing period, or drop it "
+                    f"(ds.drop_vars({ctx.found[c]!r})).")
+            for c, valid in computed.items() if not valid]
+
+    return _Deferred(any_valid, finish)
 
 
 #: Checks run by :func:`validate` (names usable in ``skip=``), in reporting order.
-CHECKS: dict[str, Callable[[_Context], list[Problem]]] = {
+CHECKS: dict[str, Callable[[_Context], list[Problem] | _Deferred]] = {
     "required_forcing": check_required_forcing,
     "dims": check_dims,
     "time": check_time,
@@ -378,7 +388,8 @@ def validate(
     precipitation | 'TOTAL_PREC' has 1 NaN value(s); the first at time=2001-01-03.
     precipitation | 'TOTAL_PREC' has 1 negative value(s); the first at time=2001-01-02.
     """
-    unknown = set(skip) - set(CHECKS)
+    skip = {skip} if isinstance(skip, str) else set(skip)
+    unknown = skip - set(CHECKS)
     if unknown:
         raise ValueError(f"unknown check(s) {sorted(unknown)}; choose from {list(CHECKS)}")
     found, problems = match_variables(ds, roles)
@@ -387,7 +398,12 @@ def validate(
     dims = (tuple(spatial_dims) if spatial_dims is not None
             else _infer_spatial_dims(ds, found))
     ctx = _Context(converted, found, dims, frozenset(p.variable for p in unit_problems))
-    for name, check in CHECKS.items():
-        if name not in skip:
-            problems += check(ctx)
+    results = [check(ctx) for name, check in CHECKS.items() if name not in skip]
+    deferred = [r for r in results if isinstance(r, _Deferred)]
+    with warnings.catch_warnings():
+        # min/max of an all-NaN predictor warns; that NaN is reported by check_nan already.
+        warnings.simplefilter("ignore", RuntimeWarning)
+        computed = iter(dask.compute(*(d.lazy for d in deferred)))  # one pass over the data
+    for r in results:
+        problems += r.finish(next(computed)) if isinstance(r, _Deferred) else r
     return ValidationReport(problems, dict(found))
