@@ -5,5 +5,11 @@ from __future__ import annotations
 from .synthetic import DEFAULT_NOISE, GENERATOR_VERSION, TWIN_PRESET, synthetic_world
 from .synthetic_truth import evaluate_mapping, resolve_drivers
 
-__all__ = ["synthetic_world", "TWIN_PRESET", "DEFAULT_NOISE", "GENERATOR_VERSION",
-           "evaluate_mapping", "resolve_drivers"]
+__all__ = [
+           "DEFAULT_NOISE",
+           "GENERATOR_VERSION",
+           "TWIN_PRESET",
+           "evaluate_mapping",
+           "resolve_drivers",
+           "synthetic_world",
+]

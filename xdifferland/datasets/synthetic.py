@@ -9,7 +9,7 @@ from the package's own engine. The pieces live in :mod:`.synthetic_climate`,
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -17,15 +17,30 @@ import xarray as xr
 from ..engine import Forcing, output_spec
 from ..registry import PARAMETER_NAMES, spec
 from ..variables import variable
-from .synthetic_climate import (engine_calendar, make_burned_area, make_climate, make_grid,
-                                month_times)
-from .synthetic_observations import (NOISE_STREAMS, coarse_mean, make_observations, patch_ids,
-                                     pick_towers)
+from .synthetic_climate import (
+    engine_calendar,
+    make_burned_area,
+    make_climate,
+    make_grid,
+    month_times,
+)
+from .synthetic_observations import (
+    NOISE_STREAMS,
+    coarse_mean,
+    make_observations,
+    patch_ids,
+    pick_towers,
+)
 from .synthetic_predictors import make_predictors
 from .synthetic_truth import draw_mapping, evaluate_mapping, resolve_drivers, simulate_truth
 
-__all__ = ["synthetic_world", "TWIN_PRESET", "GENERATOR_VERSION", "DEFAULT_NOISE",
-           "MODEL_STEP_DAYS"]
+__all__ = [
+    "DEFAULT_NOISE",
+    "GENERATOR_VERSION",
+    "MODEL_STEP_DAYS",
+    "TWIN_PRESET",
+    "synthetic_world",
+]
 
 GENERATOR_VERSION = "1.0"
 DEFAULT_NOISE = 0.15  #: noise standard deviation as a fraction of each stream's standard deviation
@@ -169,7 +184,7 @@ def synthetic_world(
                   evaluate_mapping({n: v[land] for n, v in predictors.items()}, mapping).items()}
 
     time_days, day_of_year = engine_calendar(times)
-    on_land = lambda field: np.asarray(field[:, land], np.float32)  # noqa: E731
+    on_land = lambda field: np.asarray(field[:, land], np.float32)
     forcing = Forcing(
         time_days=time_days[:, None], t_min=on_land(climate.t_min), t_max=on_land(climate.t_max),
         shortwave_radiation=on_land(climate.shortwave_radiation), co2=climate.co2[:, None],

@@ -27,9 +27,17 @@ from typing import NamedTuple
 
 import numpy as np
 
-__all__ = ["Grid", "Climate", "make_grid", "month_times", "engine_calendar", "smooth_field",
-           "make_climate",
-           "co2_ppm", "toa_insolation"]
+__all__ = [
+    "Climate",
+    "Grid",
+    "co2_ppm",
+    "engine_calendar",
+    "make_climate",
+    "make_grid",
+    "month_times",
+    "smooth_field",
+    "toa_insolation",
+]
 
 _EPOCH = np.datetime64("2000-01-01", "D")  #: origin of the engine's ``time_days`` (reference)
 
@@ -60,7 +68,7 @@ def make_grid(n_lat, n_lon, resolution, lat_range, lon_range) -> Grid:
     def axis(n, span, start_default):
         if span is not None:
             start, stop = map(float, span)
-            n = int(round((stop - start) / resolution))
+            n = round((stop - start) / resolution)
         else:
             start = start_default
         if n < 1:

@@ -23,11 +23,11 @@ its months missing.
 
 from __future__ import annotations
 
-from typing import Mapping
+from collections.abc import Mapping
 
 import numpy as np
 
-__all__ = ["patch_ids", "coarse_mean", "pick_towers", "make_observations", "NOISE_STREAMS"]
+__all__ = ["NOISE_STREAMS", "coarse_mean", "make_observations", "patch_ids", "pick_towers"]
 
 NOISE_STREAMS = ("lai", "sif", "et", "biomass", "som", "nbe", "fire_emission", "ewt_anomaly",
                  "gpp", "reco", "et_ec")

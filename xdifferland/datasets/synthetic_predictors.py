@@ -26,7 +26,7 @@ import numpy as np
 from ..variables import PREDICTOR_GROUPS
 from .synthetic_climate import Climate, Grid, smooth_field
 
-__all__ = ["make_predictors", "OCEAN_FRACTION"]
+__all__ = ["OCEAN_FRACTION", "make_predictors"]
 
 OCEAN_FRACTION = 0.08
 

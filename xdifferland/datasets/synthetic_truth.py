@@ -18,7 +18,7 @@ standard deviations keeps rare cover types from dominating), ``w`` and ``v`` are
 weights (zero outside ``D_p``), ``a, s`` and ``b, r`` standardize the two scores over the land
 cells, ``kappa_p`` in [0.1, 0.3] sets the curvature, ``c_p`` is the unconstrained value of a
 plausible physical baseline (:data:`BASELINES`) and ``A_p`` its amplitude (:data:`AMPLITUDES`,
-0.3-0.5), so ``|x_p| < 1.5`` and parameters stay well inside their bounds. The physical value is
+0.2-0.5), so ``|x_p| < 1.5`` and parameters stay well inside their bounds. The physical value is
 :func:`xdifferland.transforms.to_physical` of ``x_p``. Every coefficient is returned in the truth
 Dataset, and :func:`evaluate_mapping` recomputes the parameters from any predictor values.
 
@@ -28,7 +28,7 @@ The initial pools are mapped the same way, around modest, near-steady-state base
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
@@ -37,35 +37,43 @@ from ..registry import PARAMETER_NAMES, resolve_name
 from ..transforms import to_physical, to_unconstrained
 from ..variables import PREDICTOR_GROUPS
 
-__all__ = ["BASELINES", "AMPLITUDES", "DEFAULT_DRIVERS", "resolve_drivers", "draw_mapping",
-           "evaluate_mapping", "TRUE_OUTPUTS", "simulate_truth"]
+__all__ = [
+    "AMPLITUDES",
+    "BASELINES",
+    "DEFAULT_DRIVERS",
+    "TRUE_OUTPUTS",
+    "draw_mapping",
+    "evaluate_mapping",
+    "resolve_drivers",
+    "simulate_truth",
+]
 
 PREDICTOR_NAMES: tuple[str, ...] = tuple(n for g in PREDICTOR_GROUPS.values() for n in g)
 DEFAULT_DRIVERS: tuple[str, ...] = ("PFT", "CLIM", "SOIL", "AGE")
 
 #: Physical value of each parameter at the centre of the mapping (x_p = c_p).
 BASELINES: dict[str, float] = {
-    "decomposition_rate": 1.0e-3, "autotrophic_fraction": 0.5, "foliar_allocation": 0.14,
+    "decomposition_rate": 1.0e-3, "autotrophic_fraction": 0.5, "foliar_allocation": 0.13,
     "root_allocation": 0.3, "leaf_lifespan": 1.6, "wood_turnover": 1.2e-4,
     "root_turnover": 1.5e-3, "litter_turnover": 2.0e-3, "som_turnover": 3.0e-5,
-    "temperature_sensitivity": 0.0693, "canopy_efficiency": 14.0,
+    "temperature_sensitivity": 0.05, "canopy_efficiency": 14.0,
     "labile_release_day": 850.0, "labile_allocation": 0.15, "labile_release_period": 45.0,
-    "leaf_fall_day": 655.0, "leaf_fall_period": 60.0, "leaf_carbon_mass_per_area": 80.0,
+    "leaf_fall_day": 655.0, "leaf_fall_period": 60.0, "leaf_carbon_mass_per_area": 85.0,
     "initial_labile": 100.0, "initial_foliar": 200.0, "initial_root": 150.0,
     "initial_wood": 6000.0, "initial_litter": 250.0, "initial_som": 9000.0,
     "intrinsic_wue": 25.0, "runoff_focal_point": 4000.0, "field_capacity": 250.0,
-    "initial_water": 150.0, "foliar_combustion": 0.6, "ligneous_combustion": 0.15,
-    "soil_combustion": 0.05, "fire_resilience": 0.3, "labile_lifespan": 1.3,
-    "moisture_factor": 0.1, "underlying_wue": 5.0, "radiation_et_coefficient": 0.02,
+    "initial_water": 150.0, "foliar_combustion": 0.3, "ligneous_combustion": 0.15,
+    "soil_combustion": 0.05, "fire_resilience": 0.3, "labile_lifespan": 1.6,
+    "moisture_factor": 0.1, "underlying_wue": 5.0, "radiation_et_coefficient": 0.025,
     "wilting_point_fraction": 0.1, "sif_slope": 15.0, "sif_intercept_plus_three": 3.5,
     "vod_foliar_coefficient": 1.0e-3, "vod_wood_coefficient": 1.0e-5,
 }
 #: Amplitude A_p of the unconstrained variation around the baseline.
 AMPLITUDES: dict[str, float] = {name: 0.5 for name in PARAMETER_NAMES} | {
     name: 0.3 for name in PARAMETER_NAMES if name.startswith("initial_")} | {
-    "labile_release_day": 0.4, "leaf_fall_day": 0.4, "leaf_lifespan": 0.3,
-    "labile_lifespan": 0.3, "autotrophic_fraction": 0.3, "foliar_allocation": 0.3,
-    "leaf_carbon_mass_per_area": 0.3, "canopy_efficiency": 0.3}
+    "labile_release_day": 0.4, "leaf_fall_day": 0.4, "leaf_lifespan": 0.25,
+    "labile_lifespan": 0.2, "radiation_et_coefficient": 0.3, "autotrophic_fraction": 0.25, "foliar_allocation": 0.25,
+    "leaf_carbon_mass_per_area": 0.25, "canopy_efficiency": 0.25, "labile_allocation": 0.25}
 
 #: Outputs kept from the true simulation (engine names).
 TRUE_OUTPUTS: tuple[str, ...] = (
