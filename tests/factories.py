@@ -65,6 +65,10 @@ def make_dataset(
         "precipitation": 5.0 * rng.random(shape),
     }
     ds = xr.Dataset(coords={"time": _time(n_time, freq, calendar), **space})
+    if layout == "site":
+        ds = ds.assign_coords(
+            latitude=("site", np.array([38.4, 51.0, -12.5, 50.3]), {"units": "degrees_north"}),
+            longitude=("site", np.array([-120.9, 13.6, 131.2, 6.0]), {"units": "degrees_east"}))
     for name, values in data.items():
         ds[name] = (tdims, values, {"units": variable(name).units})
     if predictors:

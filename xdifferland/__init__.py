@@ -1,8 +1,36 @@
-"""xdifferland: differentiable hybrid land modelling (DifferLand / DALEC993) for xarray."""
+"""xdifferland: differentiable hybrid land modelling (DifferLand / DALEC993) for xarray.
+
+Importing the package registers the ``.differland`` accessor on :class:`xarray.Dataset`.
+"""
 
 from __future__ import annotations
 
+from . import accessor as _accessor  # noqa: F401  (registers ds.differland)
 from ._version import __version__
-from .registry import PARAMETERS, parameter_table
+from .errors import DataError, Problem, UnitsError, ValidationError
+from .io import open_cardamom_site, open_cardamom_sites, to_netcdf, to_zarr
+from .parameters import default_parameters
+from .registry import DERIVED, PARAMETERS, parameter_table
+from .simulation import budget, simulate
+from .units import to_canonical_units
+from .validation import validate
 
-__all__ = ["__version__", "PARAMETERS", "parameter_table"]
+__all__ = [
+    "__version__",
+    "PARAMETERS",
+    "DERIVED",
+    "parameter_table",
+    "default_parameters",
+    "simulate",
+    "budget",
+    "validate",
+    "to_canonical_units",
+    "open_cardamom_site",
+    "open_cardamom_sites",
+    "to_netcdf",
+    "to_zarr",
+    "DataError",
+    "UnitsError",
+    "ValidationError",
+    "Problem",
+]

@@ -72,6 +72,7 @@ class _Context:
     found: dict[str, str]
     spatial_dims: tuple[str, ...]
     bad_units: frozenset[str] = frozenset()  # canonical names whose values are not canonical
+    valid: xr.DataArray | bool = True  # locations that are computed (others may hold NaN)
 
     def of_role(self, *roles: str) -> dict[str, xr.DataArray]:
         return {c: self.ds[n] for c, n in self.found.items() if variable(c).role in roles}
@@ -240,10 +241,28 @@ def _monthly_steps(time: xr.DataArray, steps: np.ndarray) -> np.ndarray:
     return ok & (np.diff(months) == 1)
 
 
+def valid_locations(ds: xr.Dataset, found: Mapping[str, str], spatial_dims: tuple[str, ...],
+                    mask: xr.DataArray | None = None) -> xr.DataArray | bool:
+    """Locations that will be computed: inside ``mask`` and with at least one predictor value.
+
+    A location whose predictors are all NaN is an invalid pixel (e.g. ocean) and is skipped; a
+    location with only *some* predictors missing is a data problem and is reported.
+    """
+    predictors = [ds[n] for c, n in found.items() if variable(c).role == "predictor"
+                  and "time" not in ds[n].dims]
+    valid: xr.DataArray | bool = True
+    if predictors:
+        valid = ~xr.concat([p.isnull() for p in predictors], dim="__predictor__",
+                           coords="minimal", compat="override").all("__predictor__")
+    if mask is not None:
+        valid = mask.astype(bool) & valid
+    return valid
+
+
 def check_nan(ctx: _Context) -> _Deferred:
     """No NaN in forcing or predictors (the simulation and the network cannot skip them)."""
     arrays = ctx.of_role("forcing", "predictor")
-    return _offenders(arrays, lambda da: da.isnull(), lambda c, n, where: Problem(
+    return _offenders(arrays, lambda da: da.isnull() & ctx.valid, lambda c, n, where: Problem(
         c, f"{ctx.found[c]!r} has {n} NaN value(s); the first at {where}.",
         f"fill them (e.g. ds[{ctx.found[c]!r}].interpolate_na('time') for forcing) or drop the "
         "locations that have them before fitting."))
@@ -321,8 +340,22 @@ def check_overlap(ctx: _Context) -> list[Problem] | _Deferred:
 
 
 #: Checks run by :func:`validate` (names usable in ``skip=``), in reporting order.
+def check_latitude(ctx: _Context) -> list[Problem]:
+    """A latitude coordinate exists (day length and the hemisphere indicator need it)."""
+    if not ctx.found or not any(c in ctx.ds.variables for c in ("lat", "latitude")):
+        try:
+            ctx.ds.cf["latitude"]
+        except (KeyError, AttributeError):
+            if ctx.found:
+                return [Problem("latitude", "no latitude coordinate found.",
+                                "add a 'lat' or 'latitude' coordinate in degrees north over "
+                                f"{ctx.spatial_dims or 'the location dims'}")]
+    return []
+
+
 CHECKS: dict[str, Callable[[_Context], list[Problem] | _Deferred]] = {
     "required_forcing": check_required_forcing,
+    "latitude": check_latitude,
     "dims": check_dims,
     "time": check_time,
     "nan": check_nan,
@@ -350,6 +383,7 @@ def validate(
     *,
     spatial_dims: Iterable[str] | None = None,
     skip: Iterable[str] = (),
+    mask: xr.DataArray | None = None,
 ) -> ValidationReport:
     """Check a Dataset for everything that would make a simulation fail or mislead.
 
@@ -369,6 +403,9 @@ def validate(
         non-time dims of the first forcing variable found.
     skip : iterable of str, optional
         Names of checks in :data:`CHECKS` not to run.
+    mask : DataArray of bool, optional
+        Locations to compute. Locations outside it, and locations where *every* predictor is
+        NaN (ocean, ice, no data), are left out of computation, so NaN there is not a problem.
 
     Returns
     -------
@@ -397,7 +434,8 @@ def validate(
     problems += unit_problems
     dims = (tuple(spatial_dims) if spatial_dims is not None
             else _infer_spatial_dims(ds, found))
-    ctx = _Context(converted, found, dims, frozenset(p.variable for p in unit_problems))
+    ctx = _Context(converted, found, dims, frozenset(p.variable for p in unit_problems),
+                   valid_locations(converted, found, dims, mask))
     results = [check(ctx) for name, check in CHECKS.items() if name not in skip]
     deferred = [r for r in results if isinstance(r, _Deferred)]
     with warnings.catch_warnings():

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..boundary import time_axis
 from ..engine import Forcing, output_spec
 from ..registry import PARAMETER_NAMES, spec
 from ..variables import variable
 from .synthetic_climate import (
-    engine_calendar,
     make_burned_area,
     make_climate,
     make_grid,
@@ -183,7 +183,10 @@ def synthetic_world(
     parameters = {k: v.astype(np.float32) for k, v in
                   evaluate_mapping({n: v[land] for n, v in predictors.items()}, mapping).items()}
 
-    time_days, day_of_year = engine_calendar(times)
+    # The same calendar as every labeled run (boundary.time_axis), so simulating the true
+    # parameters through xdifferland.simulate reproduces the truth.
+    axis = time_axis(xr.DataArray(times, dims="time"))
+    time_days, day_of_year = axis.time_days.values, axis.day_of_year.values
     on_land = lambda field: np.asarray(field[:, land], np.float32)
     forcing = Forcing(
         time_days=time_days[:, None], t_min=on_land(climate.t_min), t_max=on_land(climate.t_max),

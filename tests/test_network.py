@@ -1,0 +1,80 @@
+"""The spatialization network: wiring check of spec 13 T7 and configurability."""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from xdifferland.network import NetworkConfig, init_network, predict_parameters, predict_raw
+from xdifferland.registry import HEADS
+
+T7_THETA = [0.001798222, 0.6235431, 0.2716163, 0.4687893, 5.167828, 0.0003187203, 0.001379338,
+            0.001211562, 3.444045e-05, 0.055423, 33.13069, 0.2717839, 82.16783, 106.9732,
+            63.03486, 24.93463, 516.6105, 354.367, 0.3254413, 0.4410649, 0.4882306, 0.4661345,
+            5.130983, 0.2332882, 5.066721, 0.06354243, 0.1225017, 19.33722, 6.103077,
+            0.004885058, 3.858604e-05]
+T7_POOLS = [569.8486, 611.9132, 514.4596, 5900.96, 124.3945, 744.6229, 189.8611]
+T7_PHENOLOGY = [1103.871, 765.4869]
+
+
+def _t7_weights():
+    """Deterministic weights W_ij = 0.3 sin(1 + i + 0.7 j + layer), biases 1 (spec 13 T7)."""
+    weights = init_network(NetworkConfig(), n_predictors=20, seed=0)
+    layers = ["embedding_0", "embedding_1", "embedding_2", "process_head",
+              "initial_pools_head", "phenology_head"]
+    out = {}
+    for index, name in enumerate(layers):
+        n_in, n_out = weights[name]["kernel"].shape
+        i, j = np.meshgrid(np.arange(n_in), np.arange(n_out), indexing="ij")
+        out[name] = {"kernel": jnp.asarray(0.3 * np.sin(1 + i + 0.7 * j + index), jnp.float32),
+                     "bias": jnp.ones(n_out, jnp.float32)}
+    return out
+
+
+def test_network_wiring_matches_reference_t7():
+    z = 0.5 * (np.arange(21) - 10.0)
+    predictors = jnp.asarray(z[1:][None], jnp.float32)
+    hemisphere = jnp.asarray(z[:1][None], jnp.float32)
+    p = predict_parameters(_t7_weights(), NetworkConfig(), predictors, hemisphere)
+    theta = [float(getattr(p, n)[0]) for n in HEADS["process"]]
+    pools = [float(getattr(p, n)[0]) for n in HEADS["initial_pools"]]
+    phenology = [float(getattr(p, n)[0]) for n in HEADS["phenology"]]
+    np.testing.assert_allclose(theta, T7_THETA, rtol=2e-5)
+    np.testing.assert_allclose(pools, T7_POOLS, rtol=2e-5)
+    np.testing.assert_allclose(phenology, T7_PHENOLOGY, rtol=2e-5)
+
+
+def test_default_architecture_and_initialization():
+    w = init_network(NetworkConfig(), n_predictors=20, seed=3)
+    assert w["embedding_0"]["kernel"].shape == (20, 32)
+    assert w["process_head"]["kernel"].shape == (32, 31)
+    assert w["initial_pools_head"]["kernel"].shape == (32, 7)
+    assert w["phenology_head"]["kernel"].shape == (33, 2)
+    assert all(bool(jnp.all(layer["bias"] == 1.0)) for layer in w.values())
+    kernel = np.asarray(w["embedding_1"]["kernel"])
+    assert kernel.std() == pytest.approx(np.sqrt(2 / 64), rel=0.15)  # Glorot normal
+
+
+@pytest.mark.parametrize(("width", "depth", "activation"), [(8, 1, "relu"), (16, 4, "tanh")])
+def test_configurable_width_depth_activation(width, depth, activation):
+    config = NetworkConfig(width=width, depth=depth, activation=activation)
+    w = init_network(config, n_predictors=5, seed=1)
+    assert sum(name.startswith("embedding") for name in w) == depth
+    raw = predict_raw(w, config, jnp.ones((4, 5)), jnp.zeros((4, 1)))
+    assert raw["process"].shape == (4, 31)
+
+
+def test_seeded_initialization_is_reproducible():
+    a = init_network(NetworkConfig(), 6, seed=11)
+    b = init_network(NetworkConfig(), 6, seed=11)
+    c = init_network(NetworkConfig(), 6, seed=12)
+    leaves = jax.tree_util.tree_leaves
+    assert all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(b)))
+    assert not all(np.array_equal(x, y) for x, y in zip(leaves(a), leaves(c)))
+
+
+def test_unknown_activation_is_rejected():
+    with pytest.raises(ValueError, match="activation"):
+        NetworkConfig(activation="swish2")

@@ -1,0 +1,72 @@
+"""The ``.differland`` accessor on :class:`xarray.Dataset`: a thin switchboard.
+
+Every method forwards to a public function of the package, so everything is also available
+without the accessor (``ds.differland.simulate(p)`` is ``xdifferland.simulate(ds, p)``).
+"""
+
+from __future__ import annotations
+
+import xarray as xr
+
+__all__ = ["DifferLandAccessor"]
+
+
+@xr.register_dataset_accessor("differland")
+class DifferLandAccessor:
+    """DifferLand methods on a Dataset of forcing, predictors and observations.
+
+    Examples
+    --------
+    >>> import xdifferland
+    >>> from xdifferland.datasets import synthetic_world
+    >>> ds, truth = synthetic_world(seed=0)
+    >>> report = ds.differland.validate()
+    >>> out = ds.differland.simulate(ds.differland.default_parameters(), outputs=["lai"])
+    >>> out["lai"].dims
+    ('time', 'lat', 'lon')
+    """
+
+    def __init__(self, ds: xr.Dataset):
+        self._ds = ds
+
+    # --- data contract -------------------------------------------------------------------
+    def validate(self, roles=None, **kwargs):
+        """Every problem with the data at once; see :func:`xdifferland.validate`."""
+        from .validation import validate
+
+        return validate(self._ds, roles, **kwargs)
+
+    def canonical(self, roles=None):
+        """The Dataset with canonical names and units; see :func:`xdifferland.to_canonical`."""
+        from .simulation import prepare_dataset
+
+        return prepare_dataset(self._ds, roles).data
+
+    def default_parameters(self, **kwargs):
+        """Mid-range parameters over this Dataset's locations; see
+        :func:`xdifferland.default_parameters`."""
+        from .parameters import default_parameters
+
+        return default_parameters(like=self._ds, **kwargs)
+
+    # --- process model -------------------------------------------------------------------
+    def simulate(self, parameters=None, outputs=None, **kwargs):
+        """Simulated fluxes and pools; see :func:`xdifferland.simulate`.
+
+        ``parameters`` is a parameters Dataset or a fitted model (then the model predicts them
+        from this Dataset's predictors).
+        """
+        if parameters is None:
+            parameters = self.default_parameters()
+        if hasattr(parameters, "simulate") and not isinstance(parameters, xr.Dataset):
+            return parameters.simulate(self._ds, outputs=outputs, **kwargs)
+        from .simulation import simulate
+
+        return simulate(self._ds, parameters, outputs, **kwargs)
+
+    def budget(self, parameters=None, **kwargs):
+        """Per-step carbon and water budget residuals; see :func:`xdifferland.budget`."""
+        from .simulation import budget
+
+        return budget(self._ds, parameters if parameters is not None
+                      else self.default_parameters(), **kwargs)

@@ -1,0 +1,104 @@
+"""Labeled parameter sets: DALEC993 parameters as xarray Datasets, one variable per entry."""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from ._version import __version__
+from .errors import DataError, Problem
+from .registry import PARAMETERS, resolve_name, spec
+
+__all__ = ["default_parameters", "parameter_attrs", "parameters_dataset", "parameter_arrays"]
+
+
+def parameter_attrs(name: str) -> dict:
+    """CF-style attributes of one parameter variable."""
+    entry = spec(name)
+    return {"units": entry.units, "long_name": entry.description.rstrip("."),
+            "published_name": entry.alias, "valid_min": entry.min, "valid_max": entry.max,
+            "group": entry.group}
+
+
+def _spatial_template(like: xr.Dataset | xr.DataArray, spatial_dims: Sequence[str] | None
+                      ) -> xr.DataArray:
+    if spatial_dims is None:
+        dims = [d for d in like.dims if d != "time"]
+    else:
+        dims = list(spatial_dims)
+    coords = {d: like[d] for d in dims if d in like.coords}
+    extra = {name: c for name, c in like.coords.items()
+             if name not in dims and set(c.dims) and set(c.dims) <= set(dims)}
+    shape = [like.sizes[d] for d in dims]
+    return xr.DataArray(np.zeros(shape), dims=dims, coords={**coords, **extra})
+
+
+def default_parameters(like: xr.Dataset | xr.DataArray | None = None, *,
+                       spatial_dims: Sequence[str] | None = None) -> xr.Dataset:
+    """Mid-range values of all 40 parameters (x = 0 of the bounded transform).
+
+    Parameters
+    ----------
+    like : Dataset or DataArray, optional
+        Values are broadcast over its spatial (non-time) dims and coordinates; without it, the
+        variables are scalars.
+    spatial_dims : sequence of str, optional
+        The dims to broadcast over (default: every dim of ``like`` except ``time``).
+
+    Returns
+    -------
+    xarray.Dataset
+        One variable per registry entry with ``units``, ``long_name`` and bounds attributes.
+
+    Examples
+    --------
+    >>> import xdifferland
+    >>> p = xdifferland.default_parameters()
+    >>> round(float(p["canopy_efficiency"]), 3), p["canopy_efficiency"].attrs["units"]
+    (15.811, 'g/m**2/day')
+    """
+    template = None if like is None else _spatial_template(like, spatial_dims)
+    variables = {}
+    for entry in PARAMETERS:
+        value = np.float64(entry.midpoint)
+        da = xr.DataArray(value) if template is None else xr.full_like(template, value)
+        variables[entry.name] = da.assign_attrs(parameter_attrs(entry.name))
+    return xr.Dataset(variables, attrs={"title": "DALEC993 mid-range parameters",
+                                        "xdifferland_version": __version__})
+
+
+def parameters_dataset(values: Mapping[str, np.ndarray], template: xr.DataArray,
+                       attrs: Mapping | None = None) -> xr.Dataset:
+    """Wrap per-pixel parameter arrays into a labeled Dataset shaped like ``template``."""
+    variables = {
+        resolve_name(name): template.copy(data=np.asarray(v)).assign_attrs(parameter_attrs(name))
+        for name, v in values.items()
+    }
+    return xr.Dataset(variables, attrs=dict(attrs or {}))
+
+
+def parameter_arrays(parameters: xr.Dataset) -> dict[str, xr.DataArray]:
+    """Registry name → DataArray for a parameters Dataset (aliases accepted); all 40 required."""
+    found: dict[str, xr.DataArray] = {}
+    for name, da in parameters.data_vars.items():
+        try:
+            found[resolve_name(str(name))] = da
+        except KeyError:
+            continue
+    missing = [p.name for p in PARAMETERS if p.name not in found]
+    if missing:
+        raise DataError([Problem(
+            "parameters", f"missing {len(missing)} of 40 parameters: {', '.join(missing)}.",
+            "start from xdifferland.default_parameters(like=ds) and overwrite the entries you "
+            "want to change")])
+    out_of_range = [
+        Problem(name, f"values outside [{spec(name).min}, {spec(name).max}] ({spec(name).units}).",
+                "use values within the registry bounds (xdifferland.parameter_table())")
+        for name, da in found.items()
+        if bool(((da < spec(name).min * (1 - 1e-6)) | (da > spec(name).max * (1 + 1e-6))).any())
+    ]
+    if out_of_range:
+        raise DataError(out_of_range)
+    return found
