@@ -36,7 +36,7 @@ __all__ = [
 #: Observation stream names, in the order of the reference label tensor's column pairs (spec 8.1).
 OBSERVATION_STREAMS: tuple[str, ...] = (
     "sif", "nbe", "lai", "ewt_anomaly", "biomass", "fire_emission", "som", "vod",
-    "gpp_ec", "reco_ec", "et_ec", "et",
+    "gpp_ec", "reco_ec", "et_ec", "et", "nee_ec",
 )
 
 #: Epsilon of the EDC term and of the water-pool anomaly mean (spec 8.4, 8.5).
@@ -155,6 +155,11 @@ def fluxnet_reco_loss(outputs, observation, context):
 def fluxnet_et_loss(outputs, observation, context):
     """SSE of ET against eddy-covariance ET."""
     return _sse(outputs["et"], observation, context)
+
+
+def fluxnet_nee_loss(outputs, observation, context):
+    """SSE of NEE against eddy-covariance NEE (an xdifferland addition for site data)."""
+    return _sse(outputs["nee"], observation, context)
 
 
 def gleam_et_loss(outputs, observation, context):
@@ -284,6 +289,8 @@ LOSS_TERMS: dict[str, LossTerm] = {term.name: term for term in (
     LossTerm("gleam_et", 1.0, "et", ("et",), gleam_et_loss, "SSE, GLEAM ET"),
     LossTerm("edc", 10.0, None, _EDC_OUTPUTS, edc_loss,
              "steady-state penalty, gated per pixel (reference: first-month LAI mask)"),
+    LossTerm("fluxnet_nee", 100.0, "nee_ec", ("nee",), fluxnet_nee_loss,
+             "SSE, eddy-covariance NEE (not in the published loss)"),
 )}
 
 DEFAULT_WEIGHTS: dict[str, float] = {name: t.default_weight for name, t in LOSS_TERMS.items()}
@@ -291,7 +298,8 @@ DEFAULT_WEIGHTS: dict[str, float] = {name: t.default_weight for name, t in LOSS_
 LOSS_OUTPUTS: dict[str, tuple[str, ...]] = {name: t.outputs for name, t in LOSS_TERMS.items()}
 
 
-def required_outputs(term_names: Iterable[str] | None = None) -> tuple[str, ...]:
+def required_outputs(term_names: Iterable[str] | None = None,
+                     extra_terms: Iterable[LossTerm] = ()) -> tuple[str, ...]:
     """Engine outputs needed by the given terms (all 15 when ``None``), de-duplicated, in order.
 
     Examples
@@ -299,14 +307,27 @@ def required_outputs(term_names: Iterable[str] | None = None) -> tuple[str, ...]
     >>> required_outputs(["fluxnet_reco", "nbe"])
     ('gpp', 'nee', 'nbe')
     """
-    names = LOSS_TERMS if term_names is None else term_names
-    return tuple(dict.fromkeys(out for name in names for out in _term(name).outputs))
+    table = term_table(extra_terms)
+    names = table if term_names is None else term_names
+    return tuple(dict.fromkeys(out for name in names for out in _term(name, table).outputs))
 
 
-def _term(name: str) -> LossTerm:
-    if name not in LOSS_TERMS:
-        raise KeyError(f"unknown loss term {name!r}; terms: {', '.join(LOSS_TERMS)}")
-    return LOSS_TERMS[name]
+def _term(name: str, table: Mapping[str, LossTerm] | None = None) -> LossTerm:
+    table = LOSS_TERMS if table is None else table
+    if name not in table:
+        raise KeyError(f"unknown loss term {name!r}; terms: {', '.join(table)}")
+    return table[name]
+
+
+def term_table(extra_terms: Iterable[LossTerm] = ()) -> dict[str, LossTerm]:
+    """The built-in terms plus user-defined ones (a user term may not reuse a built-in name)."""
+    table = dict(LOSS_TERMS)
+    for term in extra_terms:
+        if term.name in LOSS_TERMS:
+            raise ValueError(f"user loss term {term.name!r} clashes with a built-in term; "
+                             "rename it or change the built-in term's weight instead")
+        table[term.name] = term
+    return table
 
 
 def _is_off(weight) -> bool:
@@ -314,22 +335,25 @@ def _is_off(weight) -> bool:
 
 
 def active_terms(observations: Mapping[str, Observation] | Iterable[str],
-                 weights: Mapping[str, float | None] | None = None) -> dict[str, float]:
+                 weights: Mapping[str, float | None] | None = None,
+                 extra_terms: Iterable[LossTerm] = ()) -> dict[str, float]:
     """Weights of the terms that will be evaluated: switched on and with their stream present.
 
     ``weights`` overrides :data:`DEFAULT_WEIGHTS` term by term; a weight of 0 or ``None`` switches
     a term off. Terms without an observation stream (violation, EDC) are always active otherwise.
     """
+    table = term_table(extra_terms)
     weights = dict(weights or {})
     for name in weights:
-        _term(name)
+        _term(name, table)
     streams = set(observations)
-    unknown = streams.difference(OBSERVATION_STREAMS)
+    known = set(OBSERVATION_STREAMS) | {t.observation for t in table.values() if t.observation}
+    unknown = streams.difference(known)
     if unknown:
         raise KeyError(f"unknown observation streams {sorted(unknown)}; "
                        f"streams: {', '.join(OBSERVATION_STREAMS)}")
     chosen = {}
-    for name, term in LOSS_TERMS.items():
+    for name, term in table.items():
         weight = weights.get(name, term.default_weight)
         if _is_off(weight) or (term.observation is not None and term.observation not in streams):
             continue
@@ -346,6 +370,7 @@ def loss_terms(
     batch_size: int | None = None,
     use_uncertainty: bool = False,
     edc_gate: Array | None = None,
+    extra_terms: Iterable[LossTerm] = (),
 ) -> dict[str, Array]:
     """Weighted terms of the DifferLand loss (spec 8.3) for one minibatch.
 
@@ -373,6 +398,10 @@ def loss_terms(
     edc_gate : Array, optional
         Per-pixel ``(pixel,)`` weight of the EDC term. Default: the LAI mask at the first step
         (the reference's gate, spec 12.8) when the ``lai`` stream is given, else 1.
+    extra_terms : iterable of LossTerm, optional
+        User-defined terms, evaluated like the built-in ones: ``function(outputs, observation,
+        context)`` returns the unweighted value, ``default_weight`` weights it (``weights`` can
+        override it by name) and its ``observation`` stream must be present unless ``None``.
 
     Returns
     -------
@@ -390,20 +419,23 @@ def loss_terms(
     >>> {name: float(value) for name, value in terms.items()}  # 400 * 24 each
     {'sif': 9600.0, 'violation': 9600.0}
     """
-    chosen = active_terms(observations, weights)
+    extra_terms = tuple(extra_terms)
+    table = term_table(extra_terms)
+    chosen = active_terms(observations, weights, extra_terms)
     if not chosen:
         return {}
-    missing = [out for out in required_outputs(chosen) if out not in outputs]
+    needed = required_outputs(chosen, extra_terms)
+    missing = [out for out in needed if out not in outputs]
     if missing:
         raise KeyError(f"loss terms {sorted(chosen)} need the engine outputs {missing}")
     if batch_size is None:
-        batch_size = outputs[required_outputs(chosen)[0]].shape[1]
+        batch_size = outputs[needed[0]].shape[1]
     if edc_gate is None and "lai" in observations:
         edc_gate = observations["lai"].mask[0]
     context = LossContext(int(batch_size), initial_pools, bool(use_uncertainty), edc_gate)
     return {
-        name: weight * LOSS_TERMS[name].function(
-            outputs, observations.get(LOSS_TERMS[name].observation), context)
+        name: weight * table[name].function(
+            outputs, observations.get(table[name].observation), context)
         for name, weight in chosen.items()
     }
 
