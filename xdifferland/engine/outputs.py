@@ -73,7 +73,7 @@ OUTPUTS: tuple[OutputSpec, ...] = (
        "soil_mass_content_of_carbon"),
     _O("water_pool", "next_water_pool", "mm", "plant-available water (end of step)"),
     _O("water_stress", "beta", "dimensionless", "water-stress factor on GPP (beta)"),
-    _O("sif", "SIF", "dimensionless", "solar-induced fluorescence (linear GPP operator)"),
+    _O("sif", "SIF", "mW/m**2/nm/sr", "solar-induced fluorescence (linear GPP operator)"),
     _O("water_balance_violation", "violation", "mm/day",
        "water-balance violation penalty, max(-0.01 runoff, 0)"),
     _O("vod", "vod", "dimensionless", "vegetation optical depth"),

@@ -1,0 +1,100 @@
+"""Skill of a fitted model against the observations of a Dataset, per split."""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import xarray as xr
+
+from . import boundary
+from .metrics import skill
+from .simulation import prepare_dataset
+from .training.data import COARSE_STREAMS, patch_ids
+
+__all__ = ["evaluate", "SIMULATED_COUNTERPART"]
+
+_LIVE = ("labile_pool", "foliar_pool", "root_pool", "wood_pool")
+#: Observed variable → the simulated outputs whose sum it is compared with.
+SIMULATED_COUNTERPART: dict[str, tuple[str, ...]] = {
+    "lai": ("lai",), "sif": ("sif",), "et": ("et",), "et_ec": ("et",), "gpp": ("gpp",),
+    "reco": ("gpp", "nee"), "nee": ("nee",), "nbe": ("nbe",), "biomass": _LIVE,
+    "fire_emission": ("fire_emission",), "ewt_anomaly": ("water_pool",), "vod": ("vod",),
+}
+_SCALARS = ("nse", "r2", "rmse", "bias", "n", "spatial_nse", "spatial_r2", "spatial_rmse",
+            "spatial_bias", "median_temporal_nse", "median_temporal_r2")
+_MAPS = ("temporal_nse", "temporal_r2", "temporal_rmse", "temporal_bias")
+
+
+def _warmup_steps(months: int, delta_t: float) -> int:
+    return int(round(months * 30.4375 / delta_t)) if delta_t < 28 else int(months)
+
+
+def _patch_series(observed, simulated, ids, spatial, anomaly: bool):
+    """Coverage-weighted patch means of observed and simulated over observed pixels."""
+    covered = observed.notnull()
+    if anomaly:  # compare anomalies: each pixel's mean over its observed steps removed
+        simulated = simulated - simulated.where(covered).mean("time")
+    obs = boundary.stack_pixels(observed.where(covered, 0.0), spatial)
+    sim = boundary.stack_pixels(simulated.where(covered, 0.0), spatial)
+    weight = boundary.stack_pixels(covered.astype(float), spatial)
+    group = boundary.stack_pixels(ids.broadcast_like(observed.isel(time=0, drop=True)), spatial)
+    group = group.drop_vars(list(group.coords)).rename("patch")
+    total = weight.drop_vars(["pixel", *spatial], errors="ignore").groupby(group).sum()
+    as_patch = lambda x: x.drop_vars(["pixel", *spatial], errors="ignore").groupby(group).sum()
+    total = total.where(total > 0)
+    return as_patch(obs) / total, as_patch(sim) / total
+
+
+def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int = 24,
+             roles: Mapping[str, str] | None = None) -> xr.Dataset:
+    """Skill of ``model`` on the observations of ``ds`` within one split.
+
+    Pixel-scale streams (LAI, SIF, ET, eddy-covariance fluxes, biomass) are compared pixel by
+    pixel; coarse streams (NBE, fire emission, water-storage anomaly) on gridded data are compared
+    as patch means over the observed pixels, as they are observed. Metrics (NSE, squared
+    Pearson r, RMSE, bias) come flat, spatial (time means) and per location over time (maps),
+    after excluding the first ``warmup_months``.
+
+    Returns
+    -------
+    xarray.Dataset
+        Scalar metrics with a ``variable`` dim, plus ``temporal_*`` maps over the spatial dims
+        for pixel-scale variables.
+    """
+    prepared = prepare_dataset(ds, roles, check=False)
+    data, spatial = prepared.data, prepared.spatial_dims
+    observed = [v for v in SIMULATED_COUNTERPART if v in data and "time" in data[v].dims
+                and bool(data[v].notnull().any())]
+    if not observed:
+        raise ValueError("the Dataset has no observations to evaluate against; expected any of "
+                         f"{', '.join(SIMULATED_COUNTERPART)}")
+    needed = sorted({o for v in observed for o in SIMULATED_COUNTERPART[v]})
+    simulated = model.simulate(ds, needed, roles=roles)
+    inside = model.split_mask(ds, split, roles=roles)
+    warmup = _warmup_steps(warmup_months, prepared.time.delta_t)
+    gridded = "lat" in spatial and "lon" in spatial
+    ids = patch_ids(data, spatial, model.config.patch_size, model.patch_variable)
+
+    scalars, maps = {}, {}
+    for name in observed:
+        sim = sum(simulated[o] for o in SIMULATED_COUNTERPART[name]).where(inside)
+        obs = data[name].where(inside)
+        if name in COARSE_STREAMS and gridded:
+            obs, sim = _patch_series(obs, sim, ids, spatial, anomaly=name == "ewt_anomaly")
+            result = skill(obs, sim, spatial_dims=["patch"], warmup=warmup)
+        else:
+            result = skill(obs, sim, spatial_dims=list(spatial), warmup=warmup)
+            maps[name] = result[list(_MAPS)]
+        scalars[name] = {m: float(result[m]) for m in _SCALARS if m in result}
+    variables = list(scalars)
+    out = xr.Dataset(
+        {m: ("variable", [scalars[v].get(m, np.nan) for v in variables]) for m in _SCALARS},
+        coords={"variable": variables})
+    if maps:
+        stacked = xr.concat(list(maps.values()), dim=xr.DataArray(list(maps), dims="variable"),
+                            coords="minimal", compat="override")
+        out = xr.merge([out, stacked.reindex(variable=variables)], compat="override")
+    out.attrs.update({"split": split, "warmup_months": warmup_months, "warmup_steps": warmup,
+                      "n_locations": int(inside.sum())})
+    return out

@@ -1,0 +1,194 @@
+"""``DifferLandModel``: a fitted spatialization network, immutable, saved without pickle."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from . import boundary
+from ._version import __version__
+from .errors import DataError, Problem
+from .network import NetworkConfig, predict_parameters
+from .parameters import parameters_dataset
+from .registry import PARAMETER_NAMES
+from .simulation import prepare_dataset, simulate
+from .training.batches import Standardization
+from .training.checkpoint import ModelFileError, flatten, read_arrays, unflatten, write_arrays
+from .training.config import FitConfig
+from .training.data import patch_ids
+
+__all__ = ["DifferLandModel", "load_model"]
+
+_BLOCK = 65536  # pixels per network evaluation
+
+
+@dataclass(frozen=True)
+class DifferLandModel:
+    """A trained environment → parameter mapping with everything needed to apply it.
+
+    Create it with :func:`xdifferland.fit`; apply it to any Dataset with the same predictors,
+    including locations never trained on.
+    """
+
+    weights: Mapping
+    config: FitConfig
+    standardization: Standardization
+    predictors: tuple[str, ...]
+    splits: Mapping[str, tuple[int, ...]]  #: original patch ids of train/dev/test
+    history: Mapping = field(default_factory=dict)
+    patch_variable: str | None = None
+    metadata: Mapping = field(default_factory=dict)
+
+    @classmethod
+    def from_training(cls, *, weights, config, standardization, data, splits, history,
+                      predictors, patch_variable, extra_terms) -> "DifferLandModel":
+        labels = data.patch_labels
+        return cls(
+            weights=jax.tree_util.tree_map(np.asarray, weights), config=config,
+            standardization=standardization, predictors=tuple(predictors),
+            splits={name: tuple(int(labels[k]) for k in getattr(splits, name))
+                    for name in ("train", "dev", "test")},
+            history=history, patch_variable=patch_variable,
+            metadata={"xdifferland_version": __version__, "model": "DALEC993",
+                      "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                      "observations": sorted(data.observations), "n_pixels": data.n_pixels,
+                      "delta_t": data.delta_t, "extra_terms": list(extra_terms)})
+
+    def __repr__(self) -> str:
+        return (f"<DifferLandModel: {len(self.predictors)} predictors, "
+                f"{self.config.network.depth}x{self.config.network.width} network, "
+                f"{len(self.history.get('train_loss', []))} epochs, "
+                f"splits train/dev/test = {[len(self.splits[s]) for s in ('train', 'dev', 'test')]}"
+                " patches>")
+
+    # --- applying the model --------------------------------------------------------------
+    def parameters(self, ds: xr.Dataset, *, roles: Mapping[str, str] | None = None,
+                   mask: xr.DataArray | None = None) -> xr.Dataset:
+        """Parameter maps predicted from ``ds``'s predictors (NaN where they are missing).
+
+        Examples
+        --------
+        >>> from xdifferland.datasets import synthetic_world
+        >>> ds, _ = synthetic_world(seed=0)
+        >>> model = ds.differland.fit(epochs=1, progress=False)
+        >>> model.parameters(ds)["canopy_efficiency"].dims
+        ('lat', 'lon')
+        """
+        prepared = prepare_dataset(ds, roles, mask=mask)
+        data, spatial = prepared.data, prepared.spatial_dims
+        missing = [n for n in self.predictors if n not in data]
+        if missing:
+            raise DataError([Problem(n, "predictor used by the model is missing.",
+                                     "add it to the Dataset (same name and units as in training)")
+                             for n in missing])
+        template = prepared.valid
+        stacked = [boundary.stack_pixels(data[n].broadcast_like(template), spatial).values
+                   for n in self.predictors]
+        x = np.stack(stacked, axis=1).astype(float)
+        latitude = boundary.stack_pixels(
+            prepared.inputs["latitude"].broadcast_like(template), spatial).values
+        valid = np.isfinite(x).all(axis=1) & boundary.stack_pixels(template, spatial).values
+        z, zh = self.standardization.apply(np.where(valid[:, None], x, self.standardization.mean),
+                                           1.0 / (1.0 + np.exp(-latitude)))
+        values = {name: np.full(len(valid), np.nan) for name in PARAMETER_NAMES}
+        weights = jax.tree_util.tree_map(jnp.asarray, self.weights)
+        for start in range(0, len(valid), _BLOCK):
+            block = slice(start, start + _BLOCK)
+            p = _predict(weights, self.config.network, jnp.asarray(z[block], jnp.float32),
+                         jnp.asarray(zh[block], jnp.float32))
+            for name, v in zip(PARAMETER_NAMES, p):
+                values[name][block] = np.asarray(v)
+        for v in values.values():
+            v[~valid] = np.nan
+        stacked_template = boundary.stack_pixels(template.astype(float), spatial)
+        out = parameters_dataset(values, stacked_template)
+        out = boundary.unstack_pixels(out, spatial)
+        out.attrs.update({"title": "DALEC993 parameters predicted by a DifferLand model",
+                          "xdifferland_version": __version__})
+        return out
+
+    def simulate(self, ds: xr.Dataset, outputs: Sequence[str] | str | None = None, *,
+                 roles: Mapping[str, str] | None = None, mask: xr.DataArray | None = None,
+                 mass_conserving: bool | None = None) -> xr.Dataset:
+        """Fluxes and pools simulated with the model's parameters for ``ds``."""
+        if mass_conserving is None:
+            mass_conserving = self.config.mass_conserving
+        return simulate(ds, self.parameters(ds, roles=roles, mask=mask), outputs, roles=roles,
+                        mass_conserving=mass_conserving, mask=mask)
+
+    def split_mask(self, ds: xr.Dataset, split: str = "test", *,
+                   roles: Mapping[str, str] | None = None) -> xr.DataArray:
+        """Boolean map of the locations in ``split`` ("train", "dev", "test" or "all")."""
+        prepared = prepare_dataset(ds, roles, check=False)
+        if split == "all":
+            return prepared.valid
+        if split not in self.splits:
+            raise ValueError(f"split {split!r}: use 'train', 'dev', 'test' or 'all'")
+        ids = patch_ids(prepared.data, prepared.spatial_dims, self.config.patch_size,
+                        self.patch_variable)
+        return prepared.valid & ids.isin(list(self.splits[split]))
+
+    def evaluate(self, ds: xr.Dataset, split: str = "test", *, warmup_months: int = 24,
+                 roles: Mapping[str, str] | None = None) -> xr.Dataset:
+        """Skill per observed variable on a split; see :func:`xdifferland.evaluation.evaluate`."""
+        from .evaluation import evaluate
+
+        return evaluate(self, ds, split, warmup_months=warmup_months, roles=roles)
+
+    # --- files ---------------------------------------------------------------------------
+    def save(self, path: str | Path, *, overwrite: bool = False) -> Path:
+        """Write the model to one ``.npz`` file (arrays + JSON; no pickle), atomically."""
+        arrays = {f"weights/{k}": v for k, v in flatten(self.weights).items()}
+        meta = {"kind": "model", "config": self.config.to_dict(),
+                "standardization": self.standardization.to_dict(),
+                "predictors": list(self.predictors),
+                "splits": {k: list(v) for k, v in self.splits.items()},
+                "history": dict(self.history), "patch_variable": self.patch_variable,
+                "metadata": dict(self.metadata)}
+        return write_arrays(path, arrays, meta, overwrite=overwrite)
+
+    @classmethod
+    def load(cls, path: str | Path) -> "DifferLandModel":
+        """Read a model written by :meth:`save`."""
+        arrays, meta = read_arrays(path)
+        if meta.get("kind") != "model":
+            raise ModelFileError(f"{path} is a training checkpoint, not a model; resume training "
+                                 "with fit(..., resume=path) instead")
+        try:
+            config = FitConfig.from_dict({**meta["config"],
+                                          "network": NetworkConfig(**meta["config"]["network"])})
+            weights = unflatten({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")})
+            return cls(weights=weights, config=config,
+                       standardization=Standardization.from_dict(meta["standardization"]),
+                       predictors=tuple(meta["predictors"]),
+                       splits={k: tuple(v) for k, v in meta["splits"].items()},
+                       history=meta["history"], patch_variable=meta["patch_variable"],
+                       metadata=meta["metadata"])
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelFileError(f"{path} is incomplete or incompatible ({error!r})") from None
+
+
+def load_model(path: str | Path) -> DifferLandModel:
+    """Load a :class:`DifferLandModel` saved with :meth:`DifferLandModel.save`."""
+    return DifferLandModel.load(path)
+
+
+def _predict(weights, network: NetworkConfig, predictors, hemisphere):
+    return _predict_compiled(network)(weights, predictors, hemisphere)
+
+
+_COMPILED: dict = {}
+
+
+def _predict_compiled(network: NetworkConfig):
+    if network not in _COMPILED:
+        _COMPILED[network] = jax.jit(
+            lambda w, z, zh: predict_parameters(w, network, z, zh))
+    return _COMPILED[network]

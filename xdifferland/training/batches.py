@@ -1,0 +1,121 @@
+"""Patch minibatches: standardization, padding and per-epoch shuffling (spec 9.2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import NamedTuple
+
+import jax
+import numpy as np
+
+from ..boundary import FORCING_INPUTS, STATIC_INPUTS
+from ..engine import Forcing, Observation
+from ..typing import Array
+from .data import COARSE_STREAMS, TrainingData
+
+__all__ = ["Standardization", "Batch", "build_batch", "stack_batches", "patch_members",
+           "epoch_batches"]
+
+
+@dataclass(frozen=True)
+class Standardization:
+    """Predictor z-scoring from training pixels (mean, population std), stored in the model."""
+
+    names: tuple[str, ...]
+    mean: np.ndarray
+    std: np.ndarray
+    hemisphere_mean: float
+    hemisphere_std: float
+
+    @classmethod
+    def from_training(cls, data: TrainingData, pixels: np.ndarray) -> "Standardization":
+        x = data.predictors[pixels]
+        std = x.std(axis=0)
+        constant = [n for n, s in zip(data.predictor_names, std) if not s > 0]
+        if constant:
+            raise ValueError(f"predictors {constant} are constant over the training pixels and "
+                             "cannot be standardized; drop them with predictors=[...]")
+        h = data.hemisphere[pixels]
+        return cls(data.predictor_names, x.mean(axis=0), std, float(h.mean()),
+                   float(h.std()) if h.std() > 0 else 1.0)
+
+    def apply(self, predictors: np.ndarray, hemisphere: np.ndarray):
+        """Standardized predictors ``(P, n)`` and hemisphere ``(P, 1)``."""
+        z = (predictors - self.mean) / self.std
+        zh = (hemisphere - self.hemisphere_mean) / self.hemisphere_std
+        return z, zh[:, None]
+
+    def to_dict(self) -> dict:
+        return {"names": list(self.names), "mean": self.mean.tolist(), "std": self.std.tolist(),
+                "hemisphere_mean": self.hemisphere_mean, "hemisphere_std": self.hemisphere_std}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Standardization":
+        return cls(tuple(d["names"]), np.asarray(d["mean"], float), np.asarray(d["std"], float),
+                   float(d["hemisphere_mean"]), float(d["hemisphere_std"]))
+
+
+class Batch(NamedTuple):
+    """One padded patch: everything the loss needs, as arrays."""
+
+    predictors: Array  #: (B, n) standardized
+    hemisphere: Array  #: (B, 1) standardized
+    forcing: Forcing  #: (T, B) time-varying, (B,) static, scalar delta_t
+    observations: dict  #: stream → Observation of (T, B) arrays
+    valid: Array  #: (B,) 1 for real pixels, 0 for padding
+
+
+def patch_members(data: TrainingData) -> list[np.ndarray]:
+    """Pixel indices of each patch."""
+    order = np.argsort(data.patch, kind="stable")
+    bounds = np.searchsorted(data.patch[order], np.arange(data.n_patches + 1))
+    return [order[bounds[k]:bounds[k + 1]] for k in range(data.n_patches)]
+
+
+def build_batch(data: TrainingData, pixels: np.ndarray, batch_size: int, std: Standardization,
+                coarse_ok: bool, dtype=np.float32) -> Batch:
+    """A padded batch of ``pixels`` (padding copies the first pixel's forcing, spec 9.2)."""
+    n = len(pixels)
+    if n > batch_size:
+        raise ValueError(f"{n} pixels do not fit a batch of {batch_size}")
+    padded = np.concatenate([pixels, np.full(batch_size - n, pixels[0])])
+    real = np.arange(batch_size) < n
+    z, zh = std.apply(data.predictors[padded], data.hemisphere[padded])
+    z[~real], zh[~real] = 0.0, 0.0  # padding sits at the training mean
+    forcing = Forcing(
+        *(np.asarray(data.forcing[name][:, padded], dtype) for name in FORCING_INPUTS),
+        *(np.asarray(data.forcing[name][padded], dtype) if name != "delta_t"
+          else np.asarray(data.delta_t, dtype) for name in STATIC_INPUTS))
+    observations = {}
+    for stream, obs in data.observations.items():
+        mask = obs["mask"][:, padded] * real[None, :]
+        if stream in COARSE_STREAMS and not coarse_ok:
+            mask = mask * 0.0
+        unc = obs["uncertainty"]
+        observations[stream] = Observation(
+            np.asarray(obs["value"][:, padded] * real[None, :], dtype), np.asarray(mask, dtype),
+            None if unc is None else np.asarray(np.where(real[None, :], unc[:, padded], 1.0),
+                                                dtype))
+    return Batch(np.asarray(z, dtype), np.asarray(zh, dtype), forcing, observations,
+                 real.astype(dtype))
+
+
+def stack_batches(batches: list[Batch]) -> Batch:
+    """Stack batches along a new leading axis (for a scan over patches)."""
+    return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *batches)
+
+
+def epoch_batches(data: TrainingData, patches: np.ndarray, members: list[np.ndarray],
+                  batch_size: int, std: Standardization, coarse_ok: np.ndarray,
+                  rng: np.random.Generator | None, dtype=np.float32) -> list[Batch]:
+    """Batches of ``patches`` for one epoch; shuffled patches and pixels when ``rng`` is given."""
+    order = rng.permutation(patches) if rng is not None else np.asarray(patches)
+    batches = []
+    for k in order:
+        pixels = members[k]
+        if rng is not None:
+            pixels = rng.permutation(pixels)
+        for start in range(0, len(pixels), batch_size):  # oversized patches are split
+            batches.append(build_batch(data, pixels[start:start + batch_size], batch_size, std,
+                                       bool(coarse_ok[k]), dtype))
+    return batches

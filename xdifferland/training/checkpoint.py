@@ -1,0 +1,95 @@
+"""Safe, atomic checkpoint and model files: arrays in ``.npz`` plus JSON metadata, never pickle."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["FORMAT", "FORMAT_VERSION", "flatten", "unflatten", "write_arrays", "read_arrays",
+           "ModelFileError"]
+
+FORMAT = "xdifferland-model"
+FORMAT_VERSION = 1
+_META_KEY = "__metadata__"
+
+
+class ModelFileError(ValueError):
+    """A model or checkpoint file that cannot be read (corrupted, incompatible, not ours)."""
+
+
+def flatten(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
+    """Nested dicts of arrays → ``{"a/b/c": array}``."""
+    out = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict) or hasattr(value, "items"):
+            out.update(flatten(value, name + "/"))
+        else:
+            out[name] = np.asarray(value)
+    return out
+
+
+def unflatten(flat: dict[str, np.ndarray]) -> dict:
+    """Inverse of :func:`flatten`."""
+    tree: dict = {}
+    for name, value in flat.items():
+        node = tree
+        *parents, leaf = name.split("/")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return tree
+
+
+def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: dict, *,
+                 overwrite: bool = False) -> Path:
+    """Write arrays and JSON metadata to one ``.npz`` file, atomically (temp file + rename)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **metadata}
+    payload = dict(arrays)
+    payload[_META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.savez(handle, **payload)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
+    """Read a file written by :func:`write_arrays`; no code can run (``allow_pickle=False``)."""
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"no model file at {path}")
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            arrays = {k: archive[k] for k in archive.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
+        raise ModelFileError(f"{path} is not a readable xdifferland file ({error}); it may be "
+                             "truncated or corrupted: re-save it from the fitted model") from None
+    if _META_KEY not in arrays:
+        raise ModelFileError(f"{path} has no xdifferland metadata; was it written by "
+                             "DifferLandModel.save()?")
+    try:
+        meta = json.loads(arrays.pop(_META_KEY).tobytes().decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise ModelFileError(f"{path} has corrupted metadata") from None
+    if meta.get("format") != FORMAT:
+        raise ModelFileError(f"{path} is not an xdifferland model file")
+    if meta.get("format_version", 0) > FORMAT_VERSION:
+        raise ModelFileError(
+            f"{path} was written by a newer xdifferland (format {meta['format_version']}, this "
+            f"version reads up to {FORMAT_VERSION}); upgrade xdifferland to load it")
+    return arrays, meta

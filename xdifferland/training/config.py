@@ -1,0 +1,70 @@
+"""Training settings, validated at construction (errors name the setting and allowed values)."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Mapping
+
+from ..engine.loss import LOSS_TERMS
+from ..network import NetworkConfig
+
+__all__ = ["FitConfig"]
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """Everything that defines a training run (stored in the model and in checkpoints)."""
+
+    epochs: int = 200
+    learning_rate: float = 5e-4  #: the paper's value (the published code default is 5e-5)
+    seed: int = 0
+    test_fraction: float = 0.1  #: share of patches held out for testing
+    dev_fraction: float = 0.1  #: share of the remaining patches used to monitor training
+    patch_size: tuple[float, float] = (4.0, 5.0)  #: degrees (lat, lon) of a coarse patch
+    coverage_threshold: float = 0.8  #: minimum valid share of a patch for coarse terms
+    loss_weights: Mapping[str, float | None] = field(default_factory=dict)
+    use_uncertainty: bool = False
+    mass_conserving: bool = False
+    batch_size: int | None = None  #: rows per patch batch (default: the largest patch)
+    eval_every: int = 5
+    checkpoint_every: int = 10
+    max_restarts: int = 3  #: re-initializations after a NaN loss
+    network: NetworkConfig = field(default_factory=NetworkConfig)
+
+    def __post_init__(self):
+        problems = []
+        if not (isinstance(self.epochs, int) and self.epochs >= 1):
+            problems.append(f"epochs={self.epochs!r}: use an integer >= 1")
+        if not self.learning_rate > 0:
+            problems.append(f"learning_rate={self.learning_rate!r}: use a positive number")
+        for name in ("test_fraction", "dev_fraction"):
+            value = getattr(self, name)
+            if not 0 <= value < 1:
+                problems.append(f"{name}={value!r}: use a fraction in [0, 1)")
+        if not 0 <= self.coverage_threshold <= 1:
+            problems.append(f"coverage_threshold={self.coverage_threshold!r}: use [0, 1]")
+        unknown = set(self.loss_weights) - set(LOSS_TERMS)
+        if unknown:
+            problems.append(f"loss_weights has unknown terms {sorted(unknown)}; known terms: "
+                            f"{', '.join(LOSS_TERMS)} (add your own with extra_terms=)")
+        if self.batch_size is not None and self.batch_size < 1:
+            problems.append(f"batch_size={self.batch_size!r}: use a positive integer or None")
+        for name in ("eval_every", "checkpoint_every"):
+            if getattr(self, name) < 1:
+                problems.append(f"{name}={getattr(self, name)!r}: use an integer >= 1")
+        if problems:
+            raise ValueError("invalid training settings:\n- " + "\n- ".join(problems))
+        object.__setattr__(self, "patch_size", tuple(float(x) for x in self.patch_size))
+        object.__setattr__(self, "loss_weights", dict(self.loss_weights))
+        if isinstance(self.network, Mapping):
+            object.__setattr__(self, "network", NetworkConfig(**self.network))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["patch_size"] = list(self.patch_size)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> "FitConfig":
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})

@@ -1,0 +1,158 @@
+"""Assemble a labeled Dataset into the arrays training needs (pixels, patches, streams, splits)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+import xarray as xr
+
+from .. import boundary
+from ..errors import DataError, Problem
+from ..simulation import prepare_dataset
+from ..variables import PREDICTOR_GROUPS
+
+__all__ = ["STREAMS", "TrainingData", "training_data", "default_predictors", "patch_ids"]
+
+#: Dataset variable (canonical name) → loss observation stream.
+STREAMS: dict[str, str] = {
+    "sif": "sif", "nbe": "nbe", "lai": "lai", "ewt_anomaly": "ewt_anomaly",
+    "biomass": "biomass", "fire_emission": "fire_emission", "som": "som", "vod": "vod",
+    "gpp": "gpp_ec", "reco": "reco_ec", "et_ec": "et_ec", "et": "et", "nee": "nee_ec",
+}
+#: Streams observed at coarse (patch) scale.
+COARSE_STREAMS = ("nbe", "fire_emission", "ewt_anomaly")
+
+
+def default_predictors(ds: xr.Dataset) -> tuple[str, ...]:
+    """Every declared predictor present in ``ds``, in the published group order."""
+    return tuple(n for names in PREDICTOR_GROUPS.values() for n in names if n in ds)
+
+
+@dataclass
+class TrainingData:
+    """Pixel-major arrays of a Dataset, ready for batching. ``P`` pixels, ``T`` steps."""
+
+    predictors: np.ndarray  #: (P, n_predictors), raw units
+    predictor_names: tuple[str, ...]
+    hemisphere: np.ndarray  #: (P,) sigmoid of latitude (degrees)
+    forcing: dict[str, np.ndarray]  #: FORCING_INPUTS → (T, P); STATIC_INPUTS → (P,)
+    observations: dict[str, dict[str, np.ndarray]]  #: stream → value/mask/uncertainty (T, P)
+    patch: np.ndarray  #: (P,) patch number 0..n_patches-1
+    patch_coverage: np.ndarray  #: (n_patches,) valid fraction of each patch's cells
+    patch_labels: np.ndarray  #: (n_patches,) patch ids as computed by :func:`patch_ids`
+    pixel_index: xr.DataArray  #: (pixel,) stacked spatial coordinates of the kept pixels
+    spatial_dims: tuple[str, ...]
+    time: xr.DataArray
+    delta_t: float
+    extra: dict = field(default_factory=dict)
+
+    @property
+    def n_pixels(self) -> int:
+        return self.predictors.shape[0]
+
+    @property
+    def n_patches(self) -> int:
+        return int(self.patch_coverage.shape[0])
+
+
+def patch_ids(ds: xr.Dataset, spatial_dims: Sequence[str], patch_size=(4.0, 5.0),
+              patch_variable: str | None = None) -> xr.DataArray:
+    """Integer patch id of every location: a coarse lat/lon cell, or a user variable."""
+    if patch_variable is not None:
+        return ds[patch_variable].astype(int)
+    lat, lon = ds["lat"], ds["lon"]
+    if "lat" not in spatial_dims or "lon" not in spatial_dims:  # site lists: one patch
+        return xr.zeros_like(ds[spatial_dims[0]], dtype=int)
+    row = np.floor((lat - (-90.0)) / patch_size[0]).astype(int)
+    col = np.floor((lon - (-180.0)) / patch_size[1]).astype(int)
+    return (row * 100000 + col).broadcast_like(lat * lon)
+
+
+def _cells_per_patch(ds, spatial_dims, patch_size) -> float | None:
+    if "lat" in spatial_dims and "lon" in spatial_dims and ds.sizes["lat"] > 1:
+        dlat = float(abs(ds["lat"][1] - ds["lat"][0]))
+        dlon = float(abs(ds["lon"][1] - ds["lon"][0]))
+        return round(patch_size[0] / dlat) * round(patch_size[1] / dlon)
+    return None
+
+
+def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
+                  roles: Mapping[str, str] | None = None, patch_size=(4.0, 5.0),
+                  patch_variable: str | None = None, mask: xr.DataArray | None = None
+                  ) -> TrainingData:
+    """Discover, convert, validate and flatten ``ds`` into :class:`TrainingData`."""
+    prepared = prepare_dataset(ds, roles, mask=mask)
+    data, spatial = prepared.data, prepared.spatial_dims
+    names = tuple(predictors) if predictors is not None else default_predictors(data)
+    missing = [n for n in names if n not in data]
+    if missing or not names:
+        raise DataError([Problem(
+            "predictors", f"not found: {', '.join(missing) or 'no predictors at all'}.",
+            "give predictors=[...] naming variables of the Dataset (see xdifferland.variables)")])
+
+    valid = prepared.valid
+    for name in names:
+        valid = valid & data[name].notnull()
+    stacked_valid = boundary.stack_pixels(valid, spatial).values.astype(bool)
+    if not stacked_valid.any():
+        raise DataError([Problem("mask", "no valid pixel to train on.",
+                                 "check the predictors and the mask for NaN everywhere")])
+
+    def pixels(da: xr.DataArray) -> np.ndarray:
+        da = da if set(spatial) <= set(da.dims) else da.broadcast_like(valid)
+        values = boundary.stack_pixels(da, spatial)
+        values = values.transpose("time", "pixel") if "time" in values.dims else values
+        return np.asarray(values.values, float)[..., stacked_valid]
+
+    forcing = {n: pixels(prepared.inputs[n]) for n in boundary.FORCING_INPUTS}
+    n_time = data.sizes["time"]
+    for n in ("time_days", "day_of_year"):  # 1-D time axes broadcast over pixels
+        if forcing[n].ndim == 1:
+            forcing[n] = np.repeat(forcing[n][:, None], stacked_valid.sum(), axis=1)
+    for n in boundary.STATIC_INPUTS:
+        if n == "delta_t":
+            continue
+        forcing[n] = pixels(prepared.inputs[n])
+    latitude = forcing["latitude"]
+
+    observations = {}
+    for variable, stream in STREAMS.items():
+        if variable not in data:
+            continue
+        value = pixels(data[variable])
+        if value.ndim == 1:  # static observation (e.g. SOM): repeat over time
+            value = np.repeat(value[None], n_time, axis=0)
+        unc_name = f"{variable}_unc"
+        uncertainty = None
+        if unc_name in data:
+            uncertainty = pixels(data[unc_name])
+            uncertainty = uncertainty if uncertainty.ndim == 2 else np.repeat(
+                uncertainty[None], n_time, axis=0)
+        observed = np.isfinite(value)
+        if not observed.any():
+            continue
+        observations[stream] = {"value": np.where(observed, value, 0.0),
+                                "mask": observed.astype(float),
+                                "uncertainty": None if uncertainty is None else np.where(
+                                    np.isfinite(uncertainty) & (uncertainty > 0), uncertainty,
+                                    1.0)}
+
+    ids = pixels(patch_ids(data, spatial, patch_size, patch_variable)).astype(int)
+    unique, patch = np.unique(ids, return_inverse=True)
+    cells = _cells_per_patch(data, spatial, patch_size)
+    all_ids = boundary.stack_pixels(patch_ids(data, spatial, patch_size, patch_variable),
+                                    spatial).values
+    coverage = np.array([
+        np.sum(patch == k) / (cells or np.sum(all_ids == u)) for k, u in enumerate(unique)])
+    pixel_index = boundary.stack_pixels(valid, spatial)["pixel"][stacked_valid]
+    return TrainingData(
+        predictors=np.stack([pixels(data[n]) for n in names], axis=1),
+        predictor_names=names,
+        hemisphere=1.0 / (1.0 + np.exp(-latitude)),
+        forcing=forcing, observations=observations, patch=patch, patch_coverage=coverage,
+        patch_labels=unique,
+        pixel_index=pixel_index, spatial_dims=spatial, time=data["time"],
+        delta_t=prepared.time.delta_t,
+    )

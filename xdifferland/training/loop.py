@@ -1,0 +1,247 @@
+"""``fit``: train the spatialization network end to end through DALEC993 (spec 7-9)."""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable, Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import xarray as xr
+
+from ..engine import init, loss_terms, simulate
+from ..engine.loss import LossTerm, active_terms, required_outputs
+from ..network import init_network, predict_parameters
+from .batches import Standardization, epoch_batches, patch_members
+from .checkpoint import flatten, read_arrays, unflatten, write_arrays
+from .config import FitConfig
+from .data import TrainingData, training_data
+
+__all__ = ["fit", "TrainingError", "Splits", "split_patches"]
+
+log = logging.getLogger("xdifferland.training")
+_ANNUAL_TERMS = ("biomass", "nbe_iav", "vod")
+
+
+class TrainingError(RuntimeError):
+    """Training could not produce a finite model."""
+
+
+@dataclass(frozen=True)
+class Splits:
+    """Patch numbers (indices into TrainingData patches) of each split."""
+
+    train: np.ndarray
+    dev: np.ndarray
+    test: np.ndarray
+
+
+def split_patches(n_patches: int, config: FitConfig) -> Splits:
+    """Seeded split of patches: test held out, dev monitored, the rest trained on."""
+    order = np.random.default_rng([config.seed, 0xD1F]).permutation(n_patches)
+    def share(fraction: float, n: int) -> int:  # at least one patch when asked and possible
+        return max(1, int(round(fraction * n))) if fraction > 0 and n > 2 else 0
+
+    n_test = share(config.test_fraction, n_patches)
+    rest = order[n_test:]
+    n_dev = share(config.dev_fraction, len(rest))
+    n_dev = min(n_dev, len(rest) - 1)
+    return Splits(train=np.sort(rest[n_dev:]), dev=np.sort(rest[:n_dev]),
+                  test=np.sort(order[:n_test]))
+
+
+def _term_weights(config: FitConfig, data: TrainingData, extra_terms) -> dict:
+    weights = {name: None for name in _ANNUAL_TERMS} if data.time.size % 12 else {}
+    if weights:
+        log.warning("%d time steps is not a whole number of years: annual terms %s are off",
+                    data.time.size, ", ".join(_ANNUAL_TERMS))
+    weights.update(config.loss_weights)
+    active = active_terms(data.observations, weights, extra_terms)
+    if not active:
+        raise TrainingError("no loss term is active: the Dataset has no observations the loss "
+                            "knows (see xdifferland.training.STREAMS)")
+    return weights
+
+
+def _make_steps(config: FitConfig, weights_map: dict, outputs: tuple[str, ...],
+                extra_terms: tuple, optimizer):
+    net = config.network
+
+    def loss_fn(weights, batch):
+        params = predict_parameters(weights, net, batch.predictors, batch.hemisphere)
+        run = simulate(params, batch.forcing, outputs, mass_conserving=config.mass_conserving)
+        terms = loss_terms(run.outputs, batch.observations, init(params), weights=weights_map,
+                           batch_size=batch.valid.shape[0], use_uncertainty=config.use_uncertainty,
+                           edc_gate=batch.valid, extra_terms=extra_terms)
+        return sum(terms.values()), terms
+
+    @jax.jit
+    def train_step(weights, opt_state, batch):
+        (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(weights, batch)
+        updates, opt_state = optimizer.update(grads, opt_state, weights)
+        return optax.apply_updates(weights, updates), opt_state, loss, terms
+
+    return train_step, jax.jit(loss_fn)
+
+
+def _save_checkpoint(path: Path, weights, opt_state, epoch: int, restarts: int, history: dict,
+                     config: FitConfig) -> None:
+    arrays = {f"weights/{k}": v for k, v in flatten(jax.device_get(weights)).items()}
+    for i, leaf in enumerate(jax.tree_util.tree_leaves(opt_state)):
+        arrays[f"optimizer/{i:04d}"] = np.asarray(leaf)
+    write_arrays(path, arrays, {"kind": "checkpoint", "epoch": epoch, "restarts": restarts,
+                                "history": history, "config": config.to_dict()},
+                 overwrite=True)
+
+
+def _load_checkpoint(path, config: FitConfig, opt_template):
+    arrays, meta = read_arrays(path)
+    if meta.get("kind") != "checkpoint":
+        raise ValueError(f"{path} is a saved model, not a training checkpoint")
+    saved = FitConfig.from_dict(meta["config"])
+    if saved.to_dict() | {"epochs": 0} != config.to_dict() | {"epochs": 0}:
+        diff = sorted(k for k, v in saved.to_dict().items()
+                      if k != "epochs" and config.to_dict().get(k) != v)
+        raise ValueError(f"cannot resume {path}: settings differ from the checkpoint's in "
+                         f"{diff}; resume with the same settings (only epochs may change)")
+    weights = jax.tree_util.tree_map(
+        jnp.asarray, unflatten({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")}))
+    leaves = [jnp.asarray(arrays[k]) for k in sorted(a for a in arrays if a.startswith("optim"))]
+    opt_state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(opt_template), leaves)
+    return weights, opt_state, meta["epoch"], meta["restarts"], meta["history"]
+
+
+def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
+        predictors: Sequence[str] | None = None, roles: Mapping[str, str] | None = None,
+        patch_variable: str | None = None, mask: xr.DataArray | None = None,
+        extra_terms: Iterable[LossTerm] = (), checkpoint_dir: str | Path | None = None,
+        resume: str | Path | None = None, progress: bool = True,
+        callback: Callable[[int, dict], None] | None = None, **settings):
+    """Fit the spatialization network through DALEC993 to the Dataset's observations.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        Forcing, static predictors and observations (see :mod:`xdifferland.variables`).
+    config : FitConfig, optional
+        All training settings; alternatively pass them as keywords (``epochs=50, seed=1``).
+    predictors : sequence of str, optional
+        Predictor variables (default: every declared predictor present in ``ds``).
+    roles, mask
+        As in :func:`xdifferland.simulate`.
+    patch_variable : str, optional
+        Variable holding an integer patch id per location (site lists); default: coarse
+        lat/lon cells of ``config.patch_size`` degrees.
+    extra_terms : iterable of LossTerm
+        User-defined loss terms added to the built-in ones.
+    checkpoint_dir : path, optional
+        Folder for ``checkpoint.npz``, written atomically every ``checkpoint_every`` epochs.
+    resume : path, optional
+        A checkpoint to continue from; the result equals an uninterrupted run with the same
+        settings and seed.
+    progress : bool, default True
+        Show a progress bar (epoch, training loss, dev loss); messages also go to ``logging``.
+    callback : callable, optional
+        Called as ``callback(epoch, history)`` after each epoch; raise to stop training.
+
+    Returns
+    -------
+    DifferLandModel
+
+    Examples
+    --------
+    >>> from xdifferland.datasets import synthetic_world
+    >>> ds, truth = synthetic_world(seed=0)
+    >>> model = ds.differland.fit(epochs=2, progress=False)
+    >>> sorted(model.parameters(ds).data_vars)[:2]
+    ['autotrophic_fraction', 'canopy_efficiency']
+    """
+    from ..model import DifferLandModel
+
+    config = config if config is not None else FitConfig(**settings)
+    extra_terms = tuple(extra_terms)
+    data = training_data(ds, predictors=predictors, roles=roles, patch_size=config.patch_size,
+                         patch_variable=patch_variable, mask=mask)
+    members = patch_members(data)
+    splits = split_patches(data.n_patches, config)
+    std = Standardization.from_training(data, np.concatenate([members[k] for k in splits.train]))
+    batch_size = config.batch_size or max(len(m) for m in members)
+    coarse_ok = data.patch_coverage >= config.coverage_threshold
+    weights_map = _term_weights(config, data, extra_terms)
+    outputs = required_outputs(active_terms(data.observations, weights_map, extra_terms),
+                               extra_terms)
+    dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
+    optimizer = optax.adam(config.learning_rate)
+    train_step, eval_step = _make_steps(config, weights_map, outputs, extra_terms, optimizer)
+    dev_batches = epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok, None,
+                                dtype)
+
+    def fresh(restarts: int):
+        w = init_network(config.network, len(data.predictor_names), config.seed + 7919 * restarts)
+        return w, optimizer.init(w)
+
+    weights, opt_state = fresh(0)
+    start, restarts, history = 0, 0, {"train_loss": [], "dev_loss": [], "dev_epoch": []}
+    if resume is not None:
+        weights, opt_state, start, restarts, history = _load_checkpoint(resume, config, opt_state)
+        log.info("resuming from %s at epoch %d", resume, start)
+    checkpoint = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir else None
+
+    bar = _progress(config.epochs, start, progress)
+    epoch = start
+    while epoch < config.epochs:
+        rng = np.random.default_rng([config.seed, restarts, epoch])
+        total = 0.0
+        for batch in epoch_batches(data, splits.train, members, batch_size, std, coarse_ok, rng,
+                                   dtype):
+            weights, opt_state, loss, _ = train_step(weights, opt_state, batch)
+            total += float(loss)
+        if not math.isfinite(total):
+            restarts += 1
+            if restarts > config.max_restarts:
+                raise TrainingError(
+                    f"the training loss became NaN/inf {restarts} times (last at epoch "
+                    f"{epoch + 1}); lower learning_rate, check the observations' units, or "
+                    "switch on mass_conserving=True")
+            log.warning("non-finite training loss at epoch %d: re-initializing with a new seed "
+                        "(restart %d of %d)", epoch + 1, restarts, config.max_restarts)
+            weights, opt_state = fresh(restarts)
+            epoch, history = 0, {"train_loss": [], "dev_loss": [], "dev_epoch": []}
+            bar.reset()
+            continue
+        epoch += 1
+        history["train_loss"].append(total)
+        if dev_batches and (epoch % config.eval_every == 0 or epoch == config.epochs):
+            dev = sum(float(eval_step(weights, b)[0]) for b in dev_batches)
+            history["dev_loss"].append(dev)
+            history["dev_epoch"].append(epoch)
+        _report(bar, epoch, history)
+        if checkpoint is not None and (epoch % config.checkpoint_every == 0
+                                       or epoch == config.epochs):
+            _save_checkpoint(checkpoint, weights, opt_state, epoch, restarts, history, config)
+        if callback is not None:
+            callback(epoch, history)
+    bar.close()
+    return DifferLandModel.from_training(
+        weights=jax.device_get(weights), config=config, standardization=std, data=data,
+        splits=splits, history=history, predictors=data.predictor_names,
+        patch_variable=patch_variable, extra_terms=tuple(t.name for t in extra_terms))
+
+
+def _progress(total: int, start: int, enabled: bool):
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, initial=start, disable=not enabled, desc="fit", unit="epoch")
+
+
+def _report(bar, epoch: int, history: dict) -> None:
+    train = history["train_loss"][-1]
+    dev = history["dev_loss"][-1] if history["dev_loss"] else float("nan")
+    bar.set_postfix(train=f"{train:.4g}", dev=f"{dev:.4g}")
+    bar.update(1)
+    log.info("epoch %d: training loss %.6g, dev loss %.6g", epoch, train, dev)
