@@ -8,10 +8,14 @@ from __future__ import annotations
 from . import accessor as _accessor  # noqa: F401  (registers ds.differland)
 from ._version import __version__
 from .errors import DataError, Problem, UnitsError, ValidationError
+from .evaluation import evaluate
 from .io import open_cardamom_site, open_cardamom_sites, to_netcdf, to_zarr
+from .model import DifferLandModel, load_model
+from .network import NetworkConfig
 from .parameters import default_parameters
 from .registry import DERIVED, PARAMETERS, parameter_table
 from .simulation import budget, simulate
+from .training import FitConfig, TrainingError, fit
 from .units import to_canonical_units
 from .validation import validate
 
@@ -23,6 +27,13 @@ __all__ = [
     "default_parameters",
     "simulate",
     "budget",
+    "fit",
+    "FitConfig",
+    "NetworkConfig",
+    "DifferLandModel",
+    "load_model",
+    "evaluate",
+    "TrainingError",
     "validate",
     "to_canonical_units",
     "open_cardamom_site",

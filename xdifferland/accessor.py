@@ -70,3 +70,19 @@ class DifferLandAccessor:
 
         return budget(self._ds, parameters if parameters is not None
                       else self.default_parameters(), **kwargs)
+
+    # --- hybrid model --------------------------------------------------------------------
+    def fit(self, config=None, **kwargs):
+        """Fit the spatialization network; see :func:`xdifferland.fit`."""
+        from .training import fit
+
+        return fit(self._ds, config, **kwargs)
+
+    def parameters(self, model, **kwargs):
+        """Parameter maps predicted by a fitted model; see
+        :meth:`xdifferland.DifferLandModel.parameters`."""
+        return model.parameters(self._ds, **kwargs)
+
+    def evaluate(self, model, split="test", **kwargs):
+        """Skill of a fitted model on this Dataset; see :func:`xdifferland.evaluate`."""
+        return model.evaluate(self._ds, split, **kwargs)

@@ -81,7 +81,7 @@ class DifferLandModel:
         >>> model.parameters(ds)["canopy_efficiency"].dims
         ('lat', 'lon')
         """
-        prepared = prepare_dataset(ds, roles, mask=mask)
+        prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap",))
         data, spatial = prepared.data, prepared.spatial_dims
         missing = [n for n in self.predictors if n not in data]
         if missing:

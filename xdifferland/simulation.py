@@ -51,7 +51,8 @@ def _latitude(ds: xr.Dataset, spatial_dims: Sequence[str]) -> xr.DataArray:
 
 
 def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
-                    mask: xr.DataArray | None = None, check: bool = True) -> PreparedData:
+                    mask: xr.DataArray | None = None, check: bool = True,
+                    skip: Sequence[str] = ()) -> PreparedData:
     """Discover, convert and validate ``ds`` and assemble the engine's inputs (still labeled).
 
     Raises :class:`~xdifferland.errors.ValidationError` listing every problem before any JAX
@@ -61,7 +62,8 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
         # Value checks (NaN, ranges, constant predictors, overlap) read the data; on dask-backed
         # input they are left to an explicit ds.differland.validate() so building stays lazy.
         lazy = any(v.chunks is not None for v in ds.variables.values())
-        validate(ds, roles, mask=mask, skip=_VALUE_CHECKS if lazy else ()).raise_if_any()
+        skip = tuple(skip) + (_VALUE_CHECKS if lazy else ())
+        validate(ds, roles, mask=mask, skip=set(skip)).raise_if_any()
     data = canonicalize(to_canonical_units(ds, roles), roles)
     spatial_dims = boundary.spatial_dims_of(data, "t_min")
     time_coord = data["date"] if "date" in data.coords and data["date"].ndim == 2 else data["time"]
@@ -135,7 +137,8 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     (('time', 'lat', 'lon'), 'g/m**2/day')
     """
     names = resolve_outputs(DEFAULT_OUTPUTS if outputs is None else outputs)
-    prepared = prepare_dataset(ds, roles, mask=mask)
+    # Observations play no part in a simulation, so their time coverage is not checked here.
+    prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap",))
     params = parameter_arrays(parameters)
     template = prepared.valid
     spatial = prepared.spatial_dims

@@ -1,0 +1,173 @@
+"""fit(): splits, progress, checkpoints and resume, NaN restarts, model files."""
+
+from __future__ import annotations
+
+import json
+import zipfile
+
+import jax
+import numpy as np
+import pytest
+import xarray as xr
+
+import xdifferland
+from xdifferland.datasets import synthetic_world
+from xdifferland.engine import LossTerm
+from xdifferland.training import FitConfig, TrainingError, fit, split_patches
+from xdifferland.training.checkpoint import ModelFileError
+
+SMALL = dict(n_lat=8, n_lon=20, n_years=2, seed=3)  # 160 cells, 2 patches of 4x5 degrees
+
+
+@pytest.fixture(scope="module")
+def small_world():
+    return synthetic_world(**SMALL)
+
+
+@pytest.fixture(scope="module")
+def trained(small_world):
+    ds, _ = small_world
+    return fit(ds, epochs=2, progress=False, seed=1)
+
+
+def leaves(model):
+    return jax.tree_util.tree_leaves(model.weights)
+
+
+def test_fit_returns_an_immutable_model_with_everything_needed(trained, small_world):
+    ds, _ = small_world
+    model = trained
+    assert len(model.history["train_loss"]) == 2
+    assert np.isfinite(model.history["train_loss"]).all()
+    assert model.predictors == xdifferland.training.data.default_predictors(ds)
+    assert model.metadata["xdifferland_version"] == xdifferland.__version__
+    with pytest.raises(AttributeError):
+        model.config = None
+
+
+def test_accessor_and_function_give_the_same_model(small_world, trained):
+    ds, _ = small_world
+    again = ds.differland.fit(epochs=2, progress=False, seed=1)
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(again), leaves(trained)))
+
+
+def test_parameters_cover_every_registry_entry_with_units(trained, small_world):
+    ds, _ = small_world
+    params = ds.differland.parameters(trained)
+    assert set(params.data_vars) == {p.name for p in xdifferland.PARAMETERS}
+    assert params["leaf_carbon_mass_per_area"].attrs["units"] == "g/m**2"
+    assert params["canopy_efficiency"].dims == ("lat", "lon")
+    ocean = ds["mean_annual_temperature"].isnull()
+    assert bool(params["canopy_efficiency"].where(ocean).isnull().all())
+
+
+def test_parameters_for_new_locations(trained):
+    elsewhere, _ = synthetic_world(n_lat=4, n_lon=4, n_years=1, seed=9,
+                                   lat_range=(40.0, 42.0), lon_range=(0.0, 2.0))
+    params = trained.parameters(elsewhere)
+    valid = elsewhere["mean_annual_temperature"].notnull()
+    assert bool(params["canopy_efficiency"].where(valid).notnull().sum() == valid.sum())
+
+
+def test_simulate_and_evaluate(trained, small_world):
+    ds, _ = small_world
+    out = trained.simulate(ds, ["lai", "gpp"])
+    assert out["lai"].dims == ("time", "lat", "lon")
+    skill = trained.evaluate(ds, "all", warmup_months=6)
+    assert {"lai", "sif", "et"} <= set(skill["variable"].values)
+    assert np.isfinite(skill["rmse"].sel(variable="lai"))
+    assert skill["temporal_nse"].dims == ("variable", "lat", "lon")
+
+
+@pytest.mark.parametrize(("n", "expected"), [(30, (24, 3, 3)), (4, (2, 1, 1)), (2, (2, 0, 0))])
+def test_split_sizes(n, expected):
+    s = split_patches(n, FitConfig())
+    assert (len(s.train), len(s.dev), len(s.test)) == expected
+    assert len(set(s.train) | set(s.dev) | set(s.test)) == n
+
+
+def test_split_is_seeded():
+    a, b = split_patches(50, FitConfig(seed=1)), split_patches(50, FitConfig(seed=2))
+    assert not np.array_equal(a.test, b.test)
+    np.testing.assert_array_equal(split_patches(50, FitConfig(seed=1)).test, a.test)
+
+
+def test_resume_after_a_stop_matches_an_uninterrupted_run(small_world, tmp_path):
+    ds, _ = small_world
+    settings = dict(epochs=4, seed=5, checkpoint_every=2, progress=False)
+    full = fit(ds, **settings)
+
+    def stop_after_three(epoch, history):
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(ds, checkpoint_dir=tmp_path, callback=stop_after_three, **settings)
+    checkpoint = tmp_path / "checkpoint.npz"
+    assert checkpoint.exists()
+    resumed = fit(ds, resume=checkpoint, **settings)
+    assert resumed.history["train_loss"] == pytest.approx(full.history["train_loss"])
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(resumed), leaves(full)))
+
+
+def test_resume_refuses_different_settings(small_world, tmp_path):
+    ds, _ = small_world
+    fit(ds, epochs=1, seed=5, checkpoint_every=1, checkpoint_dir=tmp_path, progress=False)
+    with pytest.raises(ValueError, match="learning_rate"):
+        fit(ds, epochs=2, seed=5, learning_rate=1e-2, resume=tmp_path / "checkpoint.npz",
+            progress=False)
+
+
+def test_nan_loss_restarts_then_gives_up(small_world):
+    ds, _ = small_world
+    poison = LossTerm("poison", 1.0, None, ("gpp",), lambda o, obs, ctx: o["gpp"].sum() * np.nan,
+                      "always NaN")
+    with pytest.raises(TrainingError, match="NaN"):
+        fit(ds, epochs=1, max_restarts=2, extra_terms=[poison], progress=False)
+
+
+def test_user_term_and_weights_change_the_loss(small_world):
+    ds, _ = small_world
+    base = fit(ds, epochs=1, seed=2, progress=False)
+    extra = LossTerm("mean_gpp", 1e3, None, ("gpp",), lambda o, obs, ctx: o["gpp"].mean(),
+                     "pull GPP down")
+    with_term = fit(ds, epochs=1, seed=2, progress=False, extra_terms=[extra])
+    no_lai = fit(ds, epochs=1, seed=2, progress=False, loss_weights={"lai": 0})
+    assert with_term.history["train_loss"][0] > base.history["train_loss"][0]
+    assert no_lai.history["train_loss"][0] < base.history["train_loss"][0]
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(learning_rate=-1.0),
+                                 dict(test_fraction=1.5), dict(loss_weights={"nope": 1.0})])
+def test_invalid_settings_name_the_setting(bad):
+    with pytest.raises(ValueError, match=next(iter(bad))):
+        FitConfig(**bad)
+
+
+def test_model_file_round_trip(trained, small_world, tmp_path):
+    ds, _ = small_world
+    path = trained.save(tmp_path / "model.npz")
+    loaded = xdifferland.load_model(path)
+    assert loaded.config == trained.config and loaded.splits == trained.splits
+    xr.testing.assert_identical(loaded.parameters(ds), trained.parameters(ds))
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        trained.save(path)
+    trained.save(path, overwrite=True)
+
+
+def test_model_file_is_safe_and_errors_are_clear(trained, tmp_path):
+    path = trained.save(tmp_path / "model.npz")
+    with zipfile.ZipFile(path) as archive:  # arrays and JSON only: nothing executable
+        assert all(name.endswith(".npy") for name in archive.namelist())
+    truncated = tmp_path / "truncated.npz"
+    truncated.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ModelFileError, match="corrupted"):
+        xdifferland.load_model(truncated)
+    newer = tmp_path / "newer.npz"
+    arrays = dict(np.load(path, allow_pickle=False))
+    meta = json.loads(arrays.pop("__metadata__").tobytes())
+    meta["format_version"] = 99
+    arrays["__metadata__"] = np.frombuffer(json.dumps(meta).encode(), np.uint8)
+    np.savez(newer, **arrays)
+    with pytest.raises(ModelFileError, match="newer xdifferland"):
+        xdifferland.load_model(newer)
