@@ -47,7 +47,8 @@ def _patch_series(observed, simulated, ids, spatial, anomaly: bool):
 
 
 def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int = 24,
-             roles: Mapping[str, str] | None = None) -> xr.Dataset:
+             roles: Mapping[str, str] | None = None,
+             observation_mask: xr.DataArray | None = None) -> xr.Dataset:
     """Skill of ``model`` on the observations of ``ds`` within one split.
 
     Pixel-scale streams (LAI, SIF, ET, eddy-covariance fluxes, biomass) are compared pixel by
@@ -55,6 +56,9 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
     as patch means over the observed pixels, as they are observed. Metrics (NSE, squared
     Pearson r, RMSE, bias) come flat, spatial (time means) and per location over time (maps),
     after excluding the first ``warmup_months``.
+
+    ``observation_mask`` (bool, ``(time, *spatial)`` or broadcastable) restricts the comparison to
+    chosen observations, e.g. the held-out years of a temporal test.
 
     Returns
     -------
@@ -80,6 +84,8 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
     for name in observed:
         sim = sum(simulated[o] for o in SIMULATED_COUNTERPART[name]).where(inside)
         obs = data[name].where(inside)
+        if observation_mask is not None:
+            obs = obs.where(observation_mask.astype(bool))
         if name in COARSE_STREAMS and gridded:
             obs, sim = _patch_series(obs, sim, ids, spatial, anomaly=name == "ewt_anomaly")
             result = skill(obs, sim, spatial_dims=["patch"], warmup=warmup)

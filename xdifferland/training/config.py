@@ -17,6 +17,8 @@ class FitConfig:
 
     epochs: int = 200
     learning_rate: float = 5e-4  #: the paper's value (the published code default is 5e-5)
+    schedule: str = "constant"  #: "constant" (as published) or "cosine" (decay to 5 % at the end)
+    clip_norm: float | None = None  #: clip gradients to this global norm (None: no clipping)
     seed: int = 0
     test_fraction: float = 0.1  #: share of patches held out for testing
     dev_fraction: float = 0.1  #: share of the remaining patches used to monitor training
@@ -41,6 +43,10 @@ class FitConfig:
             value = getattr(self, name)
             if not 0 <= value < 1:
                 problems.append(f"{name}={value!r}: use a fraction in [0, 1)")
+        if self.schedule not in ("constant", "cosine"):
+            problems.append(f"schedule={self.schedule!r}: use 'constant' or 'cosine'")
+        if self.clip_norm is not None and not self.clip_norm > 0:
+            problems.append(f"clip_norm={self.clip_norm!r}: use a positive number or None")
         if not 0 <= self.coverage_threshold <= 1:
             problems.append(f"coverage_threshold={self.coverage_threshold!r}: use [0, 1]")
         unknown = set(self.loss_weights) - set(LOSS_TERMS)
@@ -58,6 +64,19 @@ class FitConfig:
         object.__setattr__(self, "loss_weights", dict(self.loss_weights))
         if isinstance(self.network, Mapping):
             object.__setattr__(self, "network", NetworkConfig(**self.network))
+
+    def optimizer(self, steps_per_epoch: int):
+        """The optax optimizer these settings describe (Adam, optional schedule and clipping)."""
+        import optax
+
+        rate = self.learning_rate
+        if self.schedule == "cosine":
+            rate = optax.cosine_decay_schedule(self.learning_rate,
+                                               max(1, self.epochs * steps_per_epoch), alpha=0.05)
+        adam = optax.adam(rate)
+        if self.clip_norm is None:
+            return adam
+        return optax.chain(optax.clip_by_global_norm(self.clip_norm), adam)
 
     def to_dict(self) -> dict:
         d = asdict(self)

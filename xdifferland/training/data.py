@@ -62,9 +62,9 @@ def patch_ids(ds: xr.Dataset, spatial_dims: Sequence[str], patch_size=(4.0, 5.0)
     """Integer patch id of every location: a coarse lat/lon cell, or a user variable."""
     if patch_variable is not None:
         return ds[patch_variable].astype(int)
-    lat, lon = ds["lat"], ds["lon"]
     if "lat" not in spatial_dims or "lon" not in spatial_dims:  # site lists: one patch
         return xr.zeros_like(ds[spatial_dims[0]], dtype=int)
+    lat, lon = ds["lat"], ds["lon"]
     row = np.floor((lat - (-90.0)) / patch_size[0]).astype(int)
     col = np.floor((lon - (-180.0)) / patch_size[1]).astype(int)
     return (row * 100000 + col).broadcast_like(lat * lon)
@@ -80,8 +80,8 @@ def _cells_per_patch(ds, spatial_dims, patch_size) -> float | None:
 
 def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
                   roles: Mapping[str, str] | None = None, patch_size=(4.0, 5.0),
-                  patch_variable: str | None = None, mask: xr.DataArray | None = None
-                  ) -> TrainingData:
+                  patch_variable: str | None = None, mask: xr.DataArray | None = None,
+                  observation_mask: xr.DataArray | None = None) -> TrainingData:
     """Discover, convert, validate and flatten ``ds`` into :class:`TrainingData`."""
     prepared = prepare_dataset(ds, roles, mask=mask)
     data, spatial = prepared.data, prepared.spatial_dims
@@ -131,6 +131,11 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
             uncertainty = uncertainty if uncertainty.ndim == 2 else np.repeat(
                 uncertainty[None], n_time, axis=0)
         observed = np.isfinite(value)
+        if observation_mask is not None:
+            allowed = observation_mask.astype(bool)
+            allowed = allowed.broadcast_like(data[variable]) if "time" in data[variable].dims \
+                else allowed.broadcast_like(data["t_min"])
+            observed &= pixels(allowed).astype(bool).reshape(observed.shape)
         if not observed.any():
             continue
         observations[stream] = {"value": np.where(observed, value, 0.0),

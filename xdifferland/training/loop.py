@@ -56,10 +56,13 @@ def split_patches(n_patches: int, config: FitConfig) -> Splits:
 
 
 def _term_weights(config: FitConfig, data: TrainingData, extra_terms) -> dict:
-    weights = {name: None for name in _ANNUAL_TERMS} if data.time.size % 12 else {}
-    if weights:
-        log.warning("%d time steps is not a whole number of years: annual terms %s are off",
-                    data.time.size, ", ".join(_ANNUAL_TERMS))
+    # Annual terms average blocks of 12 monthly steps; other steps or lengths cannot use them.
+    monthly_years = data.delta_t == 30.0 and data.time.size % 12 == 0
+    weights = {} if monthly_years else {name: None for name in _ANNUAL_TERMS}
+    if weights and any(s in data.observations for s in ("biomass", "nbe", "vod")):
+        log.warning("annual terms %s are off: they need whole years of monthly steps "
+                    "(%d steps of %g days here)", ", ".join(_ANNUAL_TERMS), data.time.size,
+                    data.delta_t)
     weights.update(config.loss_weights)
     active = active_terms(data.observations, weights, extra_terms)
     if not active:
@@ -119,7 +122,7 @@ def _load_checkpoint(path, config: FitConfig, opt_template):
 def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         predictors: Sequence[str] | None = None, roles: Mapping[str, str] | None = None,
         patch_variable: str | None = None, mask: xr.DataArray | None = None,
-        extra_terms: Iterable[LossTerm] = (), checkpoint_dir: str | Path | None = None,
+        observation_mask: xr.DataArray | None = None, extra_terms: Iterable[LossTerm] = (), checkpoint_dir: str | Path | None = None,
         resume: str | Path | None = None, progress: bool = True,
         callback: Callable[[int, dict], None] | None = None, **settings):
     """Fit the spatialization network through DALEC993 to the Dataset's observations.
@@ -134,6 +137,9 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         Predictor variables (default: every declared predictor present in ``ds``).
     roles, mask
         As in :func:`xdifferland.simulate`.
+    observation_mask : DataArray of bool, optional
+        ``(time, *spatial)`` (or broadcastable): observations used for training; others are
+        ignored by the loss, e.g. to hold out later years for a temporal test.
     patch_variable : str, optional
         Variable holding an integer patch id per location (site lists); default: coarse
         lat/lon cells of ``config.patch_size`` degrees.
@@ -166,7 +172,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     config = config if config is not None else FitConfig(**settings)
     extra_terms = tuple(extra_terms)
     data = training_data(ds, predictors=predictors, roles=roles, patch_size=config.patch_size,
-                         patch_variable=patch_variable, mask=mask)
+                         patch_variable=patch_variable, mask=mask,
+                         observation_mask=observation_mask)
     members = patch_members(data)
     splits = split_patches(data.n_patches, config)
     std = Standardization.from_training(data, np.concatenate([members[k] for k in splits.train]))
@@ -176,7 +183,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     outputs = required_outputs(active_terms(data.observations, weights_map, extra_terms),
                                extra_terms)
     dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
-    optimizer = optax.adam(config.learning_rate)
+    steps_per_epoch = sum(-(-len(members[k]) // batch_size) for k in splits.train)
+    optimizer = config.optimizer(steps_per_epoch)
     train_step, eval_step = _make_steps(config, weights_map, outputs, extra_terms, optimizer)
     dev_batches = epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok, None,
                                 dtype)
