@@ -1,0 +1,660 @@
+"""The ``xdifferland`` command line: ``demo``, ``fit``, ``simulate``, ``evaluate``, ``validate``.
+
+Run ``xdifferland --help`` or ``xdifferland COMMAND --help``. User mistakes (bad data, bad
+configuration, missing files, existing outputs) end with exit code 1 and one line on stderr,
+``xdifferland: error: <reason>``; ``--verbose`` also shows the Python traceback. Usage errors
+end with exit code 2 (argparse), an interruption with 130.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import sys
+import time
+from pathlib import Path
+
+__all__ = ["DEMO_EPOCHS", "DEMO_WORLD", "QUICK_EPOCHS", "QUICK_WORLD", "build_parser", "main"]
+
+log = logging.getLogger("xdifferland.cli")
+
+#: The demo's synthetic world: 32 x 40 half-degree cells (16 patches of 4 x 5 degrees, so test
+#: patches exist), 5 years of monthly steps.
+DEMO_WORLD = {"n_lat": 32, "n_lon": 40, "n_years": 5}
+#: ``--quick``: the small default world (16 x 20 cells, 4 patches).
+QUICK_WORLD: dict = {}
+DEMO_EPOCHS = 400
+QUICK_EPOCHS = 2
+#: Training settings of the full demo besides the epochs: a higher rate with cosine decay reaches
+#: a good training fit within the demo's time budget (the quick demo uses the defaults).
+DEMO_TRAINING = {"learning_rate": 3e-3, "schedule": "cosine"}
+#: Metrics printed by ``demo`` and ``fit``.
+KEY_VARIABLES = ("lai", "sif", "et", "nbe")
+_METRICS = ("nse", "r2", "rmse", "bias", "n")
+
+
+class _UserError(Exception):
+    """A problem to report in one line without a traceback."""
+
+
+# --- argument parsing ----------------------------------------------------------------------------
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``xdifferland`` command."""
+    from ._version import __version__
+
+    parser = argparse.ArgumentParser(
+        prog="xdifferland",
+        description="Differentiable hybrid land modelling (DifferLand / DALEC993) on xarray data.",
+        epilog="Run 'xdifferland COMMAND --help' for the options of a command. Documentation: "
+               "docs/ (build it with 'mkdocs serve').")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    _add_verbosity(parser, None)
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands.required = True
+
+    common = argparse.ArgumentParser(add_help=False)
+    _add_verbosity(common, argparse.SUPPRESS)
+
+    demo = commands.add_parser(
+        "demo", parents=[common], help="fit the embedded synthetic world end to end",
+        description="Build the embedded synthetic world, fit the hybrid model, evaluate it on "
+                    "held-out test patches and write parameter maps, simulated fluxes, the model, "
+                    "the resolved configuration, metrics and a summary figure.")
+    demo.add_argument("--quick", action="store_true",
+                      help=f"small world and {QUICK_EPOCHS} epochs: a smoke run (< 1 min)")
+    demo.add_argument("-o", "--output", default="demo-output", metavar="OUT",
+                      help="output folder (default: %(default)s)")
+    demo.add_argument("--overwrite", action="store_true",
+                      help="write into OUT even if it already holds files")
+    demo.add_argument("--seed", type=int, default=0, help="seed of world and training "
+                      "(default: %(default)s)")
+    demo.add_argument("--epochs", type=_positive_int, default=None,
+                      help=f"training epochs (default: {DEMO_EPOCHS}, --quick: {QUICK_EPOCHS})")
+    demo.set_defaults(handler=_cmd_demo)
+
+    fit = commands.add_parser(
+        "fit", parents=[common], help="fit a model as a TOML configuration file describes",
+        description="Fit the hybrid model to the data a TOML configuration names (data paths, "
+                    "roles, predictors, training settings, loss weights, output folder); writes "
+                    "model.npz, the resolved config.toml, metrics and result files.",
+        epilog="See docs/fitting.md for the configuration format; every key is checked before "
+               "any data are read.")
+    fit.add_argument("config", metavar="CONFIG.toml", help="run configuration")
+    fit.add_argument("-o", "--output", default=None, metavar="OUT",
+                     help="output folder (overrides [output] directory)")
+    fit.add_argument("--overwrite", action="store_true",
+                     help="write into the output folder even if it already holds files")
+    fit.add_argument("--resume", action="store_true",
+                     help="continue a stopped run from OUT/checkpoints/checkpoint.npz")
+    fit.add_argument("--check", action="store_true",
+                     help="only validate the configuration (and data), then stop")
+    fit.set_defaults(handler=_cmd_fit)
+
+    sim = commands.add_parser(
+        "simulate", parents=[common], help="simulate fluxes and pools with a fitted model",
+        description="Predict parameters from the data's predictors with a fitted model and run "
+                    "DALEC993 over the data's forcing; writes NetCDF (or Zarr if OUT ends in "
+                    ".zarr).")
+    sim.add_argument("model", metavar="MODEL", help="model file written by fit (model.npz)")
+    sim.add_argument("data", metavar="DATA", nargs="+",
+                     help="NetCDF files or Zarr stores (globs allowed)")
+    sim.add_argument("-o", "--output", required=True, metavar="OUT", help="result file")
+    sim.add_argument("--outputs", default=None, metavar="NAMES",
+                     help="comma-separated outputs, e.g. gpp,lai (default: lai,gpp,et,nee,nbe,"
+                          "sif; 'all' for all 44)")
+    sim.add_argument("--parameters", default=None, metavar="FILE",
+                     help="also write the predicted parameter maps to FILE")
+    sim.add_argument("--mass-conserving", action="store_true",
+                     help="run the mass-conserving variant instead of the model's own setting")
+    sim.add_argument("--overwrite", action="store_true", help="replace existing result files")
+    _add_data_options(sim)
+    sim.set_defaults(handler=_cmd_simulate)
+
+    ev = commands.add_parser(
+        "evaluate", parents=[common], help="skill of a fitted model against observations",
+        description="Compare a fitted model's simulation with the observations in DATA on one "
+                    "split of patches (NSE, r2, RMSE, bias per observed variable).")
+    ev.add_argument("model", metavar="MODEL", help="model file written by fit (model.npz)")
+    ev.add_argument("data", metavar="DATA", nargs="+",
+                    help="NetCDF files or Zarr stores (globs allowed)")
+    ev.add_argument("--split", default="test", choices=("test", "dev", "train", "all"),
+                    help="patches to evaluate on (default: %(default)s)")
+    ev.add_argument("--warmup-months", type=_nonnegative_int, default=24, metavar="N",
+                    help="months left out at the start (default: %(default)s)")
+    ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
+    ev.add_argument("-o", "--output", default=None, metavar="FILE",
+                    help="also write all metrics, maps included, to FILE (NetCDF)")
+    ev.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
+    _add_data_options(ev)
+    ev.set_defaults(handler=_cmd_evaluate)
+
+    val = commands.add_parser(
+        "validate", parents=[common], help="check a dataset and list every problem",
+        description="Find forcing, predictors and observations in DATA and report every problem "
+                    "at once (missing variables, units, NaNs, time axis, ranges).")
+    val.add_argument("data", metavar="DATA", nargs="+",
+                     help="NetCDF files or Zarr stores (globs allowed)")
+    _add_data_options(val)
+    val.set_defaults(handler=_cmd_validate)
+    return parser
+
+
+def _add_verbosity(parser: argparse.ArgumentParser, default) -> None:
+    group = parser.add_mutually_exclusive_group()
+    kw = {} if default is None else {"default": default}
+    group.add_argument("-q", "--quiet", action="store_true", help="only warnings, errors and "
+                       "results; no progress bar", **kw)
+    group.add_argument("-v", "--verbose", action="store_true", help="detailed log messages and "
+                       "tracebacks of errors", **kw)
+
+
+def _add_data_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--role", action="append", default=[], metavar="NAME=VARIABLE",
+                        help="use VARIABLE of the data as canonical variable NAME (repeatable)")
+    parser.add_argument("--format", default="auto", choices=("auto", "netcdf", "zarr",
+                                                             "cardamom"),
+                        help="how to read DATA (default: by file name)")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r}: use an integer >= 1")
+    return value
+
+
+def _nonnegative_int(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r}: use an integer >= 0")
+    return value
+
+
+# --- entry point ---------------------------------------------------------------------------------
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 on success)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    quiet, verbose = bool(getattr(args, "quiet", False)), bool(getattr(args, "verbose", False))
+    _configure_logging(quiet, verbose)
+    try:
+        args.handler(args, quiet=quiet)
+    except KeyboardInterrupt:
+        print("xdifferland: interrupted", file=sys.stderr)
+        return 130
+    except Exception as error:  # noqa: BLE001  (every failure ends in one line)
+        if verbose or not _is_user_error(error):
+            if not _is_user_error(error):
+                print("xdifferland: unexpected error (a bug? please report it with this "
+                      "traceback):", file=sys.stderr)
+            import traceback
+
+            traceback.print_exception(error, file=sys.stderr)
+        print(f"xdifferland: error: {_one_line(error)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def _is_user_error(error: BaseException) -> bool:
+    from .training import TrainingError
+
+    return isinstance(error, (_UserError, ValueError, KeyError, FileExistsError,
+                              FileNotFoundError, NotADirectoryError, IsADirectoryError,
+                              PermissionError, TrainingError, ImportError))
+
+
+def _one_line(error: BaseException) -> str:
+    from .runconfig import _flat
+
+    text = _flat(error)
+    return text if text else type(error).__name__
+
+
+def _configure_logging(quiet: bool, verbose: bool) -> None:
+    handler = logging.StreamHandler(sys.stderr)
+    if verbose:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s",
+                                               "%H:%M:%S"))
+    else:
+        handler.setFormatter(logging.Formatter("%(message)s"))
+    package = logging.getLogger("xdifferland")
+    package.handlers[:] = [handler]
+    package.propagate = False
+    # Default: the command's own step messages; the per-epoch training log only with --verbose
+    # (the progress bar shows it).
+    package.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
+    if not verbose:
+        import warnings
+
+        # Library chatter (e.g. numerical RuntimeWarnings of all-NaN slices) is not the user's
+        # concern in a command; --verbose shows it.
+        warnings.filterwarnings("ignore", category=RuntimeWarning)
+        warnings.filterwarnings("ignore", category=FutureWarning)
+
+
+class _Step:
+    """Logs ``message ...`` and, on exit, how long it took."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __enter__(self):
+        log.info("%s ...", self.message)
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            log.info("  done in %.1f s", time.perf_counter() - self.start)
+        return False
+
+
+# --- output folders ------------------------------------------------------------------------------
+
+def _prepare_folder(folder: Path, overwrite: bool, *, resume: bool = False) -> Path:
+    """Refuse a folder that holds files unless ``overwrite`` (or ``resume``)."""
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"output {folder} exists and is not a folder")
+    if folder.exists() and any(folder.iterdir()) and not (overwrite or resume):
+        raise FileExistsError(f"output folder {folder} already holds files; choose another "
+                              "folder or pass --overwrite to replace them")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def _refuse_file(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; choose another name or pass --overwrite")
+
+
+# --- commands ------------------------------------------------------------------------------------
+
+def _cmd_demo(args, *, quiet: bool) -> None:
+    from .runconfig import parse_config
+
+    world = dict(QUICK_WORLD if args.quick else DEMO_WORLD, seed=args.seed)
+    epochs = args.epochs or (QUICK_EPOCHS if args.quick else DEMO_EPOCHS)
+    raw = {"data": {"synthetic": world},
+           "training": {"epochs": epochs, "seed": args.seed,
+                        **({} if args.quick else DEMO_TRAINING)},
+           "output": {"directory": str(Path(args.output).resolve())}}
+    config = parse_config(raw, source="demo")
+    folder = _prepare_folder(Path(config.output["directory"]), args.overwrite)
+    started = time.perf_counter()
+    result = _run(config, folder, overwrite=args.overwrite, quiet=quiet, figure=True,
+                  title=f"xdifferland demo ({'quick, ' if args.quick else ''}{epochs} epochs)")
+    _print_summary(result, folder, time.perf_counter() - started)
+    if not args.quick:
+        print(f"\nRe-run it from its configuration: xdifferland fit {folder / 'config.toml'} "
+              "-o OTHER_FOLDER")
+
+
+def _cmd_fit(args, *, quiet: bool) -> None:
+    from .runconfig import load_config, open_data
+
+    config = load_config(args.config, output=args.output)
+    folder = Path(config.output["directory"])
+    checkpoint = folder / "checkpoints" / "checkpoint.npz"
+    if args.resume and not checkpoint.exists():
+        raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
+    if args.check:
+        with _Step("opening the data to validate it"):
+            ds, _ = open_data(config.data)
+            report = ds.differland.validate(config.data.get("roles") or None)
+        print(f"{config.source}: configuration OK")
+        print(report if not getattr(report, "ok", True) else "data: no problems found")
+        if not getattr(report, "ok", True):
+            raise _UserError(f"the data have {len(report)} problem(s); see the list above")
+        return
+    _prepare_folder(folder, args.overwrite, resume=args.resume)
+    started = time.perf_counter()
+    result = _run(config, folder, overwrite=args.overwrite or args.resume, quiet=quiet,
+                  figure=False, resume=checkpoint if args.resume else None)
+    _print_summary(result, folder, time.perf_counter() - started)
+
+
+def _cmd_simulate(args, *, quiet: bool) -> None:
+    from .engine.outputs import resolve_outputs
+
+    out = Path(args.output)
+    _refuse_file(out, args.overwrite)
+    if args.parameters:
+        _refuse_file(Path(args.parameters), args.overwrite)
+    outputs = None
+    if args.outputs:
+        names = [n.strip() for n in args.outputs.split(",") if n.strip()]
+        outputs = "all" if names == ["all"] else list(resolve_outputs(names))
+    model = _load_model(args.model)
+    ds = _open_cli_data(args)
+    roles = _roles(args.role)
+    with _Step(f"simulating {args.outputs or 'the default outputs'}"):
+        kwargs = {"mass_conserving": True} if args.mass_conserving else {}
+        result = model.simulate(ds, outputs, roles=roles, **kwargs)
+        _write(result, out, args.overwrite)
+    if args.parameters:
+        with _Step("predicting parameter maps"):
+            _write(model.parameters(ds, roles=roles), Path(args.parameters), args.overwrite)
+    print(f"simulation: {out}  ({', '.join(result.data_vars)}; dims {dict(result.sizes)})")
+    if args.parameters:
+        print(f"parameters: {args.parameters}")
+
+
+def _cmd_evaluate(args, *, quiet: bool) -> None:
+    if args.output:
+        _refuse_file(Path(args.output), args.overwrite)
+    model = _load_model(args.model)
+    ds = _open_cli_data(args)
+    with _Step(f"evaluating on the {args.split} split"):
+        skill = model.evaluate(ds, args.split, warmup_months=args.warmup_months,
+                               roles=_roles(args.role))
+    table = _metrics_table(skill)
+    if args.json:
+        print(json.dumps({"split": args.split, "warmup_months": args.warmup_months,
+                          "metrics": table}, indent=2))
+    else:
+        print(f"Skill on the {args.split} split ({skill.attrs.get('n_locations', '?')} locations,"
+              f" first {args.warmup_months} months left out):")
+        print(_format_table(table))
+    if args.output:
+        _write(skill, Path(args.output), args.overwrite)
+        if not args.json:
+            print(f"metrics: {args.output}")
+
+
+def _cmd_validate(args, *, quiet: bool) -> None:
+    ds = _open_cli_data(args)
+    report = ds.differland.validate(_roles(args.role))
+    if getattr(report, "ok", True):
+        print("no problems found")
+        return
+    print(report)
+    raise _UserError(f"the data have {len(report)} problem(s); see the list above")
+
+
+# --- the pipeline shared by demo and fit ---------------------------------------------------------
+
+def _run(config, folder: Path, *, overwrite: bool, quiet: bool, figure: bool, title: str = "",
+         resume: Path | None = None) -> dict:
+    import xdifferland
+
+    from ._version import __version__
+    from .runconfig import open_data, write_config
+
+    with _Step("writing the resolved configuration"):
+        write_config(config, folder / "config.toml", overwrite=True, header=(
+            f"Resolved configuration written by xdifferland {__version__} on "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}.\nEvery setting is spelled out; run it again "
+            "with: xdifferland fit config.toml -o OTHER_FOLDER"))
+    data = config.data
+    label = ("the synthetic world " + ", ".join(f"{k}={v}" for k, v in data["synthetic"].items())
+             if "synthetic" in data else f"{len(data['paths'])} data path(s)")
+    with _Step(f"opening {label}"):
+        ds, _ = open_data(data)
+        ds = ds.load()
+    roles = data.get("roles") or None
+    log.info("fitting %d epochs (progress bar below)", config.fit.epochs)
+    start = time.perf_counter()
+    model = xdifferland.fit(
+        ds, config.fit, predictors=data.get("predictors"), roles=roles,
+        patch_variable=data.get("patch_variable"),
+        checkpoint_dir=folder / "checkpoints" if config.output["checkpoints"] else None,
+        resume=resume, progress=not quiet)
+    fit_seconds = time.perf_counter() - start
+    log.info("  fitted in %.1f s: %s", fit_seconds, model)
+    files = {"model": model.save(folder / "model.npz", overwrite=overwrite),
+             "config": folder / "config.toml"}
+    result: dict = {"model": model, "files": files, "fit_seconds": fit_seconds}
+    simulation = parameters = None
+    if config.output["parameters"] or figure:
+        with _Step("predicting parameter maps"):
+            parameters = model.parameters(ds, roles=roles)
+        files["parameters"] = xdifferland.to_netcdf(parameters, folder / "parameters.nc",
+                                                    overwrite=overwrite)
+    outputs = list(config.output["simulation"])
+    if figure:
+        outputs = list(dict.fromkeys([*outputs, "gpp", "lai"]))
+    if outputs:
+        with _Step(f"simulating {', '.join(outputs)}"):
+            simulation = model.simulate(ds, outputs, roles=roles)
+        files["simulation"] = xdifferland.to_netcdf(simulation, folder / "simulation.nc",
+                                                    overwrite=overwrite)
+    split = config.output["evaluate"]
+    skill = None
+    if split != "none":
+        with _Step(f"evaluating on the {split} patches"):
+            try:
+                skill = model.evaluate(ds, split, roles=roles)
+            except ValueError as error:  # no observations, or an empty split
+                log.warning("evaluation skipped: %s", _one_line(error))
+        if skill is not None:
+            files["metrics"] = xdifferland.to_netcdf(skill, folder / "metrics.nc",
+                                                     overwrite=overwrite)
+            table = _metrics_table(skill)
+            path = folder / "metrics.json"
+            _refuse_file(path, overwrite)
+            path.write_text(json.dumps({"split": split, "metrics": table,
+                                        "fit_seconds": round(fit_seconds, 1)}, indent=2) + "\n")
+            files["metrics_json"] = path
+            result["metrics"] = table
+            result["split"] = split
+    if figure:
+        with _Step("drawing the summary figure"):
+            path = folder / "summary.png"
+            _refuse_file(path, overwrite)
+            summary_figure(model, ds, parameters, simulation, skill, path, title=title)
+        files["figure"] = path
+    return result
+
+
+def _print_summary(result: dict, folder: Path, seconds: float) -> None:
+    print(f"\nDone in {seconds:.0f} s. Files in {folder}:")
+    labels = {"model": "fitted model", "config": "resolved configuration",
+              "parameters": "parameter maps", "simulation": "simulated fluxes and pools",
+              "metrics": "metrics (with maps)", "metrics_json": "metrics (JSON)",
+              "figure": "summary figure"}
+    for key, path in result["files"].items():
+        print(f"  {Path(path).name:16s} {labels.get(key, key)}")
+    metrics = result.get("metrics")
+    if metrics:
+        print(f"\nSkill on the {result['split']} patches (NSE = Nash-Sutcliffe efficiency; 1 is "
+              "perfect):")
+        keys = [v for v in KEY_VARIABLES if v in metrics]
+        print("  " + "   ".join(f"{v.upper()} {metrics[v]['nse']:.3f}" for v in keys))
+        print(_format_table(metrics))
+
+
+# --- helpers -------------------------------------------------------------------------------------
+
+def _load_model(path: str):
+    import xdifferland
+
+    if not Path(path).exists():
+        raise FileNotFoundError(f"model file not found: {path}")
+    with _Step(f"loading the model {path}"):
+        return xdifferland.load_model(path)
+
+
+def _open_cli_data(args):
+    from .runconfig import ConfigError, _expand, _Where, open_data
+
+    try:
+        paths = _expand(list(args.data), Path.cwd(), _Where("DATA"), args.format)
+    except ConfigError as error:
+        raise _UserError(str(error).removeprefix("DATA: ")) from None
+    except FileNotFoundError as error:
+        raise FileNotFoundError(str(error).replace("DATA: [data] paths: ", "DATA: ")) from None
+    with _Step(f"opening {', '.join(paths)}"):
+        ds, _ = open_data({"paths": paths, "format": args.format})
+    return ds
+
+
+def _roles(items: list[str]) -> dict | None:
+    roles = {}
+    for item in items:
+        name, sep, target = item.partition("=")
+        if not sep or not name or not target:
+            raise _UserError(f"--role {item!r}: write it as NAME=VARIABLE, e.g. t_min=tmn")
+        roles[name.strip()] = target.strip()
+    return roles or None
+
+
+def _write(ds, path: Path, overwrite: bool) -> Path:
+    import xdifferland
+
+    if str(path).rstrip("/").endswith(".zarr"):
+        return xdifferland.to_zarr(ds, path, overwrite=overwrite)
+    return xdifferland.to_netcdf(ds, path, overwrite=overwrite)
+
+
+def _metrics_table(skill) -> dict:
+    table = {}
+    for name in skill["variable"].values:
+        row = {}
+        for m in _METRICS:
+            if m in skill:
+                value = float(skill[m].sel(variable=name))
+                row[m] = int(value) if m == "n" and math.isfinite(value) else value
+        table[str(name)] = row
+    return table
+
+
+def _format_table(table: dict) -> str:
+    columns = [m for m in _METRICS if any(m in row for row in table.values())]
+    lines = ["  " + f"{'variable':15s}" + "".join(f"{c:>11s}" for c in columns)]
+    for name, row in table.items():
+        cells = []
+        for c in columns:
+            value = row.get(c, float("nan"))
+            cells.append(f"{value:>11d}" if isinstance(value, int) else f"{value:>11.4g}")
+        lines.append("  " + f"{name:15s}" + "".join(cells))
+    return "\n".join(lines)
+
+
+# --- the summary figure --------------------------------------------------------------------------
+
+def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, title: str = "",
+                   parameter: str = "canopy_efficiency") -> Path:
+    """Four panels: a parameter map, observed vs simulated LAI on the test patches, the mean
+    seasonal cycle of GPP and LAI, and the training/dev loss curves."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("the summary figure needs matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), layout="constrained")
+    (ax_map, ax_scatter), (ax_cycle, ax_loss) = axes
+    test = model.split_mask(ds, "test")
+    spatial = [d for d in test.dims]
+
+    # 1. a parameter map with the test patches outlined
+    field = parameters[parameter]
+    if {"lat", "lon"} <= set(field.dims):
+        mesh = ax_map.pcolormesh(field["lon"], field["lat"], field.transpose("lat", "lon"),
+                                 shading="nearest", cmap="viridis")
+        _outline_patches(ax_map, test, model.config.patch_size)
+        ax_map.set(xlabel="longitude (°E)", ylabel="latitude (°N)", aspect="equal")
+        fig.colorbar(mesh, ax=ax_map, label=f"{field.attrs.get('units', '')}")
+        ax_map.set_title(f"Fitted {parameter.replace('_', ' ')}\n(test patches outlined)")
+    else:
+        values = field.values.ravel()
+        ax_map.hist(values[np.isfinite(values)], bins=30, color="tab:green")
+        ax_map.set(xlabel=f"{parameter} ({field.attrs.get('units', '')})", ylabel="locations",
+                   title=f"Fitted {parameter.replace('_', ' ')}")
+
+    # 2. observed vs simulated LAI on the test patches
+    if "lai" in ds and simulation is not None and "lai" in simulation:
+        obs = ds["lai"].where(test).values.ravel()
+        sim = simulation["lai"].where(test).values.ravel()
+        ok = np.isfinite(obs) & np.isfinite(sim)
+        ax_scatter.scatter(obs[ok], sim[ok], s=4, alpha=0.35, color="tab:blue", linewidths=0)
+        top = float(np.nanmax([obs[ok].max(initial=0), sim[ok].max(initial=0)])) * 1.05 or 1
+        ax_scatter.plot([0, top], [0, top], color="black", lw=1, label="1:1")
+        nse = ""
+        if skill is not None and "lai" in skill["variable"].values:
+            nse = f", NSE = {float(skill['nse'].sel(variable='lai')):.2f}"
+        ax_scatter.set(xlabel="observed LAI (m² m⁻²)", ylabel="simulated LAI (m² m⁻²)",
+                       xlim=(0, top), ylim=(0, top),
+                       title=f"LAI on the test patches\n({ok.sum()} observations{nse})")
+        ax_scatter.legend(loc="upper left")
+    else:
+        ax_scatter.text(0.5, 0.5, "no LAI observations", ha="center", va="center")
+
+    # 3. mean seasonal cycle of GPP (simulated; towers observed) and LAI
+    months = np.arange(1, 13)
+    if simulation is not None and "gpp" in simulation:
+        cycle = lambda da: da.mean(spatial).groupby("time.month").mean().reindex(month=months)
+        ax_cycle.plot(months, cycle(simulation["gpp"]), color="tab:green", lw=2,
+                      label="GPP simulated")
+        ax_cycle.set(xlabel="month", ylabel="GPP (g C m⁻² d⁻¹)", xticks=months,
+                     title="Mean seasonal cycle\n(all land cells)")
+        twin = ax_cycle.twinx()
+        if "lai" in simulation:
+            twin.plot(months, cycle(simulation["lai"]), color="tab:blue", lw=2,
+                      label="LAI simulated")
+        if "lai" in ds:
+            observed = ds["lai"].where(simulation["lai"].notnull())
+            twin.plot(months, cycle(observed), color="tab:blue", lw=0, marker="o",
+                      label="LAI observed")
+        twin.set_ylabel("LAI (m² m⁻²)")
+        handles = ax_cycle.get_legend_handles_labels()
+        more = twin.get_legend_handles_labels()
+        ax_cycle.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left",
+                        fontsize="small")
+
+    # 4. loss curves
+    history = model.history
+    train = np.asarray(history.get("train_loss", []), float)
+    if train.size:
+        ax_loss.plot(np.arange(1, train.size + 1), train / train[0], label="training",
+                     color="tab:orange")
+        dev = np.asarray(history.get("dev_loss", []), float)
+        if dev.size:
+            ax_loss.plot(history["dev_epoch"], dev / dev[0], marker="o", ms=3, label="dev",
+                         color="tab:purple")
+        ax_loss.set_yscale("log")
+        ax_loss.set(xlabel="epoch", ylabel="loss / first-epoch loss",
+                    title="Loss during training\n(relative to the first epoch)")
+        ax_loss.legend()
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _outline_patches(ax, inside, patch_size) -> None:
+    """Draw the box of every coarse patch that holds a location of ``inside`` (lat, lon)."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    lat, lon = np.meshgrid(inside["lat"].values, inside["lon"].values, indexing="ij")
+    chosen = inside.transpose("lat", "lon").values.astype(bool)
+    rows = np.floor((lat[chosen] + 90.0) / patch_size[0]).astype(int)
+    cols = np.floor((lon[chosen] + 180.0) / patch_size[1]).astype(int)
+    half_lat = float(abs(np.diff(inside["lat"].values[:2]).sum())) / 2 or 0.25
+    half_lon = float(abs(np.diff(inside["lon"].values[:2]).sum())) / 2 or 0.25
+    south, north = inside["lat"].min() - half_lat, inside["lat"].max() + half_lat
+    west, east = inside["lon"].min() - half_lon, inside["lon"].max() + half_lon
+    for row, col in sorted(set(zip(rows.tolist(), cols.tolist()))):
+        y0 = max(-90.0 + row * patch_size[0], float(south))
+        y1 = min(-90.0 + (row + 1) * patch_size[0], float(north))
+        x0 = max(-180.0 + col * patch_size[1], float(west))
+        x1 = min(-180.0 + (col + 1) * patch_size[1], float(east))
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="black",
+                               linewidth=2))
+
+
+def run() -> None:  # pragma: no cover - console-script convenience
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

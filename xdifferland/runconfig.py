@@ -1,0 +1,513 @@
+"""Run configuration files for ``xdifferland fit``: schema, validation and a TOML writer.
+
+A run is described by one TOML file with four tables::
+
+    [data]                        # where the data are and how to read them
+    paths = ["forcing/*.nc"]      # NetCDF files or Zarr stores; globs allowed
+    roles = { t_min = "tmn" }     # canonical name -> variable in the files (optional)
+    predictors = ["mean_annual_temperature", "sand"]   # optional; default: all present
+
+    [training]                    # any field of xdifferland.FitConfig
+    epochs = 50
+    seed = 1
+    [training.network]            # any field of xdifferland.NetworkConfig
+    width = 64
+
+    [loss_weights]                # term name -> weight; false switches a term off
+    vod = false
+
+    [output]
+    directory = "runs/first"
+
+Every key is checked before any data are read: an unknown key or a value of the wrong type or
+range raises :class:`ConfigError`, whose message names the key and the allowed values. Relative
+paths are taken relative to the folder of the configuration file.
+
+:func:`write_config` writes the *resolved* configuration (every default filled in, globs
+expanded) as TOML; ``xdifferland fit`` stores it as ``config.toml`` next to the model, and that
+file can be run again as it is.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import glob
+import inspect
+import math
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+try:  # Python >= 3.11
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser as a package (pip install tomli)
+    import tomli as tomllib  # type: ignore[no-redef]
+
+__all__ = [
+    "SECTIONS",
+    "ConfigError",
+    "RunConfig",
+    "config_to_toml",
+    "load_config",
+    "open_data",
+    "parse_config",
+    "write_config",
+]
+
+
+class ConfigError(ValueError):
+    """A configuration file with an unknown key or a bad value (the message names it)."""
+
+
+#: Keys allowed in each table (``training`` also takes every FitConfig field).
+SECTIONS: dict[str, tuple[str, ...]] = {
+    "data": ("paths", "format", "synthetic", "roles", "predictors", "patch_variable"),
+    "training": (),  # filled from FitConfig at run time
+    "loss_weights": (),  # loss term names
+    "output": ("directory", "parameters", "simulation", "evaluate", "checkpoints"),
+}
+_FORMATS = ("auto", "netcdf", "zarr", "cardamom")
+_SPLITS = ("test", "dev", "train", "all", "none")
+_DEFAULT_OUTPUTS = ["lai", "gpp", "et", "nee", "nbe", "sif"]
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """A validated run configuration (see the module documentation for the file format).
+
+    Attributes
+    ----------
+    data : dict
+        ``paths`` (list of expanded, absolute paths) or ``synthetic`` (arguments of
+        :func:`xdifferland.datasets.synthetic_world`), ``format``, ``roles``, ``predictors``,
+        ``patch_variable``.
+    fit : FitConfig
+        Training settings, loss weights included.
+    output : dict
+        ``directory`` (absolute path), ``parameters`` (bool), ``simulation`` (output names),
+        ``evaluate`` (split name or ``"none"``), ``checkpoints`` (bool).
+    source : str
+        Where the configuration came from (file name, for messages).
+    """
+
+    data: dict
+    fit: Any
+    output: dict
+    source: str = "<config>"
+
+    def to_dict(self) -> dict:
+        """The resolved configuration as plain TOML-able tables."""
+        training = self.fit.to_dict()
+        weights = training.pop("loss_weights")
+        network = training.pop("network")
+        training["network"] = network
+        data = {k: v for k, v in self.data.items() if v not in (None, {}, [])}
+        return {"data": data, "training": training,
+                "loss_weights": {k: (False if v is None else v) for k, v in weights.items()},
+                "output": dict(self.output)}
+
+
+# --- reading -------------------------------------------------------------------------------------
+
+def load_config(path: str | os.PathLike, *, output: str | os.PathLike | None = None) -> RunConfig:
+    """Read and validate a TOML run configuration.
+
+    Parameters
+    ----------
+    path : path-like
+        The TOML file.
+    output : path-like, optional
+        Output folder overriding ``[output] directory`` (relative to the working directory).
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file (or a data path in it) does not exist.
+    ConfigError
+        For an unknown key or a bad value, naming the key and the allowed values.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"configuration file not found: {path}")
+    try:
+        with path.open("rb") as handle:
+            raw = tomllib.load(handle)
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML ({error})") from None
+    return parse_config(raw, base=path.resolve().parent, source=str(path), output=output)
+
+
+def parse_config(raw: Mapping, *, base: str | os.PathLike = ".", source: str = "<config>",
+                 output: str | os.PathLike | None = None) -> RunConfig:
+    """Validate configuration tables (as read from TOML) into a :class:`RunConfig`.
+
+    Examples
+    --------
+    >>> cfg = parse_config({"data": {"synthetic": {"seed": 1}},
+    ...                     "training": {"epochs": 3}, "output": {"directory": "run"}})
+    >>> cfg.fit.epochs, cfg.data["synthetic"]
+    (3, {'seed': 1})
+    >>> parse_config({"data": {"synthetic": {}}, "training": {"epoch": 3}})  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    xdifferland.runconfig.ConfigError: <config>: unknown key 'epoch' in [training]; allowed: ...
+    """
+    from .training import FitConfig
+
+    base = Path(base)
+    where = _Where(source)
+    _check_keys(raw, tuple(SECTIONS), where, "the top level")
+    data = _parse_data(dict(raw.get("data", {})), base, where.sub("data"))
+    fit = _parse_training(dict(raw.get("training", {})), dict(raw.get("loss_weights", {})),
+                          where, FitConfig)
+    out = _parse_output(dict(raw.get("output", {})), base, where.sub("output"), output)
+    return RunConfig(data=data, fit=fit, output=out, source=source)
+
+
+class _Where:
+    """Builds messages that say in which file and table a problem is."""
+
+    def __init__(self, source: str, table: str | None = None):
+        self.source, self.table = source, table
+
+    def sub(self, table: str) -> _Where:
+        return _Where(self.source, table if self.table is None else f"{self.table}.{table}")
+
+    def error(self, message: str) -> ConfigError:
+        return ConfigError(f"{self.source}: {message}")
+
+    def key(self, key: str) -> str:
+        return f"[{self.table}] {key}" if self.table else key
+
+
+def _check_keys(table: Mapping, allowed, where: _Where, label: str | None = None) -> None:
+    if not isinstance(table, Mapping):
+        raise where.error(f"{label or f'[{where.table}]'} must be a table")
+    for key in table:
+        if key not in allowed:
+            raise where.error(f"unknown key {key!r} in {label or f'[{where.table}]'}; "
+                              f"allowed: {', '.join(allowed)}")
+
+
+def _expect(value, kind: str, where: _Where, key: str, allowed: str | None = None):
+    """Check a scalar's type; ``kind`` is int, float, bool, str or path."""
+    ok = {
+        "int": isinstance(value, int) and not isinstance(value, bool),
+        "float": isinstance(value, (int, float)) and not isinstance(value, bool)
+        and math.isfinite(value),
+        "bool": isinstance(value, bool),
+        "str": isinstance(value, str),
+    }[kind]
+    if not ok:
+        names = {"int": "an integer", "float": "a number", "bool": "true or false",
+                 "str": "a string"}
+        raise where.error(f"{where.key(key)} = {value!r}: expected {allowed or names[kind]}")
+    return float(value) if kind == "float" else value
+
+
+def _choice(value, choices, where: _Where, key: str) -> str:
+    if value not in choices:
+        raise where.error(f"{where.key(key)} = {value!r}: allowed values are "
+                          f"{', '.join(map(repr, choices))}")
+    return value
+
+
+def _str_list(value, where: _Where, key: str) -> list[str]:
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise where.error(f"{where.key(key)} = {value!r}: expected a string or a list of strings")
+    return list(value)
+
+
+def _parse_data(table: dict, base: Path, where: _Where) -> dict:
+    from .datasets import synthetic_world
+    from .variables import VARIABLES, variable
+
+    _check_keys(table, SECTIONS["data"], where)
+    if ("paths" in table) == ("synthetic" in table):
+        raise where.error("[data] needs exactly one of 'paths' (NetCDF/Zarr files, globs "
+                          "allowed) or 'synthetic' (arguments of synthetic_world)")
+    fmt = _choice(table.get("format", "auto"), _FORMATS, where, "format")
+    data: dict = {"format": fmt}
+    if "paths" in table:
+        data["paths"] = _expand(_str_list(table["paths"], where, "paths"), base, where, fmt)
+    else:
+        synthetic = table["synthetic"]
+        allowed = [p for p in inspect.signature(synthetic_world).parameters
+                   if p not in ("dask_chunks", "parameter_drivers")]
+        _check_keys(synthetic, allowed, where, "[data.synthetic]")
+        data["synthetic"] = _plain(synthetic)
+    roles = table.get("roles", {})
+    _check_keys(roles, [v.name for v in VARIABLES], where, "[data.roles]")
+    for name, target in roles.items():
+        _expect(target, "str", where.sub("roles"), name, "the name of a variable in the data")
+    data["roles"] = dict(roles)
+    if "predictors" in table:
+        predictors = _str_list(table["predictors"], where, "predictors")
+        for name in predictors:
+            try:
+                known = variable(name).role == "predictor"
+            except KeyError:
+                known = False
+            if not known:
+                names = [v.name for v in VARIABLES if v.role == "predictor"]
+                raise where.error(f"[data] predictors: {name!r} is not a declared predictor; "
+                                  f"allowed: {', '.join(names)}")
+        data["predictors"] = predictors
+    if "patch_variable" in table:
+        data["patch_variable"] = _expect(table["patch_variable"], "str", where, "patch_variable")
+    return data
+
+
+def _expand(patterns: list[str], base: Path, where: _Where, fmt: str) -> list[str]:
+    """Globs expanded against ``base``; every pattern must match something."""
+    if not patterns:
+        raise where.error("[data] paths is empty; give at least one file, store or glob")
+    found: list[str] = []
+    for pattern in patterns:
+        full = Path(os.path.expanduser(pattern))
+        full = full if full.is_absolute() else base / full
+        matches = sorted(glob.glob(str(full))) if glob.has_magic(str(full)) else (
+            [str(full)] if full.exists() else [])
+        if not matches:
+            raise FileNotFoundError(f"{where.source}: [data] paths: nothing matches {pattern!r} "
+                                    f"(looked in {full.parent})")
+        found.extend(str(Path(m).resolve()) for m in matches)
+    if fmt == "cardamom" and (len(found) != 1 or not Path(found[0]).is_dir()):
+        raise where.error("[data] format = 'cardamom' needs paths to name one folder of "
+                          "CARDAMOM site files")
+    return list(dict.fromkeys(found))
+
+
+def _plain(table: Mapping) -> dict:
+    """TOML arrays of numbers become tuples where synthetic_world expects pairs."""
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
+
+
+def _annotation_kind(annotation: str) -> tuple[str | None, bool]:
+    """``("int" | "float" | "str" | "bool" | "pair" | None, optional)`` of a field annotation."""
+    text = str(annotation).replace(" ", "")
+    optional = text.endswith("|None") or text.startswith("None|") or "Optional[" in text
+    text = text.replace("|None", "").replace("None|", "")
+    if text in ("int", "float", "str", "bool"):
+        return text, optional
+    if text.startswith("tuple[float,float]"):
+        return "pair", optional
+    return None, optional
+
+
+def _parse_training(table: dict, weights: dict, where: _Where, FitConfig):
+    from .engine.loss import LOSS_TERMS
+    from .network import ACTIVATIONS, NetworkConfig
+
+    fields = {f.name: f for f in dataclasses.fields(FitConfig)}
+    settable = [n for n in fields if n not in ("loss_weights",)]
+    w = where.sub("training")
+    _check_keys(table, settable, w)
+    values: dict = {}
+    for name, value in table.items():
+        if name == "network":
+            continue
+        kind, _ = _annotation_kind(fields[name].type)  # no null in TOML: omit a key for None
+        if kind == "pair":
+            if not (isinstance(value, list) and len(value) == 2 and all(
+                    isinstance(x, (int, float)) and not isinstance(x, bool) for x in value)):
+                raise w.error(f"{w.key(name)} = {value!r}: expected two numbers, e.g. [4.0, 5.0]")
+            values[name] = tuple(float(x) for x in value)
+        elif kind is not None:
+            values[name] = _expect(value, kind, w, name)
+        else:
+            values[name] = value
+
+    net_table = table.get("network", {})
+    nw = w.sub("network")
+    net_fields = {f.name: f for f in dataclasses.fields(NetworkConfig)}
+    _check_keys(net_table, list(net_fields), nw)
+    net_values = {}
+    for name, value in net_table.items():
+        kind, _ = _annotation_kind(net_fields[name].type)
+        if name == "activation":
+            net_values[name] = _choice(value, sorted(ACTIVATIONS), nw, name)
+        else:
+            net_values[name] = _expect(value, kind, nw, name) if kind else value
+    try:
+        network = NetworkConfig(**net_values)
+    except ValueError as error:
+        raise nw.error(f"[training.network]: {_flat(error)}") from None
+
+    lw = where.sub("loss_weights")
+    _check_keys(weights, list(LOSS_TERMS), lw)
+    loss_weights = {}
+    for name, weight in weights.items():
+        if weight is False:
+            loss_weights[name] = None
+        else:
+            weight = _expect(weight, "float", lw, name, "a number >= 0, or false to switch the "
+                             "term off")
+            if weight < 0:
+                raise lw.error(f"{lw.key(name)} = {weight!r}: expected a number >= 0, or false "
+                               "to switch the term off")
+            loss_weights[name] = weight
+    try:
+        return FitConfig(**values, network=network, loss_weights=loss_weights)
+    except (ValueError, TypeError) as error:
+        raise w.error(f"[training]: {_flat(error)}") from None
+
+
+def _parse_output(table: dict, base: Path, where: _Where, override) -> dict:
+    from .engine.outputs import resolve_outputs
+
+    _check_keys(table, SECTIONS["output"], where)
+    if override is not None:
+        directory = Path(override).resolve()
+    elif "directory" in table:
+        directory = base / os.path.expanduser(_expect(table["directory"], "str", where,
+                                                      "directory"))
+    else:
+        raise where.error("[output] directory is missing: say where the model and results go "
+                          "(or pass --output)")
+    out = {"directory": str(directory.resolve()),
+           "parameters": _expect(table.get("parameters", True), "bool", where, "parameters"),
+           "evaluate": _choice(table.get("evaluate", "test"), _SPLITS, where, "evaluate"),
+           "checkpoints": _expect(table.get("checkpoints", True), "bool", where, "checkpoints")}
+    outputs = table.get("simulation", _DEFAULT_OUTPUTS)
+    if outputs is False:
+        outputs = []
+    outputs = _str_list(outputs, where, "simulation")
+    try:
+        out["simulation"] = list(resolve_outputs(outputs)) if outputs else []
+    except (KeyError, ValueError) as error:
+        raise where.error(f"[output] simulation: {_flat(error)}") from None
+    return out
+
+
+def _flat(error: BaseException) -> str:
+    """An exception message on one line."""
+    text = error.args[0] if isinstance(error, KeyError) and error.args else str(error)
+    lines = [line.strip().removeprefix("- ") for line in str(text).splitlines() if line.strip()]
+    return "; ".join(lines).replace(":;", ":")
+
+
+# --- writing -------------------------------------------------------------------------------------
+
+def _toml_value(value) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value) or math.isinf(value):
+            return {True: "inf", False: "-inf"}[value > 0] if math.isinf(value) else "nan"
+        return repr(value)
+    if isinstance(value, str):
+        escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+                   .replace("\t", "\\t"))
+        return f'"{escaped}"'
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, Mapping):
+        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
+                                for k, v in value.items() if v is not None) + " }"
+    raise TypeError(f"cannot write {type(value).__name__} {value!r} to TOML")
+
+
+def _toml_key(key: str) -> str:
+    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
+
+
+def config_to_toml(tables: Mapping[str, Mapping], header: str = "") -> str:
+    """TOML text of nested tables (scalars, lists and inline tables; ``None`` values omitted).
+
+    Examples
+    --------
+    >>> print(config_to_toml({"training": {"epochs": 2, "clip_norm": None},
+    ...                       "data": {"roles": {"t_min": "tmn"}}}))
+    [training]
+    epochs = 2
+    <BLANKLINE>
+    [data]
+    roles = { t_min = "tmn" }
+    <BLANKLINE>
+    """
+    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
+
+    def table(name: str, body: Mapping) -> None:
+        scalars = {k: v for k, v in body.items() if not _is_subtable(v)}
+        if lines:
+            lines.append("")
+        lines.append(f"[{name}]")
+        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items()
+                     if v is not None)
+        for k, v in body.items():
+            if _is_subtable(v):
+                table(f"{name}.{_toml_key(k)}", v)
+
+    for name, body in tables.items():
+        table(_toml_key(name), body)
+    return "\n".join(lines) + "\n"
+
+
+def _is_subtable(value) -> bool:
+    # Mappings of scalars (roles, synthetic arguments) are written as inline tables; nested
+    # settings marked as _Table (the network) get a [table] of their own.
+    return isinstance(value, _Table)
+
+
+def write_config(config: RunConfig, path: str | os.PathLike, *, header: str = "",
+                 overwrite: bool = False) -> Path:
+    """Write the resolved configuration as TOML (readable again by :func:`load_config`)."""
+    path = Path(path)
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    tables = config.to_dict()
+    tables["training"] = _Table(tables["training"])
+    tables["training"]["network"] = _Table(tables["training"]["network"])
+    text = config_to_toml(tables, header)
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+    return path
+
+
+class _Table(dict):
+    """A mapping written as a ``[table]`` of its own rather than an inline table."""
+
+    _table = True
+
+
+# --- data ----------------------------------------------------------------------------------------
+
+def open_data(data: Mapping) -> tuple[Any, Any]:
+    """Open the Dataset a ``[data]`` table describes; returns ``(ds, truth or None)``.
+
+    NetCDF files and Zarr stores are opened with xarray (several paths are combined by
+    coordinates); ``format = "cardamom"`` reads a folder of CARDAMOM site files with
+    :func:`xdifferland.open_cardamom_sites`; ``synthetic`` builds the embedded synthetic world.
+    """
+    import xarray as xr
+
+    from .io import decode_attrs, open_cardamom_sites
+
+    if "synthetic" in data:
+        from .datasets import synthetic_world
+
+        return synthetic_world(**data["synthetic"])
+    paths = list(data["paths"])
+    fmt = data.get("format", "auto")
+    if fmt == "cardamom":
+        return open_cardamom_sites(paths[0]), None
+    zarr = fmt == "zarr" or (fmt == "auto" and all(
+        p.rstrip("/").endswith(".zarr") or (Path(p).is_dir() and (Path(p) / ".zgroup").exists()
+                                            or (Path(p) / "zarr.json").exists())
+        for p in paths))
+    engine = "zarr" if zarr else None
+    for p in paths:
+        if not Path(p).exists():
+            raise FileNotFoundError(f"data not found: {p}")
+    if len(paths) == 1:
+        ds = xr.open_dataset(paths[0], engine=engine)
+    else:
+        ds = xr.open_mfdataset(paths, engine=engine, combine="by_coords")
+    return decode_attrs(ds), None
