@@ -13,6 +13,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from ..typing import Array
+from . import fastmath
 
 __all__ = ["ACMDrivers", "acm_drivers", "acm_gpp", "day_length", "declination"]
 
@@ -43,7 +44,8 @@ class ACMDrivers(NamedTuple):
 
 def declination(day_of_year):
     """Solar declination in radians (divisor 365, as in the reference)."""
-    return -23.4 * (jnp.pi / 180.0) * jnp.cos(360.0 * (day_of_year + 10.0) / 365.0 * (jnp.pi / 180.0))
+    return -23.4 * (jnp.pi / 180.0) * fastmath.cos(
+        360.0 * (day_of_year + 10.0) / 365.0 * (jnp.pi / 180.0))
 
 
 def day_length(latitude, day_of_year):
@@ -54,10 +56,11 @@ def day_length(latitude, day_of_year):
     >>> round(float(day_length(45.0, 196.0)), 4)
     15.095
     """
-    mu = jnp.tan(latitude * (jnp.pi / 180.0)) * jnp.tan(declination(day_of_year))
+    # tan(latitude) is per pixel (cheap); the declination stays within +-0.41 rad.
+    mu = jnp.tan(latitude * (jnp.pi / 180.0)) * fastmath.tan_small(declination(day_of_year))
     inside = (mu < 1.0) & (mu > -1.0)
     # Zero outside the valid range keeps arccos (and its gradient) finite.
-    length = 24.0 * jnp.arccos(-jnp.where(inside, mu, 0.0)) / jnp.pi
+    length = 24.0 * fastmath.arccos(-jnp.where(inside, mu, 0.0)) / jnp.pi
     return jnp.where(mu >= 1.0, 24.0, jnp.where(mu <= -1.0, 0.0, length))
 
 

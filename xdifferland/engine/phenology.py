@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from . import fastmath
+
 __all__ = ["phenology_rate", "phenology_offset"]
 
 # Offset polynomial in log(L - 1), highest power first.
@@ -44,4 +46,4 @@ def phenology_rate(time_days, lifespan, period, timing):
     amplitude = 2.0 / jnp.sqrt(jnp.pi) * half_log_ratio / width
     shift = phenology_offset(lifespan, width) - timing
     s = _YEAR / jnp.pi
-    return amplitude * jnp.exp(-((jnp.sin((time_days + shift) / s) * (s / width)) ** 2))
+    return amplitude * jnp.exp(-(fastmath.sin_squared((time_days + shift) / s) * (s / width) ** 2))

@@ -29,20 +29,59 @@ def as_dtype(tree, dtype=None):
     return jax.tree_util.tree_map(lambda x: jnp.asarray(x, dtype), tree)
 
 
+def _split_drivers(drivers, n_time: int):
+    """Split the drivers into per-step loop inputs and loop constants (a mask and two pytrees).
+
+    A field with a time axis longer than 1 becomes a loop input of shape ``(time, k)`` with
+    ``k`` 1 or ``pixel``; every other field is closed over as ``(k,)`` or a scalar. Nothing is
+    broadcast to ``(time, pixel)`` that is not already that shape.
+    """
+    leaves, tree = jax.tree_util.tree_flatten(drivers)
+    in_loop = []
+    for leaf in leaves:
+        ndim = jnp.ndim(leaf)
+        in_loop.append(ndim == 2 and jnp.shape(leaf)[0] == n_time and n_time > 1)
+    xs = [jnp.broadcast_to(x, (n_time, jnp.shape(x)[1])) for x, m in zip(leaves, in_loop) if m]
+    consts = [x[0] if jnp.ndim(x) == 2 else x for x, m in zip(leaves, in_loop) if not m]
+    return tree, in_loop, xs, consts
+
+
+def _merge_drivers(tree, in_loop, xs, consts):
+    xs, consts = iter(xs), iter(consts)
+    return jax.tree_util.tree_unflatten(tree, [next(xs) if m else next(consts) for m in in_loop])
+
+
 @partial(jax.jit, static_argnames=("outputs", "mass_conserving", "unroll"))
 def _simulate(parameters, forcing, outputs, mass_conserving, unroll):
     drivers = prepare(parameters, forcing)
     const = constants(parameters)
-    in_loop = tuple(name for name in outputs if name not in DRIVER_OUTPUTS)
+    in_loop_outputs = tuple(name for name in outputs if name not in DRIVER_OUTPUTS)
+    n_time = _n_time(forcing)
+    shape = (n_time, jnp.shape(parameters[0])[0])
+    step_drivers = drivers._replace(rate_modifier=None, leaf_fall_factor=None,
+                                    labile_release_factor=None)
+    tree, in_loop, xs, consts = _split_drivers(step_drivers, n_time)
 
-    def body(pools, drivers_t):
-        new, fluxes = step(const, pools, drivers_t, mass_conserving)
-        return new, {name: fluxes[name] for name in in_loop}
+    def body(pools, xs_t):
+        d = _merge_drivers(tree, in_loop, xs_t, consts)
+        new, fluxes = step(const, pools, d, mass_conserving)
+        return new, {name: fluxes[name] for name in in_loop_outputs}
 
-    final, stacked = jax.lax.scan(body, init(parameters), drivers, unroll=unroll)
-    result = {name: getattr(drivers, DRIVER_OUTPUTS[name]) if name in DRIVER_OUTPUTS
-              else stacked[name] for name in outputs}
+    # Under differentiation the step is recomputed in the backward pass from the carried pools
+    # instead of stacking its ~100 intermediates over time; a forward run is unaffected.
+    body = jax.checkpoint(body, prevent_cse=False)
+    final, stacked = jax.lax.scan(body, init(parameters), xs, length=n_time, unroll=unroll)
+    result = {name: jnp.broadcast_to(getattr(drivers, DRIVER_OUTPUTS[name]), shape)
+              if name in DRIVER_OUTPUTS else stacked[name] for name in outputs}
     return Simulation(result, final)
+
+
+def _n_time(forcing) -> int:
+    """Number of steps: the leading axis of the time-varying forcing fields."""
+    lengths = {jnp.shape(f)[0] for f in forcing if jnp.ndim(f) == 2}
+    if not lengths:
+        raise ValueError("the forcing has no (time, pixel) field")
+    return max(lengths)
 
 
 def simulate(

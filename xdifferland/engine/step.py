@@ -22,7 +22,7 @@ from .acm import ACMDrivers, acm_drivers, acm_gpp
 from .phenology import phenology_rate
 from .types import POOL_BOUNDS, Forcing, Parameters, Pools
 
-__all__ = ["StepConstants", "StepDrivers", "init", "prepare", "step", "DRIVER_OUTPUTS"]
+__all__ = ["StepConstants", "StepDrivers", "FireFactors", "init", "prepare", "step", "DRIVER_OUTPUTS"]
 
 
 class StepConstants(NamedTuple):
@@ -40,10 +40,11 @@ class StepConstants(NamedTuple):
     sif_offset: Array  #: intercept / slope
     vod_foliar: Array
     vod_wood: Array
+    fire: "FireFactors"
 
 
-class FireFractions(NamedTuple):
-    """Per-day fire loss fractions BA * factor / dt of each pool, ``(time, pixel)``."""
+class FireFactors(NamedTuple):
+    """Per-pixel fire loss factors; times the burned fraction per day they give the daily losses."""
 
     labile_combust: Array  #: also root and wood (ligneous factor)
     labile_transfer: Array
@@ -55,7 +56,13 @@ class FireFractions(NamedTuple):
 
 
 class StepDrivers(NamedTuple):
-    """Everything a step needs that does not depend on the state, each ``(time, pixel)``."""
+    """Everything a step needs that does not depend on the state.
+
+    Each field is ``(time, pixel)`` or any shape broadcastable to it: a field that depends only on
+    the parameters is ``(1, pixel)``, one that depends only on a scalar step length is ``()``.
+    The scan driver passes time-varying fields as loop inputs and closes over the others, so none
+    is broadcast to ``(time, pixel)`` without need.
+    """
 
     acm: ACMDrivers
     transpiration_per_gpp: Array  #: sqrt(VPD) / uWUE
@@ -72,7 +79,7 @@ class StepDrivers(NamedTuple):
     litter_respiration_rate: Array
     som_respiration_rate: Array
     decomposition_rate: Array
-    fire: FireFractions
+    burned_per_day: Array  #: burned-area fraction / delta_t
 
 
 #: Outputs that are pure drivers: served from :func:`prepare`, never carried through the loop.
@@ -83,12 +90,28 @@ DRIVER_OUTPUTS = {
 }
 
 
+def _power(base, exponent):
+    """``base ** exponent`` as ``exp(exponent * log|base|)`` with the sign rules of ``pow``.
+
+    XLA's CPU ``pow`` costs several times ``exp`` plus ``log``; this form vectorizes and agrees
+    with ``pow`` to rounding, including negative bases with integer exponents (an odd exponent
+    keeps the sign, a non-integer one gives NaN) and a zero base (0, with a zero gradient).
+    """
+    zero = base == 0.0
+    magnitude = jnp.exp(exponent * jnp.log(jnp.where(zero, 1.0, jnp.abs(base))))
+    magnitude = jnp.where(zero, 0.0, magnitude)
+    integer = exponent == jnp.round(exponent)
+    odd = integer & (exponent - 2.0 * jnp.floor(0.5 * exponent) == 1.0)
+    signed = jnp.where(odd, -magnitude, jnp.where(integer, magnitude, jnp.nan))
+    return jnp.where(base < 0.0, signed, magnitude)
+
+
 def _compounded(rate, delta_t):
     """Average daily loss fraction of a daily rate compounded over ``delta_t`` days.
 
     ``(1 - (1 - k)^dt) / dt``, exactly the reference form (spec 1.3 and 6.12).
     """
-    return (1.0 - (1.0 - rate) ** delta_t) / delta_t
+    return (1.0 - _power(1.0 - rate, delta_t)) / delta_t
 
 
 def init(parameters: Parameters) -> Pools:
@@ -103,6 +126,9 @@ def constants(parameters: Parameters) -> StepConstants:
     p = parameters
     wilting_point = p.field_capacity * p.wilting_point_fraction
     inverse_slope = 1.0 / p.sif_slope
+    survive = 1.0 - p.fire_resilience
+    cl, cf = p.ligneous_combustion, p.foliar_combustion
+    litter_cf = (cl + cf) * 0.5
     return StepConstants(
         leaf_mass_per_area=p.leaf_carbon_mass_per_area,
         wilting_point=wilting_point,
@@ -116,15 +142,28 @@ def constants(parameters: Parameters) -> StepConstants:
         sif_offset=(p.sif_intercept_plus_three - 3.0) / p.sif_slope,
         vod_foliar=p.vod_foliar_coefficient,
         vod_wood=p.vod_wood_coefficient,
+        fire=FireFactors(
+            labile_combust=cl,
+            labile_transfer=(1.0 - cl) * survive,
+            foliar_combust=cf,
+            foliar_transfer=(1.0 - cf) * survive,
+            litter_combust=litter_cf,
+            litter_transfer=(1.0 - litter_cf) * survive,
+            som_combust=p.soil_combustion,
+        ),
     )
 
 
 def prepare(parameters: Parameters, forcing: Forcing) -> StepDrivers:
-    """All state-independent quantities of every step, as ``(time, pixel)`` arrays."""
+    """All state-independent quantities of every step, broadcastable to ``(time, pixel)``.
+
+    Nothing is broadcast up front: a quantity of the parameters alone stays ``(1, pixel)``, one of
+    a ``(time, 1)`` forcing field stays ``(time, 1)``, so each is evaluated once per distinct value.
+    """
     # Parameters become (1, pixel) rows so every broadcast against (time, pixel) is explicit.
     p = Parameters(*(jnp.expand_dims(x, 0) for x in parameters))
-    shape = jnp.broadcast_shapes(*(jnp.shape(f) for f in forcing), jnp.shape(p.decomposition_rate))
-    f = Forcing(*(jnp.broadcast_to(x, shape) for x in forcing))
+    # Static (pixel,) forcing fields become (1, pixel) rows too; scalars and 2-D fields stay.
+    f = Forcing(*(jnp.expand_dims(x, 0) if jnp.ndim(x) == 1 else x for x in forcing))
     dt = f.delta_t
 
     rho = jnp.exp(p.temperature_sensitivity * (0.5 * (f.t_max + f.t_min) - f.mean_temperature)) * (
@@ -133,20 +172,6 @@ def prepare(parameters: Parameters, forcing: Forcing) -> StepDrivers:
     lrf = phenology_rate(f.time_days, p.labile_lifespan, p.labile_release_period,
                          p.labile_release_day)
     lff = phenology_rate(f.time_days, p.leaf_lifespan, p.leaf_fall_period, p.leaf_fall_day)
-
-    ba = f.burned_area / dt
-    survive = 1.0 - p.fire_resilience
-    cl, cf = p.ligneous_combustion, p.foliar_combustion
-    litter_cf = (cl + cf) * 0.5
-    fire = FireFractions(
-        labile_combust=ba * cl,
-        labile_transfer=ba * ((1.0 - cl) * survive),
-        foliar_combust=ba * cf,
-        foliar_transfer=ba * ((1.0 - cf) * survive),
-        litter_combust=ba * litter_cf,
-        litter_transfer=ba * ((1.0 - litter_cf) * survive),
-        som_combust=ba * p.soil_combustion,
-    )
     return StepDrivers(
         acm=acm_drivers(f, p.canopy_efficiency),
         transpiration_per_gpp=jnp.sqrt(f.vpd) / p.underlying_wue,
@@ -163,7 +188,7 @@ def prepare(parameters: Parameters, forcing: Forcing) -> StepDrivers:
         litter_respiration_rate=_compounded(rho * p.litter_turnover, dt),
         som_respiration_rate=_compounded(rho * p.som_turnover, dt),
         decomposition_rate=_compounded(rho * p.decomposition_rate, dt),
-        fire=fire,
+        burned_per_day=f.burned_area / dt,
     )
 
 
@@ -297,13 +322,13 @@ def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bo
                            lambda n: precip - et - (n - old.water) / dt, water <= hi["water"])
 
     # Fire on the clamped pools (not re-clamped in the reference).
-    fr = d.fire
-    e_lab, m_lab = lab * fr.labile_combust, lab * fr.labile_transfer
-    e_fol, m_fol = fol * fr.foliar_combust, fol * fr.foliar_transfer
-    e_root, m_root = root * fr.labile_combust, root * fr.labile_transfer
-    e_wood, m_wood = wood * fr.labile_combust, wood * fr.labile_transfer
-    e_lit, m_lit = lit * fr.litter_combust, lit * fr.litter_transfer
-    e_som = som * fr.som_combust
+    ba, fr = d.burned_per_day, c.fire
+    e_lab, m_lab = lab * (ba * fr.labile_combust), lab * (ba * fr.labile_transfer)
+    e_fol, m_fol = fol * (ba * fr.foliar_combust), fol * (ba * fr.foliar_transfer)
+    e_root, m_root = root * (ba * fr.labile_combust), root * (ba * fr.labile_transfer)
+    e_wood, m_wood = wood * (ba * fr.labile_combust), wood * (ba * fr.labile_transfer)
+    e_lit, m_lit = lit * (ba * fr.litter_combust), lit * (ba * fr.litter_transfer)
+    e_som = som * (ba * fr.som_combust)
     if mass_conserving:
         zero = jnp.zeros_like(lab)
         e_lab, m_lab = _limit_fire(lab, zero, e_lab, m_lab, dt)
