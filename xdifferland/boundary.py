@@ -149,7 +149,8 @@ def unstack_pixels(obj, spatial_dims: Sequence[str]):
 
 
 def simulate_block(*arrays: np.ndarray, outputs: tuple[str, ...], mass_conserving: bool,
-                   n_forcing: int = len(FORCING_INPUTS), n_static: int = len(STATIC_INPUTS)):
+                   water_stress: tuple | None = None, n_forcing: int = len(FORCING_INPUTS),
+                   n_static: int = len(STATIC_INPUTS)):
     """NumPy kernel for :func:`xarray.apply_ufunc`: one block of pixels through the engine.
 
     ``arrays`` are the forcing blocks ``(pixel, time)`` in :data:`FORCING_INPUTS` order, the static
@@ -184,7 +185,9 @@ def simulate_block(*arrays: np.ndarray, outputs: tuple[str, ...], mass_conservin
         *(jnp.asarray(a, dtype) for a in static),
     )
     engine_params = Parameters(*(jnp.asarray(a, dtype) for a in params))
-    run = simulate(engine_params, engine_forcing, outputs, mass_conserving=mass_conserving)
+    variant, stress_weights = water_stress or ("default", None)
+    run = simulate(engine_params, engine_forcing, outputs, mass_conserving=mass_conserving,
+                   water_stress=variant, stress_weights=stress_weights)
     results = []
     for name in outputs:
         values = np.asarray(run.outputs[name]).T.astype(np.result_type(dtype), copy=True)

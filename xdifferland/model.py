@@ -120,8 +120,11 @@ class DifferLandModel:
         """Fluxes and pools simulated with the model's parameters for ``ds``."""
         if mass_conserving is None:
             mass_conserving = self.config.mass_conserving
+        stress = None
+        if self.config.water_stress != "default":
+            stress = (self.config.water_stress, self.weights["water_stress"])
         return simulate(ds, self.parameters(ds, roles=roles, mask=mask), outputs, roles=roles,
-                        mass_conserving=mass_conserving, mask=mask)
+                        mass_conserving=mass_conserving, mask=mask, water_stress=stress)
 
     def split_mask(self, ds: xr.Dataset, split: str = "test", *,
                    roles: Mapping[str, str] | None = None) -> xr.DataArray:

@@ -81,8 +81,13 @@ def init_network(config: NetworkConfig, n_predictors: int, seed: int):
 
 
 def predict_raw(weights, config: NetworkConfig, predictors, hemisphere) -> dict:
-    """Unconstrained head outputs ``{head: (pixel, n)}``."""
-    return SpatializationNetwork(config).apply({"params": weights}, predictors, hemisphere)
+    """Unconstrained head outputs ``{head: (pixel, n)}``.
+
+    ``weights`` may also hold the process model's water-stress networks under
+    ``"water_stress"``; they are not part of this network.
+    """
+    layers = {k: v for k, v in weights.items() if k != "water_stress"}
+    return SpatializationNetwork(config).apply({"params": layers}, predictors, hemisphere)
 
 
 def predict_parameters(weights, config: NetworkConfig, predictors, hemisphere) -> Parameters:

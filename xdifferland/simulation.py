@@ -99,7 +99,7 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
 
 def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | str | None = None,
              *, roles: Mapping[str, str] | None = None, mass_conserving: bool = False,
-             mask: xr.DataArray | None = None) -> xr.Dataset:
+             mask: xr.DataArray | None = None, water_stress: tuple | None = None) -> xr.Dataset:
     """Run DALEC993 over a Dataset's forcing with the given parameters.
 
     Parameters
@@ -121,6 +121,9 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
         Repair the published quirks that break carbon and water budgets.
     mask : DataArray of bool, optional
         Pixels to compute (others come back NaN), in addition to pixels with NaN predictors.
+    water_stress : (str, weights), optional
+        A neural water-stress variant and its network weights (fitted models pass theirs);
+        default: the published linear stress.
 
     Returns
     -------
@@ -167,7 +170,8 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
         kernel, *arrays,
         input_core_dims=[["time"]] * len(forcing) + [[]] * (len(static) + len(param_das)),
         output_core_dims=[["time"]] * len(names),
-        kwargs={"outputs": names, "mass_conserving": bool(mass_conserving)},
+        kwargs={"outputs": names, "mass_conserving": bool(mass_conserving),
+                "water_stress": water_stress},
         dask="parallelized", output_dtypes=[dtype] * len(names),
     )
     results = results if isinstance(results, tuple) else (results,)
@@ -179,7 +183,7 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
             attrs["standard_name"] = meta.standard_name
         variables[name] = boundary.unstack_pixels(da, spatial).assign_attrs(attrs)
     out = xr.Dataset(variables).assign_coords(time=prepared.data["time"])
-    out.attrs.update(_provenance(mass_conserving, prepared.time))
+    out.attrs.update(_provenance(mass_conserving, prepared.time, water_stress))
     return out
 
 
@@ -189,12 +193,13 @@ def _x64() -> bool:
     return bool(jax.config.jax_enable_x64)
 
 
-def _provenance(mass_conserving: bool, axis: boundary.TimeAxis) -> dict:
+def _provenance(mass_conserving: bool, axis: boundary.TimeAxis, water_stress=None) -> dict:
     return {
         "source": f"xdifferland {__version__}, DALEC993 simulation",
         "xdifferland_version": __version__,
         "model": "DALEC993",
         "model_variant": "mass_conserving" if mass_conserving else "reference",
+        "water_stress": "default" if water_stress is None else water_stress[0],
         "time_step_days": axis.delta_t,
         "Conventions": "CF-1.8",
     }

@@ -51,9 +51,10 @@ def _merge_drivers(tree, in_loop, xs, consts):
     return jax.tree_util.tree_unflatten(tree, [next(xs) if m else next(consts) for m in in_loop])
 
 
-@partial(jax.jit, static_argnames=("outputs", "mass_conserving", "unroll"))
-def _simulate(parameters, forcing, outputs, mass_conserving, unroll):
-    drivers = prepare(parameters, forcing)
+@partial(jax.jit, static_argnames=("outputs", "mass_conserving", "unroll", "water_stress"))
+def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stress="default",
+              stress_weights=None):
+    drivers = prepare(parameters, forcing, water_stress)
     const = constants(parameters)
     in_loop_outputs = tuple(name for name in outputs if name not in DRIVER_OUTPUTS)
     n_time = _n_time(forcing)
@@ -64,7 +65,7 @@ def _simulate(parameters, forcing, outputs, mass_conserving, unroll):
 
     def body(pools, xs_t):
         d = _merge_drivers(tree, in_loop, xs_t, consts)
-        new, fluxes = step(const, pools, d, mass_conserving)
+        new, fluxes = step(const, pools, d, mass_conserving, water_stress, stress_weights)
         return new, {name: fluxes[name] for name in in_loop_outputs}
 
     # Under differentiation the step is recomputed in the backward pass from the carried pools
@@ -91,6 +92,8 @@ def simulate(
     *,
     mass_conserving: bool = False,
     unroll: int = 1,
+    water_stress: str = "default",
+    stress_weights=None,
 ) -> Simulation:
     """Run DALEC993 over the forcing for every pixel.
 
@@ -107,6 +110,9 @@ def simulate(
         Repair the reference quirks that break carbon and water budgets (see the docs).
     unroll : int, default 1
         Steps per loop iteration given to :func:`jax.lax.scan`.
+    water_stress : {"default", "nn_paw", "gpp_acm_et_nn"}
+        Water-stress variant (spec 6.11); the neural ones need ``stress_weights`` (see
+        :func:`xdifferland.engine.water_stress.init_water_stress`).
 
     Returns
     -------
@@ -131,6 +137,14 @@ def simulate(
     >>> run.outputs["gpp"].shape
     (24, 1)
     """
+    from .water_stress import WATER_STRESS_VARIANTS
+
     names = resolve_outputs(outputs)
+    if water_stress not in WATER_STRESS_VARIANTS:
+        raise ValueError(f"water_stress={water_stress!r}; choose one of {WATER_STRESS_VARIANTS}")
+    if water_stress != "default" and stress_weights is None:
+        raise ValueError(f"water_stress={water_stress!r} needs its network weights "
+                         "(stress_weights=init_water_stress(variant, seed) or a fitted model's)")
     parameters, forcing = as_dtype(Parameters(*parameters)), as_dtype(Forcing(*forcing))
-    return _simulate(parameters, forcing, names, bool(mass_conserving), int(unroll))
+    return _simulate(parameters, forcing, names, bool(mass_conserving), int(unroll),
+                     water_stress, None if water_stress == "default" else stress_weights)

@@ -21,6 +21,7 @@ from ..typing import Array
 from .acm import ACMDrivers, acm_drivers, acm_gpp
 from .phenology import phenology_rate
 from .types import POOL_BOUNDS, Forcing, Parameters, Pools
+from .water_stress import network_et, stress_factor, water_stress_drivers
 
 __all__ = ["StepConstants", "StepDrivers", "FireFactors", "init", "prepare", "step", "DRIVER_OUTPUTS"]
 
@@ -80,6 +81,7 @@ class StepDrivers(NamedTuple):
     som_respiration_rate: Array
     decomposition_rate: Array
     burned_per_day: Array  #: burned-area fraction / delta_t
+    stress: object = None  #: WaterStressDrivers for the "gpp_acm_et_nn" variant, else None
 
 
 #: Outputs that are pure drivers: served from :func:`prepare`, never carried through the loop.
@@ -154,7 +156,8 @@ def constants(parameters: Parameters) -> StepConstants:
     )
 
 
-def prepare(parameters: Parameters, forcing: Forcing) -> StepDrivers:
+def prepare(parameters: Parameters, forcing: Forcing, water_stress: str = "default"
+            ) -> StepDrivers:
     """All state-independent quantities of every step, broadcastable to ``(time, pixel)``.
 
     Nothing is broadcast up front: a quantity of the parameters alone stays ``(1, pixel)``, one of
@@ -189,6 +192,7 @@ def prepare(parameters: Parameters, forcing: Forcing) -> StepDrivers:
         som_respiration_rate=_compounded(rho * p.som_turnover, dt),
         decomposition_rate=_compounded(rho * p.decomposition_rate, dt),
         burned_per_day=f.burned_area / dt,
+        stress=water_stress_drivers(f) if water_stress == "gpp_acm_et_nn" else None,
     )
 
 
@@ -218,8 +222,12 @@ def _limit_fire(pool, inflow, combust, transfer, dt):
     return combust * scale, transfer * scale
 
 
-def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bool = False):
+def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bool = False,
+         water_stress: str = "default", stress_weights=None):
     """Advance the pools by one step; returns ``(new_pools, fluxes)``.
+
+    ``water_stress`` selects the variant of :mod:`.water_stress` (``stress_weights`` are its
+    network weights); ``"default"`` is the published linear bucket stress.
 
     ``fluxes`` maps output names (see :mod:`xdifferland.engine.outputs`) to ``(pixel,)`` arrays;
     the driver keeps only the ones a caller asked for, and XLA drops the rest.
@@ -231,11 +239,17 @@ def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bo
 
     # Canopy, water stress, GPP, ET, SIF (start-of-step pools).
     lai = pools.foliar / c.leaf_mass_per_area
-    beta = (pools.water - c.wilting_point) / c.available_capacity
-    beta = jnp.where(beta <= 1.0, beta, 1.0)
-    beta = jnp.where(beta >= 0.0, beta, 0.0)
+    if water_stress == "default":
+        beta = (pools.water - c.wilting_point) / c.available_capacity
+        beta = jnp.where(beta <= 1.0, beta, 1.0)
+        beta = jnp.where(beta >= 0.0, beta, 0.0)
+    else:
+        beta = stress_factor(stress_weights, pools.water)
     gpp = acm_gpp(lai, d.acm) * beta
-    et = gpp * d.transpiration_per_gpp + d.soil_evaporation
+    if water_stress == "gpp_acm_et_nn":
+        et = network_et(stress_weights, d.stress, lai, pools.water, gpp)
+    else:
+        et = gpp * d.transpiration_per_gpp + d.soil_evaporation
     sif = c.inverse_sif_slope * gpp - c.sif_offset
 
     # Allocation cascade.

@@ -31,6 +31,7 @@ class FitConfig:
     eval_every: int = 5
     checkpoint_every: int = 10
     max_restarts: int = 3  #: re-initializations after a NaN loss
+    water_stress: str = "default"  #: "default", "nn_paw" or "gpp_acm_et_nn" (spec 6.11)
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self):
@@ -53,6 +54,11 @@ class FitConfig:
         if unknown:
             problems.append(f"loss_weights has unknown terms {sorted(unknown)}; known terms: "
                             f"{', '.join(LOSS_TERMS)} (add your own with extra_terms=)")
+        from ..engine.water_stress import WATER_STRESS_VARIANTS
+
+        if self.water_stress not in WATER_STRESS_VARIANTS:
+            problems.append(f"water_stress={self.water_stress!r}: use one of "
+                            f"{', '.join(WATER_STRESS_VARIANTS)}")
         if self.batch_size is not None and self.batch_size < 1:
             problems.append(f"batch_size={self.batch_size!r}: use a positive integer or None")
         for name in ("eval_every", "checkpoint_every"):

@@ -16,6 +16,7 @@ import xarray as xr
 
 from ..engine import init, loss_terms, simulate
 from ..engine.loss import LossTerm, active_terms, required_outputs
+from ..engine.water_stress import init_water_stress
 from ..network import init_network, predict_parameters
 from .batches import Standardization, epoch_batches, patch_members
 from .checkpoint import flatten, read_arrays, unflatten, write_arrays
@@ -77,7 +78,9 @@ def _make_steps(config: FitConfig, weights_map: dict, outputs: tuple[str, ...],
 
     def loss_fn(weights, batch):
         params = predict_parameters(weights, net, batch.predictors, batch.hemisphere)
-        run = simulate(params, batch.forcing, outputs, mass_conserving=config.mass_conserving)
+        run = simulate(params, batch.forcing, outputs, mass_conserving=config.mass_conserving,
+                       water_stress=config.water_stress,
+                       stress_weights=weights.get("water_stress"))
         terms = loss_terms(run.outputs, batch.observations, init(params), weights=weights_map,
                            batch_size=batch.valid.shape[0], use_uncertainty=config.use_uncertainty,
                            edc_gate=batch.valid, extra_terms=extra_terms)
@@ -190,7 +193,10 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                                 dtype)
 
     def fresh(restarts: int):
-        w = init_network(config.network, len(data.predictor_names), config.seed + 7919 * restarts)
+        seed = config.seed + 7919 * restarts
+        w = dict(init_network(config.network, len(data.predictor_names), seed))
+        if config.water_stress != "default":  # global process networks, trained jointly
+            w["water_stress"] = init_water_stress(config.water_stress, seed)
         return w, optimizer.init(w)
 
     weights, opt_state = fresh(0)
