@@ -8,7 +8,9 @@ from __future__ import annotations
 from . import accessor as _accessor  # noqa: F401  (registers ds.differland)
 from ._version import __version__
 from .errors import DataError, Problem, UnitsError, ValidationError
+from .ensemble import Ensemble, fit_ensemble, load_ensemble
 from .evaluation import evaluate
+from .analysis import factorial, hierarchical_partition
 from .io import open_cardamom_site, open_cardamom_sites, to_netcdf, to_zarr
 from .model import DifferLandModel, load_model
 from .network import NetworkConfig
@@ -33,6 +35,11 @@ __all__ = [
     "DifferLandModel",
     "load_model",
     "evaluate",
+    "fit_ensemble",
+    "Ensemble",
+    "load_ensemble",
+    "factorial",
+    "hierarchical_partition",
     "TrainingError",
     "validate",
     "to_canonical_units",

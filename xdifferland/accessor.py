@@ -86,3 +86,30 @@ class DifferLandAccessor:
     def evaluate(self, model, split="test", **kwargs):
         """Skill of a fitted model on this Dataset; see :func:`xdifferland.evaluate`."""
         return model.evaluate(self._ds, split, **kwargs)
+
+    # --- ensembles and analysis (appended) ------------------------------------------------
+    def fit_ensemble(self, n_members, **kwargs):
+        """Fit an ensemble of networks as Dask tasks; see :func:`xdifferland.fit_ensemble`."""
+        from .ensemble import fit_ensemble
+
+        return fit_ensemble(self._ds, n_members, **kwargs)
+
+    def factorial(self, groups=None, **kwargs):
+        """Predictor-group factorial experiment; see :func:`xdifferland.factorial`."""
+        from .analysis.factorial import factorial
+
+        return factorial(self._ds, groups, **kwargs)
+
+    def shap(self, ensemble, target, **kwargs):
+        """Kernel SHAP of an ensemble's ``target``; see
+        :func:`xdifferland.analysis.shap_values`."""
+        from .analysis.shap_analysis import shap_values
+
+        return shap_values(ensemble, self._ds, target, **kwargs)
+
+    def identifiability(self, ensemble, **kwargs):
+        """Coefficient of variation across members; see
+        :func:`xdifferland.analysis.identifiability`."""
+        from .analysis.identifiability import identifiability
+
+        return identifiability(ensemble, self._ds, **kwargs)

@@ -1,0 +1,48 @@
+"""Identifiability (CV across members) and PCA of parameter maps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from xdifferland.analysis import identifiability, parameter_pca
+
+
+def test_identifiability_cv_median_and_flag(rng):
+    members, shape = 5, (4, 6)
+    stable = 10.0 + 0.1 * rng.standard_normal((members, *shape))
+    wild = 1.0 + 2.0 * rng.standard_normal((members, *shape))
+    p = xr.Dataset({"stable": (("member", "lat", "lon"), stable),
+                    "wild": (("member", "lat", "lon"), wild)})
+    res = identifiability(p)
+    expected = stable.std(0, ddof=1) / np.abs(stable.mean(0))
+    np.testing.assert_allclose(res.cv.sel(parameter="stable"), expected)
+    assert res.median_cv.sel(parameter="stable") == pytest.approx(np.median(expected))
+    assert res.identifiable.values.tolist() == [True, False]
+    assert identifiability(p, threshold=1e-6).identifiable.values.tolist() == [False, False]
+    with pytest.raises(ValueError, match="member"):
+        identifiability(p.isel(member=0))
+
+
+def test_pca_matches_sklearn_and_maps_are_labeled(rng):
+    from sklearn.decomposition import PCA
+
+    n_lat, n_lon = 8, 9
+    a, b = rng.standard_normal((2, n_lat, n_lon))
+    p = xr.Dataset({"x": (("lat", "lon"), a), "y": (("lat", "lon"), 3 * a + 0.2 * b),
+                    "z": (("lat", "lon"), b), "w": (("lat", "lon"), a - b)},
+                   coords={"lat": np.arange(n_lat), "lon": np.arange(n_lon)})
+    p["x"][0, 0] = np.nan
+    res = parameter_pca(p, ["x", "y", "z", "w"], n_components=3)
+    table = np.stack([p[n].values.ravel() for n in ["x", "y", "z", "w"]], axis=1)
+    table = table[np.isfinite(table).all(axis=1)]
+    z = (table - table.mean(0)) / table.std(0)
+    ref = PCA(3).fit(z)
+    np.testing.assert_allclose(res.explained_variance_ratio, ref.explained_variance_ratio_,
+                               rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(np.abs(res.loadings[:2]), np.abs(ref.components_[:2]), atol=1e-8)
+    np.testing.assert_allclose(res.loadings.values @ res.loadings.values.T, np.eye(3), atol=1e-10)
+    assert res.scores.dims == ("component", "lat", "lon")
+    assert np.isnan(res.scores[0, 0, 0]) and np.isfinite(res.scores[:, 1:, :]).all()
+    assert res.explained_variance_ratio[:2].sum() > 0.99  # two latent fields

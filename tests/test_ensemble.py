@@ -1,0 +1,130 @@
+"""Ensembles fitted as Dask tasks: determinism across schedulers, bootstrap, ranking, files."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import jax
+import numpy as np
+import pytest
+
+import xdifferland
+from tests.analysis.conftest import FIT, client, lai_world  # noqa: F401  (fixtures)
+from xdifferland import Ensemble, fit_ensemble
+from xdifferland.tasks import TaskError, run_tasks
+
+
+@pytest.fixture(scope="module")
+def pair(lai_world, client):  # noqa: F811
+    ds, _ = lai_world
+    on_cluster = fit_ensemble(ds, 2, client=client, **FIT)
+    in_process = fit_ensemble(ds, 2, client="synchronous", **FIT)
+    return ds, on_cluster, in_process
+
+
+def _same_weights(a, b):
+    leaves = jax.tree_util.tree_leaves(jax.tree_util.tree_map(np.array_equal, a, b))
+    return all(leaves)
+
+
+def test_same_seeds_same_ensemble_on_any_scheduler(pair):
+    _, on_cluster, in_process = pair
+    assert on_cluster.seeds == in_process.seeds
+    assert on_cluster.losses == in_process.losses
+    for a, b in zip(on_cluster.members, in_process.members):
+        assert _same_weights(a.weights, b.weights)
+    assert len(set(on_cluster.seeds)) == 2
+
+
+def test_bootstrap_resamples_training_patches_only(pair):
+    _, ens, _ = pair
+    splits = ens.members[0].splits
+    for model in ens.members:
+        drawn = {int(k) for k in model.metadata["bootstrap_patches"]}
+        assert drawn <= set(splits["train"])
+        assert sum(model.metadata["bootstrap_patches"].values()) == len(splits["train"])
+        assert model.splits == splits  # common split for evaluation
+    assert ens.info["bootstrap"] is True
+
+
+def test_ranking_and_select_best(pair):
+    _, ens, _ = pair
+    assert list(ens.losses) == sorted(ens.losses)
+    best = ens.best(1)
+    assert best.losses[0] == min(ens.losses) and len(best) == 1
+    with pytest.raises(ValueError, match="select_best"):
+        fit_ensemble(pair[0], 2, select_best=3, client="synchronous", **FIT)
+
+
+def test_member_dim_and_helpers(pair):
+    ds, ens, _ = pair
+    params = ens.parameters(ds)
+    assert params["canopy_efficiency"].dims == ("member", "lat", "lon")
+    assert params.member.values.tolist() == list(ens.member_ids)
+    assert set(params.coords) >= {"seed", "loss"}
+    mean, spread = ens.mean(ds), ens.spread(ds)
+    assert "member" not in mean.dims and "member" not in spread.dims
+    assert float(mean["leaf_fall_day"].max()) < 365.25
+    out = ens.simulate(ds, ["lai"])
+    assert out["lai"].dims[0] == "member"
+    skill = ens.evaluate(ds, "test")
+    assert skill.nse.dims == ("member", "variable")
+
+
+def test_save_and_load_without_pickle(pair, tmp_path):
+    _, ens, _ = pair
+    ens.save(tmp_path / "ens")
+    files = sorted(os.listdir(tmp_path / "ens"))
+    assert files == ["ensemble.json", "member_000.npz", "member_001.npz"] or len(files) == 3
+    assert json.loads((tmp_path / "ens" / "ensemble.json").read_text())["kind"]
+    back = xdifferland.load_ensemble(tmp_path / "ens")
+    assert back.seeds == ens.seeds and back.losses == ens.losses
+    assert _same_weights(back.members[0].weights, ens.members[0].weights)
+    with np.load(tmp_path / "ens" / files[1], allow_pickle=False) as f:
+        assert f.files
+    with pytest.raises(FileExistsError):
+        ens.save(tmp_path / "ens")
+
+
+def test_accessor_forwards(lai_world):  # noqa: F811
+    ds, _ = lai_world
+    ens = ds.differland.fit_ensemble(1, client="synchronous", bootstrap=False, **FIT)
+    assert isinstance(ens, Ensemble) and len(ens) == 1
+    assert "bootstrap_patches" in ens.members[0].metadata
+
+
+def test_a_dead_worker_is_retried(client, tmp_path):  # noqa: F811
+    marker = tmp_path / "died-once"
+
+    def die_once(x):
+        if x == 1 and not marker.exists():
+            marker.write_text("x")
+            os._exit(1)  # the worker process dies mid-task
+        return x * 10
+
+    assert run_tasks(die_once, [(0,), (1,), (2,)], client=client, retries=2) == [0, 10, 20]
+    assert marker.exists()
+
+
+def test_failing_tasks_are_retried_then_reported(tmp_path):
+    calls = tmp_path / "calls"
+
+    def flaky(x):
+        n = int(calls.read_text()) if calls.exists() else 0
+        calls.write_text(str(n + 1))
+        if n < 2:
+            raise RuntimeError("transient")
+        return x
+
+    assert run_tasks(flaky, [(5,)], client="synchronous", retries=2) == [5]
+    with pytest.raises(TaskError, match="failed 2 times"):
+        run_tasks(lambda: 1 / 0, [()], client="synchronous", retries=1)
+
+
+def test_retries_raise_on_the_cluster(client):  # noqa: F811
+    def always(x):
+        raise ValueError("boom")
+
+    with pytest.raises(TaskError, match="boom"):
+        run_tasks(always, [(1,)], client=client, retries=1)
