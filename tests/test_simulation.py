@@ -136,3 +136,23 @@ def test_results_round_trip_through_files(world, tmp_path, engine):
         xdifferland.to_zarr(out, path)
         back = xdifferland.io.open_zarr(path)
     xr.testing.assert_identical(back.load(), out)
+
+
+@pytest.mark.parametrize(("calendar", "freq", "n_time", "step"),
+                         [("noleap", "MS", 24, 30.0), ("360_day", "MS", 12, 30.0),
+                          ("noleap", "D", 40, 1.0)])
+def test_cftime_time_axes(calendar, freq, n_time, step):
+    from tests.factories import make_dataset
+
+    ds = make_dataset("grid", n_time=n_time, freq=freq, calendar=calendar)
+    assert not np.issubdtype(ds["time"].dtype, np.datetime64)  # cftime objects
+    out = xdifferland.simulate(ds, xdifferland.default_parameters(like=ds), ["gpp"])
+    assert out.attrs["time_step_days"] == step
+    assert bool(out["gpp"].notnull().all())
+    # The same dates as numpy datetime64 give nearly the same run: days since 2000-01-01 differ
+    # by one (2000 is a leap year only in the standard calendar), shifting phenology slightly.
+    if calendar == "noleap" and freq == "MS":
+        numpy_ds = make_dataset("grid", n_time=n_time, freq=freq)
+        ref = xdifferland.simulate(numpy_ds, xdifferland.default_parameters(like=numpy_ds),
+                                   ["gpp"])
+        np.testing.assert_allclose(out["gpp"].values, ref["gpp"].values, rtol=1e-2)
