@@ -57,15 +57,20 @@ def main(argv=None):
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("-o", "--out", type=Path, default=Path("examples/results"))
     parser.add_argument("--epochs", type=int, default=None)
+    parser.add_argument("--loso-epochs", type=int, default=None,
+                        help="epochs of each leave-one-site-out fit (default: epochs / 3)")
+    parser.add_argument("--no-variants", action="store_true",
+                        help="skip the neural water-stress variants")
     args = parser.parse_args(argv)
 
     sites = ["US-Ha1", "US-Var"] if args.quick else None
     epochs = args.epochs or (20 if args.quick else None)  # None: SITE_SETTINGS (2,500)
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    variants = () if args.quick else ("nn_paw", "gpp_acm_et_nn")
+    variants = () if args.quick or args.no_variants else ("nn_paw", "gpp_acm_et_nn")
     result = site_validation(args.data, sites=sites, epochs=epochs, leave_one_out=not args.quick,
-                             variants=variants, progress=not args.quick)
+                             loso_epochs=args.loso_epochs, variants=variants,
+                             progress=not args.quick)
     elapsed = time.perf_counter() - start
     columns = list(result.table.columns)
     print(result.table[columns].round(3).to_string())

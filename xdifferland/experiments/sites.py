@@ -20,6 +20,7 @@ import xarray as xr
 
 from ..io import open_cardamom_sites
 from ..metrics import skill
+from ..training.data import default_predictors
 from ..variables import PREDICTOR_GROUPS
 
 __all__ = ["IGBP_TO_PFT", "prepare_sites", "temporal_split", "published_scores",
@@ -148,7 +149,10 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
         rows = []
         for site in ds["site"].values:
             others = ds.drop_sel(site=site)
-            predictors = [p for p in _predictors(others)]
+            predictors = _predictors(others)
+            # A class seen only at the held-out site is constant among the others: drop it.
+            others = others.drop_vars([p for p in default_predictors(others)
+                                       if p not in predictors])
             held = fit(others, observation_mask=train.drop_sel(site=site), predictors=predictors,
                        **(settings | {"progress": False, "epochs": loso_epochs}))
             rows.append(_site_nse(held, ds.sel(site=[site]), test.sel(site=[site])))
@@ -164,6 +168,4 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
 
 def _predictors(ds: xr.Dataset) -> list[str]:
     """Declared predictors present and not constant across the given sites."""
-    from ..training.data import default_predictors
-
     return [p for p in default_predictors(ds) if float(ds[p].std()) > 0]
