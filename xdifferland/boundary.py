@@ -163,25 +163,25 @@ def simulate_block(*arrays: np.ndarray, outputs: tuple[str, ...], mass_conservin
 
     from .engine import Forcing, Parameters, midpoint_parameters, simulate
 
-    forcing = [np.array(a, float) for a in arrays[:n_forcing]]  # copies: edited below
+    forcing_blocks = [np.array(a, float) for a in arrays[:n_forcing]]  # copies: edited below
     static = [np.array(a, float) for a in arrays[n_forcing:n_forcing + n_static]]
     params = [np.array(a, float) for a in arrays[n_forcing + n_static:]]
-    n_pixels, n_time = forcing[0].shape
+    n_pixels = forcing_blocks[0].shape[0]
     valid = np.ones(n_pixels, bool)
-    for a in forcing:
+    for a in forcing_blocks:
         valid &= np.isfinite(a).all(axis=1)
     for a in static + params:
         valid &= np.isfinite(a)
     if not valid.all():
         donor = int(np.argmax(valid)) if valid.any() else None
         middle = midpoint_parameters(1)
-        for a in forcing + static:
+        for a in forcing_blocks + static:
             a[~valid] = a[donor] if donor is not None else 1.0
         for a, mid in zip(params, middle):
             a[~valid] = float(mid[0])
     dtype = jnp.result_type(float)
     engine_forcing = Forcing(
-        *(jnp.asarray(a.T, dtype) for a in forcing),
+        *(jnp.asarray(a.T, dtype) for a in forcing_blocks),
         *(jnp.asarray(a, dtype) for a in static),
     )
     engine_params = Parameters(*(jnp.asarray(a, dtype) for a in params))

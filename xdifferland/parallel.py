@@ -163,7 +163,7 @@ def pad_pixels(parameters, forcing, multiple: int):
     import jax
     import numpy as np
 
-    n = int(np.shape(parameters[0])[0])
+    n = int(np.shape(parameters.decomposition_rate)[0])
     extra = (-n) % multiple
     if extra == 0:
         return parameters, forcing, n

@@ -58,7 +58,7 @@ def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stres
     const = constants(parameters)
     in_loop_outputs = tuple(name for name in outputs if name not in DRIVER_OUTPUTS)
     n_time = _n_time(forcing)
-    shape = (n_time, jnp.shape(parameters[0])[0])
+    shape = (n_time, jnp.shape(parameters.decomposition_rate)[0])
     step_drivers = drivers._replace(rate_modifier=None, leaf_fall_factor=None,
                                     labile_release_factor=None)
     tree, in_loop, xs, consts = _split_drivers(step_drivers, n_time)

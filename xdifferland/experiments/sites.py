@@ -9,7 +9,6 @@ on the same years, and leave-one-site-out fits predict each site from its predic
 from __future__ import annotations
 
 import logging
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
