@@ -34,3 +34,29 @@ def test_host_devices_cannot_be_reconfigured_after_jax_started():
     else:
         with pytest.raises(RuntimeError):
             parallel.configure_host_devices(parallel.device_count() + 1)
+
+
+def test_fit_uses_two_host_devices_and_matches_one(tmp_path):
+    """In a fresh process with 2 host devices, fit shards batches and gives the same losses."""
+    import json
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import json, sys
+        import xdifferland
+        from xdifferland import parallel
+        parallel.configure_host_devices(int(sys.argv[1]))
+        from xdifferland.datasets import synthetic_world
+        ds, _ = synthetic_world(n_lat=4, n_lon=10, n_years=2, seed=2)
+        model = xdifferland.fit(ds, epochs=2, progress=False, batch_size=40)
+        print(json.dumps([parallel.device_count(), model.history["train_loss"]]))
+    """)
+    runs = {}
+    for n in (1, 2):
+        done = subprocess.run([sys.executable, "-c", script, str(n)], capture_output=True,
+                              text=True, timeout=600, check=True)
+        runs[n] = json.loads(done.stdout.strip().splitlines()[-1])
+    assert runs[1][0] == 1 and runs[2][0] == 2
+    np.testing.assert_allclose(runs[2][1], runs[1][1], rtol=1e-4)

@@ -14,6 +14,7 @@ import numpy as np
 import optax
 import xarray as xr
 
+from .. import parallel
 from ..engine import init, loss_terms, simulate
 from ..engine.loss import LossTerm, active_terms, required_outputs
 from ..engine.water_stress import init_water_stress
@@ -204,6 +205,13 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     if resume is not None:
         weights, opt_state, start, restarts, history = _load_checkpoint(resume, config, opt_state)
         log.info("resuming from %s at epoch %d", resume, start)
+    # Several JAX devices (e.g. host devices from xdifferland.parallel.configure_host_devices):
+    # replicate the weights and split every batch's pixel rows across them.
+    mesh = _pixel_mesh(batch_size)
+    place = (lambda tree: parallel.replicate(tree, mesh)) if mesh else (lambda tree: tree)
+    spread = (lambda batch: parallel.shard_batch(batch, mesh)) if mesh else (lambda b: b)
+    weights, opt_state = place(weights), place(opt_state)
+    dev_batches = [spread(b) for b in dev_batches]
     checkpoint = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir else None
 
     bar = _progress(config.epochs, start, progress)
@@ -213,7 +221,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         total = 0.0
         for batch in epoch_batches(data, splits.train, members, batch_size, std, coarse_ok, rng,
                                    dtype):
-            weights, opt_state, loss, _ = train_step(weights, opt_state, batch)
+            weights, opt_state, loss, _ = train_step(weights, opt_state, spread(batch))
             total += float(loss)
         if not math.isfinite(total):
             restarts += 1
@@ -224,7 +232,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                     "switch on mass_conserving=True")
             log.warning("non-finite training loss at epoch %d: re-initializing with a new seed "
                         "(restart %d of %d)", epoch + 1, restarts, config.max_restarts)
-            weights, opt_state = fresh(restarts)
+            weights, opt_state = map(place, fresh(restarts))
             epoch, history = 0, {"train_loss": [], "dev_loss": [], "dev_epoch": []}
             bar.reset()
             continue
@@ -245,6 +253,18 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         weights=jax.device_get(weights), config=config, standardization=std, data=data,
         splits=splits, history=history, predictors=data.predictor_names,
         patch_variable=patch_variable, extra_terms=tuple(t.name for t in extra_terms))
+
+
+def _pixel_mesh(batch_size: int):
+    """A device mesh over the pixel rows when several devices can split the batch evenly."""
+    n = parallel.device_count()
+    if n > 1 and batch_size % n == 0:
+        log.info("training on %d devices, %d pixel rows each", n, batch_size // n)
+        return parallel.pixel_mesh()
+    if n > 1:
+        log.warning("%d devices but batch_size=%d does not split evenly: using one device",
+                    n, batch_size)
+    return None
 
 
 def _progress(total: int, start: int, enabled: bool):
