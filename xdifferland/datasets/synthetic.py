@@ -31,7 +31,7 @@ from .synthetic_observations import (
     patch_ids,
     pick_towers,
 )
-from .synthetic_predictors import make_predictors
+from .synthetic_predictors import independent_predictors, make_predictors
 from .synthetic_truth import (draw_mapping, evaluate_mapping, resolve_drivers, simulate_truth,
                               southern_phenology, spin_up)
 
@@ -102,6 +102,7 @@ def synthetic_world(
     patch_size: tuple[float, float] = (4.0, 5.0),
     dask_chunks: Mapping[str, int] | None = None,
     spinup_years: int = 100,
+    independent_groups: Sequence[str] = (),
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """A seeded synthetic land world with known parameters: forcing, predictors, observations.
 
@@ -143,6 +144,14 @@ def synthetic_world(
         Years of cycled forcing (the record's first whole years, at most ten) run before the
         record; the resulting pools replace the mapped initial pools, so the world starts near the
         steady state its parameters imply. 0 keeps the mapped initial pools.
+    independent_groups : sequence of {"AGE", "SOIL"}, default ()
+        Predictor groups drawn independently of the climate, of PFT and of each other (a designed
+        experiment, e.g. to test that a partition attributes nothing to groups that drive no
+        parameter): smooth random fields from their own random stream, in the usual units and
+        plausible ranges (see :func:`.synthetic_predictors.independent_predictors`). Everything
+        else (climate, the other predictors, land mask, the random draws of mapping, fire,
+        observations and towers) is drawn as in the default world; the empty default gives the
+        default world exactly.
 
     Returns
     -------
@@ -182,7 +191,12 @@ def synthetic_world(
     grid = make_grid(n_lat, n_lon, resolution, lat_range, lon_range)
     times = month_times(start, 12 * int(n_years))
     climate = make_climate(climate_rng, grid, times)
-    predictors, land = make_predictors(predictor_rng, grid, climate)
+    independent = None
+    if independent_groups:
+        # a stream of its own (child 6 of the seed), so the six streams above are unchanged
+        own_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(6,)))
+        independent = independent_predictors(own_rng, grid, independent_groups)
+    predictors, land = make_predictors(predictor_rng, grid, climate, independent)
     fire_prone = predictors["savanna"] + predictors["grassland"] + 0.5 * predictors["shrubland"]
     burned_area = make_burned_area(fire_rng, climate, fire_prone)
 
@@ -256,6 +270,9 @@ def synthetic_world(
         "patch_size_degrees": [float(x) for x in patch_size],
         "time_convention": "mid-month (15th); each step is a 30-day model step",
     }
+    if independent:
+        ds.attrs["independent_groups"] = " ".join(g for g in ("AGE", "SOIL")
+                                                  if g in set(independent_groups))
     if dask_chunks is not None:
         ds = ds.chunk(dict(dask_chunks))
     return ds, _truth_dataset(coords, true, parameters, land, patch, towers, mapping, sigma,

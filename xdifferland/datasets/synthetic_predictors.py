@@ -17,6 +17,12 @@ random fields, so they are spatially coherent and correlated the way real maps a
   with sand and falls in cold, wet (organic) soils.
 * **land_mask**: about 8 % of the cells (a smooth field's lowest values) are ocean-like and get
   NaN predictors.
+
+Designed experiments can make the AGE and/or SOIL group *independent* of the climate and of each
+other (:func:`independent_predictors`): the group's predictors then come from smooth random
+fields of their own random stream, with a shorter correlation length (:data:`INDEPENDENT_LENGTH`
+degrees), mapped into the same units and plausible ranges. The default predictors are drawn
+first either way, so every other predictor, the land mask and the rest of the world are unchanged.
 """
 
 from __future__ import annotations
@@ -26,9 +32,14 @@ import numpy as np
 from ..variables import PREDICTOR_GROUPS
 from .synthetic_climate import Climate, Grid, smooth_field
 
-__all__ = ["OCEAN_FRACTION", "make_predictors"]
+__all__ = ["INDEPENDENT_GROUPS", "INDEPENDENT_LENGTH", "OCEAN_FRACTION", "independent_predictors",
+           "make_predictors"]
 
 OCEAN_FRACTION = 0.08
+#: Predictor groups that :func:`independent_predictors` can draw independently of the climate.
+INDEPENDENT_GROUPS = ("AGE", "SOIL")
+#: Correlation length (degrees) of the fields behind independent predictors.
+INDEPENDENT_LENGTH = 0.25
 
 # Climate niche of each vegetated type: (MAT centre, MAT width, log10 MAP centre, log10 MAP
 # width, preference for a long dry season in [-1, 1]).
@@ -87,8 +98,72 @@ def _soil(rng, mat, map_mm, elevation, length):
             "gravel": gravel}
 
 
-def make_predictors(rng, grid: Grid, clim: Climate) -> tuple[dict[str, np.ndarray], np.ndarray]:
-    """All predictors ``(lat, lon)`` float64 and the boolean land mask (see the module doc)."""
+def _independent_age(fields):
+    """Canopy height (m, 3-35) and forest age (years, 1-400) from two unit fields."""
+    canopy_height = 3.0 + 32.0 / (1.0 + np.exp(-1.5 * fields[0]))
+    forest_age = np.clip(90.0 * np.exp(0.5 * fields[1]), 1.0, 400.0)
+    return {"canopy_height": canopy_height, "forest_age": forest_age}
+
+
+def _independent_soil(fields):
+    """Texture fractions summing to 1, gravel (0-0.6) and bulk density (0.6-1.8 g/cm3)."""
+    logits = np.stack([0.7 * fields[0], 0.2 + 0.7 * fields[1], -0.2 + 0.7 * fields[2]])
+    texture = np.exp(logits - logits.max(axis=0))
+    texture /= texture.sum(axis=0)
+    sand, silt, clay = texture
+    gravel = np.clip(0.08 + 0.05 * fields[3], 0.0, 0.6)
+    bulk_density = np.clip(1.15 + 0.45 * sand + 0.1 * fields[4], 0.6, 1.8)
+    return {"bulk_density": bulk_density, "sand": sand, "silt": silt, "clay": clay,
+            "gravel": gravel}
+
+
+def independent_predictors(rng, grid: Grid, groups) -> dict[str, np.ndarray]:
+    """Predictors of ``groups`` (AGE, SOIL) independent of the climate and of each other.
+
+    Each predictor is a smooth random field (correlation length :data:`INDEPENDENT_LENGTH`
+    degrees) drawn from ``rng`` alone, mapped into its usual units and a plausible range:
+    canopy height 3-35 m, forest age 1-400 years, sand/silt/clay fractions summing to 1, gravel
+    fraction 0-0.6, bulk density 0.6-1.8 g cm-3 (denser in sandy soils). A designed experiment:
+    the combinations are not meant to be realistic (tall canopies can stand on bare ground).
+
+    Parameters
+    ----------
+    rng : numpy.random.Generator
+        The random stream of these predictors only.
+    grid : Grid
+        The world's grid.
+    groups : iterable of str
+        Subset of :data:`INDEPENDENT_GROUPS`; fields are drawn in that order (AGE, then SOIL)
+        whatever order is given.
+
+    Returns
+    -------
+    dict of str to numpy.ndarray
+        ``(lat, lon)`` float64 values of every predictor of the chosen groups (no land mask).
+    """
+    groups = set(groups)
+    unknown = groups - set(INDEPENDENT_GROUPS)
+    if unknown:
+        raise ValueError(f"only {INDEPENDENT_GROUPS} can be independent, not {sorted(unknown)} "
+                         "(CLIM is the forcing's own climate; PFT sets the fire regime)")
+    shape = (grid.lat.size, grid.lon.size)
+    length = INDEPENDENT_LENGTH / grid.resolution
+    out = {}
+    if "AGE" in groups:
+        out.update(_independent_age(smooth_field(rng, shape, length, 2)))
+    if "SOIL" in groups:
+        out.update(_independent_soil(smooth_field(rng, shape, length, 5)))
+    return out
+
+
+def make_predictors(rng, grid: Grid, clim: Climate, independent=None
+                    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+    """All predictors ``(lat, lon)`` float64 and the boolean land mask (see the module doc).
+
+    ``independent`` (optional) maps predictor names to fields that replace the derived ones
+    before the land mask is applied (see :func:`independent_predictors`); the derived fields are
+    still drawn, so ``rng`` is consumed identically and the other predictors do not change.
+    """
     shape = (grid.lat.size, grid.lon.size)
     length = 2.5 / grid.resolution
     mat = (0.5 * (clim.t_min + clim.t_max)).mean(axis=0)
@@ -114,6 +189,7 @@ def make_predictors(rng, grid: Grid, clim: Climate) -> tuple[dict[str, np.ndarra
                   "canopy_height": canopy_height,
                   "forest_age": forest_age,
                   **_soil(rng, mat, map_mm, clim.elevation, length)}
+    predictors.update(independent or {})
     ocean_score = smooth_field(rng, shape, 2.0 * length)
     land_mask = ocean_score > np.quantile(ocean_score, OCEAN_FRACTION)
     for name, value in predictors.items():
