@@ -1,4 +1,4 @@
-"""Task runner: without a Client, a temporary LocalCluster of worker processes is used and closed."""
+"""Task runner: with no Client, a temporary LocalCluster of worker processes, closed after."""
 
 from __future__ import annotations
 

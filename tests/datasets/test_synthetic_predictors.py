@@ -1,4 +1,4 @@
-"""Tests of the independently drawn predictor groups of the synthetic world (designed experiment)."""
+"""Independent predictor groups of the synthetic world (a designed experiment)."""
 
 from __future__ import annotations
 
