@@ -48,8 +48,8 @@ DEFAULT_NOISE = 0.15  #: noise standard deviation as a fraction of each stream's
 MODEL_STEP_DAYS = 30.0  #: every monthly step is a 30-day model step, as in the reference
 
 #: The world of twin experiments: 48 x 80 cells at 0.5 degrees over 12 degS-12 degN, 5-45 degE
-#: (the tropical band where the mapped parameters sustain a canopy at steady state: 2,350 cells,
-#: 51 patches of 4 x 5 degrees), 12 years, 48 flux towers to anchor the GPP level. Its planted
+#: (the tropical band where the mapped parameters sustain a canopy at steady state: 2,302 cells,
+#: 49 patches of 4 x 5 degrees), 12 years, 48 flux towers to anchor the GPP level. Its planted
 #: parameters give the observations something to identify: canopy efficiency and LCMA vary as
 #: much as the other process parameters (amplitude 0.5, not 0.25), the leaf-fall day by up to
 #: about +-2 months (0.25, not 0.1), and the SIF slope five times less than before (0.1), so that
@@ -173,7 +173,7 @@ def synthetic_world(
     Notes
     -----
     Twin experiments: ``synthetic_world(**TWIN_PRESET)`` gives 3840 cells (12 degS-12 degN,
-    5-45 degE; 3532 land cells, of which 2350 keep a canopy, mean LAI > 0.3, in 51 patches) over
+    5-45 degE; 3532 land cells, of which 2302 keep a canopy, mean LAI > 0.3, in 49 patches) over
     12 years, with 48 flux towers and the planted contrasts described at :data:`TWIN_PRESET`.
 
     Examples
