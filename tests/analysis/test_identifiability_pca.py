@@ -46,3 +46,24 @@ def test_pca_matches_sklearn_and_maps_are_labeled(rng):
     assert res.scores.dims == ("component", "lat", "lon")
     assert np.isnan(res.scores[0, 0, 0]) and np.isfinite(res.scores[:, 1:, :]).all()
     assert res.explained_variance_ratio[:2].sum() > 0.99  # two latent fields
+
+
+def test_parameter_recovery_per_parameter_with_cyclic_timings_and_a_mask():
+    from xdifferland.analysis import parameter_recovery
+
+    x = np.linspace(0.0, 1.0, 12).reshape(3, 4)
+    planted = xr.Dataset({"canopy_efficiency": (("lat", "lon"), 10 + 5 * x),
+                          "leaf_fall_day": (("lat", "lon"), 400 + 100 * x),
+                          "sif_slope": (("lat", "lon"), np.full((3, 4), 15.0))})
+    fitted = xr.Dataset({"canopy_efficiency": (("lat", "lon"), 20 - 5 * x),  # reversed
+                         "leaf_fall_day": (("lat", "lon"), 400 + 100 * x + 365.25),  # a year on
+                         "sif_slope": (("lat", "lon"), 15 + x)})
+    r = parameter_recovery(fitted, planted)
+    assert list(r["parameter"].values) == ["canopy_efficiency", "leaf_fall_day", "sif_slope"]
+    assert r.sel(parameter="canopy_efficiency") == pytest.approx(-1.0)
+    assert r.sel(parameter="leaf_fall_day") == pytest.approx(1.0)
+    assert np.isnan(r.sel(parameter="sif_slope"))  # a uniform planted map has no spatial r
+    where = xr.DataArray(x > 0.5, dims=("lat", "lon"))
+    fitted["canopy_efficiency"] = fitted["canopy_efficiency"].where(~where, 10 + 5 * x)
+    assert parameter_recovery(fitted, planted, where).sel(
+        parameter="canopy_efficiency") == pytest.approx(1.0)

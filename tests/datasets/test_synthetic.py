@@ -244,3 +244,27 @@ def test_twin_preset_size():
     assert vegetated.sum() >= 2000
     patch = patch_ids(grid.lat, grid.lon)
     assert np.unique(patch[vegetated]).size >= 20
+
+
+def test_parameter_amplitudes_change_only_the_named_parameters():
+    small = dict(n_lat=8, n_lon=10, n_years=1, spinup_years=0, seed=2)
+    _, base = synthetic_world(**small)
+    _, planted = synthetic_world(**small, parameter_amplitudes={"sif_alpha": 0.0, "LCMA": 0.5})
+    land = base["land_mask"].values
+    slope = planted["sif_slope"].values[land]
+    assert np.ptp(slope) < 1e-3 * slope.mean()  # amplitude 0: a uniform parameter
+    assert abs(slope.mean() - 15.0) < 0.01  # at its baseline
+    unconstrained = lambda truth: np.asarray(to_unconstrained(
+        truth["leaf_carbon_mass_per_area"].values[land], ["leaf_carbon_mass_per_area"]))
+    centre = float(base["mapping_centre"].sel(parameter="leaf_carbon_mass_per_area"))
+    np.testing.assert_allclose(unconstrained(planted) - centre,
+                               2.0 * (unconstrained(base) - centre), atol=1e-4)
+    assert float(planted["mapping_amplitude"].sel(parameter="leaf_carbon_mass_per_area")) == 0.5
+    np.testing.assert_array_equal(planted["canopy_efficiency"], base["canopy_efficiency"])
+    np.testing.assert_array_equal(planted["mapping_linear_weight"], base["mapping_linear_weight"])
+
+
+def test_parameter_amplitudes_out_of_range_are_rejected():
+    with pytest.raises(ValueError, match="amplitude of 'Fday'"):
+        synthetic_world(n_lat=4, n_lon=5, n_years=1, spinup_years=0,
+                        parameter_amplitudes={"Fday": 1.5})

@@ -6,6 +6,7 @@
 * :func:`hierarchical_partition` -- independent contribution of each group (Shapley value of the
   score game) plus the CONTROL share; :func:`partition_shares`;
 * :func:`identifiability` -- coefficient of variation across ensemble members;
+  :func:`parameter_recovery` -- spatial r of fitted vs planted parameters (twin experiments);
 * :func:`parameter_pca` -- principal components of parameter maps;
 * :func:`shap_values`, :func:`shap_ranking`, :func:`functional_form` -- Kernel SHAP on the
   ensemble-mean network;
@@ -16,7 +17,8 @@
 
 from .diagnostics import cell_area, net_carbon_flux, site_comparison
 from .factorial import LATLON, NOISE, factorial, factorial_scores, setup_predictors
-from .identifiability import coefficient_of_variation, identifiability
+from .identifiability import (coefficient_of_variation, identifiability,
+                              parameter_recovery, recovery_r)
 from .partition import CONTROL, hierarchical_partition, partition_shares
 from .pca import parameter_pca
 from .shap_analysis import functional_form, shap_ranking, shap_values
@@ -34,7 +36,9 @@ __all__ = [
            "identifiability",
            "net_carbon_flux",
            "parameter_pca",
+           "parameter_recovery",
            "partition_shares",
+           "recovery_r",
            "setup_predictors",
            "shap_ranking",
            "shap_values",

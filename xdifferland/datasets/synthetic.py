@@ -43,16 +43,22 @@ __all__ = [
     "synthetic_world",
 ]
 
-GENERATOR_VERSION = "1.1"  # 1.1: spin-up, hemisphere-aware phenology, tropical twin
+GENERATOR_VERSION = "1.2"  # 1.2: parameter_amplitudes, twin preset planted for identifiability
 DEFAULT_NOISE = 0.15  #: noise standard deviation as a fraction of each stream's standard deviation
 MODEL_STEP_DAYS = 30.0  #: every monthly step is a 30-day model step, as in the reference
 
-#: A larger world for twin experiments: 144 x 20 cells at 0.5 degrees from 18 degS to 54 degN
-#: (tropics to mid-latitudes), 36 patches of 4 x 5 degrees, 12 years, 12 flux towers.
-# The tropical band where the mapped parameters sustain vegetation at steady state (the
-# generator's temperate and arid cells mostly lose their canopy during spin-up).
-TWIN_PRESET: dict = {"lat_range": (-12.0, 12.0), "lon_range": (5.0, 45.0), "n_years": 12,
-                     "tower_pixels": 12}
+#: The world of twin experiments: 48 x 80 cells at 0.5 degrees over 12 degS-12 degN, 5-45 degE
+#: (the tropical band where the mapped parameters sustain a canopy at steady state: 2,302 cells,
+#: 49 patches of 4 x 5 degrees), 12 years, 48 flux towers to anchor the GPP level. Its planted
+#: parameters give the observations something to identify: canopy efficiency and LCMA vary as
+#: much as the other process parameters (amplitude 0.5, not 0.25), the leaf-fall day by up to
+#: about +-2 months (0.25, not 0.1), and the SIF slope five times less than before (0.1), so that
+#: spatial SIF contrasts come mostly from GPP rather than from the observation operator.
+TWIN_PRESET: dict = {
+    "lat_range": (-12.0, 12.0), "lon_range": (5.0, 45.0), "n_years": 12, "tower_pixels": 48,
+    "parameter_amplitudes": {"canopy_efficiency": 0.5, "leaf_carbon_mass_per_area": 0.5,
+                             "leaf_fall_day": 0.25, "sif_slope": 0.1},
+}
 
 _FORCING = ("t_min", "t_max", "shortwave_radiation", "precipitation", "vpd", "co2",
             "burned_area")
@@ -98,6 +104,7 @@ def synthetic_world(
     seed: int = 0,
     noise: float = DEFAULT_NOISE,
     parameter_drivers: Mapping[str, Sequence[str] | str] | None = None,
+    parameter_amplitudes: Mapping[str, float] | None = None,
     tower_pixels: int | Sequence[tuple[float, float]] = 4,
     patch_size: tuple[float, float] = (4.0, 5.0),
     dask_chunks: Mapping[str, int] | None = None,
@@ -134,6 +141,10 @@ def synthetic_world(
         Predictor groups (``"PFT"``, ``"CLIM"``, ``"AGE"``, ``"SOIL"``) and/or predictor names
         driving each parameter (registry names or aliases); key ``"default"`` covers the rest.
         Default: every parameter depends on all four groups.
+    parameter_amplitudes : mapping of str to float, optional
+        Amplitude ``A_p`` of the spatial variation of the named parameters (registry names or
+        aliases) in unconstrained units, in [0, 1]; the rest keep
+        :data:`~xdifferland.datasets.synthetic_truth.AMPLITUDES`. 0 plants a uniform parameter.
     tower_pixels : int or sequence of (lat, lon), default 4
         Number of eddy-covariance towers drawn among vegetated cells, or their positions.
     patch_size : (float, float), default (4.0, 5.0)
@@ -171,7 +182,8 @@ def synthetic_world(
     Notes
     -----
     Twin experiments: ``synthetic_world(**TWIN_PRESET)`` gives 3840 cells (12 degS-12 degN,
-    5-45 degE; over 2 000 cells keep a canopy, mean LAI > 0.3) in 48 patches over 12 years.
+    5-45 degE; 3532 land cells, of which 2302 keep a canopy, mean LAI > 0.3, in 49 patches) over
+    12 years, with 48 flux towers and the planted contrasts described at :data:`TWIN_PRESET`.
 
     Examples
     --------
@@ -201,7 +213,7 @@ def synthetic_world(
     burned_area = make_burned_area(fire_rng, climate, fire_prone)
 
     drivers = resolve_drivers(parameter_drivers)
-    mapping = draw_mapping(mapping_rng, predictors, land, drivers)
+    mapping = draw_mapping(mapping_rng, predictors, land, drivers, parameter_amplitudes)
     parameters = {k: v.astype(np.float32) for k, v in
                   evaluate_mapping({n: v[land] for n, v in predictors.items()}, mapping).items()}
 

@@ -18,9 +18,10 @@ standard deviations keeps rare cover types from dominating), ``w`` and ``v`` are
 weights (zero outside ``D_p``), ``a, s`` and ``b, r`` standardize the two scores over the land
 cells, ``kappa_p`` in [0.1, 0.3] sets the curvature, ``c_p`` is the unconstrained value of a
 plausible physical baseline (:data:`BASELINES`) and ``A_p`` its amplitude (:data:`AMPLITUDES`,
-0.2-0.5), so ``|x_p| < 1.5`` and parameters stay well inside their bounds. The physical value is
-:func:`xdifferland.transforms.to_physical` of ``x_p``. Every coefficient is returned in the truth
-Dataset, and :func:`evaluate_mapping` recomputes the parameters from any predictor values.
+0.1-0.5, or as overridden in [0, 1]), so ``|x_p| < 2`` and parameters stay well inside their
+bounds. The physical value is :func:`xdifferland.transforms.to_physical` of ``x_p``. Every
+coefficient is returned in the truth Dataset, and :func:`evaluate_mapping` recomputes the
+parameters from any predictor values.
 
 The initial pools are mapped the same way, around modest, near-steady-state baselines, so
 ``simulate(true parameters, forcing)`` reproduces the true outputs exactly (no separate spin-up).
@@ -44,6 +45,7 @@ __all__ = [
     "TRUE_OUTPUTS",
     "draw_mapping",
     "evaluate_mapping",
+    "resolve_amplitudes",
     "resolve_drivers",
     "simulate_truth",
 ]
@@ -117,6 +119,23 @@ def resolve_drivers(parameter_drivers: Mapping[str, Sequence[str] | str] | None
     return {name: chosen.get(name, default) for name in PARAMETER_NAMES}
 
 
+def resolve_amplitudes(amplitudes: Mapping[str, float] | None) -> dict[str, float]:
+    """Amplitude ``A_p`` of every parameter: :data:`AMPLITUDES` with ``amplitudes`` applied.
+
+    Examples
+    --------
+    >>> resolve_amplitudes({"Fday": 0.3})["leaf_fall_day"], resolve_amplitudes(None)["sif_slope"]
+    (0.3, 0.5)
+    """
+    out = dict(AMPLITUDES)
+    for key, value in (amplitudes or {}).items():
+        if not 0 <= float(value) <= 1:
+            raise ValueError(f"amplitude of {key!r} is {value!r}; use a value in [0, 1] (the "
+                             "unconstrained variation around the baseline)")
+        out[resolve_name(key)] = float(value)
+    return out
+
+
 def _standardized(predictors: Mapping[str, np.ndarray], mean, std) -> np.ndarray:
     """Soft-clipped z-scores, ``(..., predictor)``."""
     x = np.stack([np.asarray(predictors[n], np.float64) for n in PREDICTOR_NAMES], axis=-1)
@@ -124,8 +143,14 @@ def _standardized(predictors: Mapping[str, np.ndarray], mean, std) -> np.ndarray
 
 
 def draw_mapping(rng, predictors: Mapping[str, np.ndarray], land_mask: np.ndarray,
-                 drivers: Mapping[str, tuple[str, ...]]) -> xr.Dataset:
-    """Random coefficients of the hidden mapping, as a Dataset over (parameter, predictor)."""
+                 drivers: Mapping[str, tuple[str, ...]],
+                 amplitudes: Mapping[str, float] | None = None) -> xr.Dataset:
+    """Random coefficients of the hidden mapping, as a Dataset over (parameter, predictor).
+
+    ``amplitudes`` overrides :data:`AMPLITUDES` for the parameters it names (registry names or
+    aliases); the random draws do not depend on it, so only the named amplitudes change.
+    """
+    amplitude = resolve_amplitudes(amplitudes)
     land = {n: np.asarray(predictors[n], np.float64)[land_mask] for n in PREDICTOR_NAMES}
     mean = np.array([land[n].mean() for n in PREDICTOR_NAMES])
     std = np.array([land[n].std() for n in PREDICTOR_NAMES])
@@ -156,7 +181,7 @@ def draw_mapping(rng, predictors: Mapping[str, np.ndarray], land_mask: np.ndarra
             "mapping_quadratic_scale": ("parameter", scales[1]),
             "mapping_curvature": ("parameter", curvature),
             "mapping_centre": ("parameter", centre),
-            "mapping_amplitude": ("parameter", [AMPLITUDES[p] for p in PARAMETER_NAMES]),
+            "mapping_amplitude": ("parameter", [amplitude[p] for p in PARAMETER_NAMES]),
             "mapping_drivers": ("parameter", [",".join(drivers[p]) for p in PARAMETER_NAMES]),
             "predictor_mean": ("predictor", mean),
             "predictor_std": ("predictor", std),
