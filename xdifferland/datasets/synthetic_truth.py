@@ -23,8 +23,10 @@ bounds. The physical value is :func:`xdifferland.transforms.to_physical` of ``x_
 coefficient is returned in the truth Dataset, and :func:`evaluate_mapping` recomputes the
 parameters from any predictor values.
 
-The initial pools are mapped the same way, around modest, near-steady-state baselines, so
-``simulate(true parameters, forcing)`` reproduces the true outputs exactly (no separate spin-up).
+The initial pools are mapped the same way, around modest, near-steady-state baselines; with a
+spin-up (:func:`spin_up`) the state after years of cycled forcing replaces them. Either way the
+truth holds the initial pools actually used, so ``simulate(true parameters, forcing)`` reproduces
+the true outputs exactly.
 """
 
 from __future__ import annotations
