@@ -28,3 +28,13 @@ def test_power_follows_pow_rules(x64):
     np.testing.assert_allclose(np.asarray(_power(base, exponent)),
                                np.power(np.asarray(base), np.asarray(exponent)), rtol=1e-13)
     assert np.isnan(float(_power(jnp.array(-0.5), jnp.array(2.5))))
+
+
+def test_tan_matches_numpy_up_to_the_poles(x64):
+    latitudes = np.radians(np.linspace(-89.99, 89.99, 20001))
+    np.testing.assert_allclose(np.asarray(fastmath.tan(jnp.asarray(latitudes))), np.tan(latitudes),
+                               rtol=1e-12)
+    # At +-90 degrees the float64 remainder decides the sign: +-1.6e16 as in NumPy, never -inf.
+    poles = np.radians(np.array([90.0, -90.0, 180.0]))
+    np.testing.assert_allclose(np.asarray(fastmath.tan(jnp.asarray(poles))), np.tan(poles),
+                               rtol=1e-12)

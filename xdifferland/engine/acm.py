@@ -56,8 +56,9 @@ def day_length(latitude, day_of_year):
     >>> round(float(day_length(45.0, 196.0)), 4)
     15.095
     """
-    # tan(latitude) is per pixel (cheap); the declination stays within +-0.41 rad.
-    mu = jnp.tan(latitude * (jnp.pi / 180.0)) * fastmath.tan_small(declination(day_of_year))
+    # XLA recomputes tan(latitude) in every (time, pixel) element, so it must be vectorizable;
+    # the declination stays within +-0.41 rad.
+    mu = fastmath.tan(latitude * (jnp.pi / 180.0)) * fastmath.tan_small(declination(day_of_year))
     inside = (mu < 1.0) & (mu > -1.0)
     # Zero outside the valid range keeps arccos (and its gradient) finite.
     length = 24.0 * fastmath.arccos(-jnp.where(inside, mu, 0.0)) / jnp.pi

@@ -16,12 +16,13 @@ import math
 
 import jax.numpy as jnp
 
-__all__ = ["sin", "cos", "sin_squared", "tan_small", "arccos"]
+__all__ = ["sin", "cos", "sin_squared", "tan", "tan_small", "arccos"]
 
 # Cody-Waite split of pi/2: the high part has few significant bits, so n * _HALF_PI_HI is exact
 # for the quotients met here (|n| < 2**12) in float32 and float64.
 _HALF_PI_HI = 1.5703125
 _HALF_PI_LO = math.pi / 2 - 1.5703125
+_HALF_PI_LO2 = 6.123233995736766e-17  # pi/2 - float64(pi/2)
 
 
 def _is_double(x) -> bool:
@@ -91,6 +92,22 @@ def sin_squared(x):
     odd = _quadrant(n) - 2.0 * jnp.floor(_quadrant(n) * 0.5)  # n mod 2
     value = jnp.where(odd == 0.0, s, c)
     return value * value
+
+
+def tan(x):
+    """Tangent of ``x`` (radians); intended for moderate arguments (|x| < 1000).
+
+    Used for ``tan(latitude)``: XLA fuses a per-pixel value into each ``(time, pixel)`` kernel
+    that reads it, so a library ``tan`` there would run once per element, not once per pixel.
+    """
+    n, r = _reduce(x)
+    # A third term of pi/2 keeps the sign right next to the poles: at x = float64(pi/2) the
+    # remainder is -6.1e-17, not 0, so tan is +1.6e16 as in NumPy rather than -inf.
+    r = r - n * _HALF_PI_LO2
+    s, c = _sin_reduced(r), _cos_reduced(r)
+    odd = _quadrant(n) - 2.0 * jnp.floor(_quadrant(n) * 0.5)  # n mod 2
+    # tan(r + pi/2) = -cos(r) / sin(r); the period is pi, so only the parity of n matters.
+    return jnp.where(odd == 0.0, s / c, -c / s)
 
 
 def tan_small(x):
