@@ -54,7 +54,7 @@ def _drivers_in_loop(p, f):
                      DAYLENGTH_SLOPE * length + DAYLENGTH_INTERCEPT)
     return StepDrivers(
         acm=acm, transpiration_per_gpp=jnp.sqrt(f.vpd) / p.underlying_wue,
-        soil_evaporation=f.shortwave_radiation * p.radiation_et_coefficient,
+        soil_evaporation_coefficient=p.radiation_et_coefficient,
         precipitation=f.precipitation, delta_t=dt, rate_modifier=rho, leaf_fall_factor=lff,
         labile_release_factor=lrf, labile_release_rate=_compound(lrf, dt),
         leaf_fall_rate=_compound(lff, dt), wood_turnover_rate=_compound(p.wood_turnover, dt),

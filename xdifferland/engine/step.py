@@ -67,7 +67,7 @@ class StepDrivers(NamedTuple):
 
     acm: ACMDrivers
     transpiration_per_gpp: Array  #: sqrt(VPD) / uWUE
-    soil_evaporation: Array  #: R * boese_r
+    soil_evaporation_coefficient: Array  #: boese_r, (1, pixel); times radiation in the step
     precipitation: Array
     delta_t: Array
     rate_modifier: Array  #: rho
@@ -178,7 +178,7 @@ def prepare(parameters: Parameters, forcing: Forcing, water_stress: str = "defau
     return StepDrivers(
         acm=acm_drivers(f, p.canopy_efficiency),
         transpiration_per_gpp=jnp.sqrt(f.vpd) / p.underlying_wue,
-        soil_evaporation=f.shortwave_radiation * p.radiation_et_coefficient,
+        soil_evaporation_coefficient=p.radiation_et_coefficient,
         precipitation=f.precipitation,
         delta_t=dt,
         rate_modifier=rho,
@@ -249,7 +249,7 @@ def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bo
     if water_stress == "gpp_acm_et_nn":
         et = network_et(stress_weights, d.stress, lai, pools.water, gpp)
     else:
-        et = gpp * d.transpiration_per_gpp + d.soil_evaporation
+        et = gpp * d.transpiration_per_gpp + d.acm.radiation * d.soil_evaporation_coefficient
     sif = c.inverse_sif_slope * gpp - c.sif_offset
 
     # Allocation cascade.
