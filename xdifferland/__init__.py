@@ -12,7 +12,7 @@ from .ensemble import Ensemble, fit_ensemble, load_ensemble
 from .evaluation import evaluate
 from .analysis import factorial, hierarchical_partition
 from .io import open_cardamom_site, open_cardamom_sites, to_netcdf, to_zarr
-from .model import DifferLandModel, load_model
+from .model import DifferLandModel, ExtrapolationWarning, load_model
 from .network import NetworkConfig
 from .parameters import default_parameters
 from .registry import DERIVED, PARAMETERS, parameter_table
@@ -33,6 +33,7 @@ __all__ = [
     "FitConfig",
     "NetworkConfig",
     "DifferLandModel",
+    "ExtrapolationWarning",
     "load_model",
     "evaluate",
     "fit_ensemble",

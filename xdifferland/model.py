@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Mapping, Sequence
@@ -24,9 +25,40 @@ from .training.checkpoint import ModelFileError, flatten, read_arrays, unflatten
 from .training.config import FitConfig
 from .training.data import patch_ids
 
-__all__ = ["DifferLandModel", "load_model"]
+__all__ = ["DifferLandModel", "ExtrapolationWarning", "load_model"]
 
 _BLOCK = 65536  # pixels per network evaluation
+EXTRAPOLATION = ("warn", "clip", "allow")
+
+
+class ExtrapolationWarning(UserWarning):
+    """Predictors of some locations lie outside the range the model was trained on."""
+
+
+def _check_range(standardization: Standardization, x: np.ndarray, valid: np.ndarray,
+                 extrapolation: str) -> None:
+    """Warn, naming each predictor and how far it goes, when ``x`` leaves the training range."""
+    if extrapolation not in EXTRAPOLATION:
+        raise ValueError(f"extrapolation={extrapolation!r}; choose one of {EXTRAPOLATION}")
+    if extrapolation != "warn":
+        return
+    outside = standardization.outside_range(x) & valid[:, None]
+    if not outside.any():
+        return
+    lines = []
+    columns = np.flatnonzero(outside.any(axis=0))
+    for k in columns[:5]:
+        values, n = x[valid, k], int(outside[:, k].sum())
+        lines.append(f"{standardization.names[k]}: {n} location{'s' * (n != 1)}, "
+                     f"{values.min():.4g} to {values.max():.4g} vs trained "
+                     f"{standardization.lower[k]:.4g} to {standardization.upper[k]:.4g}")
+    if len(columns) > 5:
+        lines.append(f"and {len(columns) - 5} more predictors")
+    warnings.warn(
+        f"{int(outside.any(axis=1).sum())} of {int(valid.sum())} locations have predictors "
+        "outside the training range, so their parameters are extrapolated by the network ("
+        + "; ".join(lines) + "). Pass extrapolation='clip' to hold them at the edge of the "
+        "range, or extrapolation='allow' to silence this.", ExtrapolationWarning, stacklevel=3)
 
 
 @dataclass(frozen=True)
@@ -70,8 +102,20 @@ class DifferLandModel:
 
     # --- applying the model --------------------------------------------------------------
     def parameters(self, ds: xr.Dataset, *, roles: Mapping[str, str] | None = None,
-                   mask: xr.DataArray | None = None) -> xr.Dataset:
+                   mask: xr.DataArray | None = None, extrapolation: str = "warn") -> xr.Dataset:
         """Parameter maps predicted from ``ds``'s predictors (NaN where they are missing).
+
+        Parameters
+        ----------
+        ds : xarray.Dataset
+            The model's predictors (same names and units as in training), with coordinates.
+        roles, mask
+            As in :func:`xdifferland.simulate`.
+        extrapolation : {"warn", "clip", "allow"}, default "warn"
+            Locations whose predictors lie outside the training range get parameters the
+            network has not been fitted for: ``"warn"`` issues an :class:`ExtrapolationWarning`
+            naming the predictors, ``"clip"`` holds predictors at the edge of the training range
+            (the nearest trained value), ``"allow"`` extrapolates silently.
 
         Examples
         --------
@@ -95,8 +139,10 @@ class DifferLandModel:
         latitude = boundary.stack_pixels(
             prepared.inputs["latitude"].broadcast_like(template), spatial).values
         valid = np.isfinite(x).all(axis=1) & boundary.stack_pixels(template, spatial).values
+        _check_range(self.standardization, x, valid, extrapolation)
         z, zh = self.standardization.apply(np.where(valid[:, None], x, self.standardization.mean),
-                                           1.0 / (1.0 + np.exp(-latitude)))
+                                           1.0 / (1.0 + np.exp(-latitude)),
+                                           clip=extrapolation == "clip")
         values = {name: np.full(len(valid), np.nan) for name in PARAMETER_NAMES}
         weights = jax.tree_util.tree_map(jnp.asarray, self.weights)
         for start in range(0, len(valid), _BLOCK):
@@ -116,14 +162,20 @@ class DifferLandModel:
 
     def simulate(self, ds: xr.Dataset, outputs: Sequence[str] | str | None = None, *,
                  roles: Mapping[str, str] | None = None, mask: xr.DataArray | None = None,
-                 mass_conserving: bool | None = None) -> xr.Dataset:
-        """Fluxes and pools simulated with the model's parameters for ``ds``."""
+                 mass_conserving: bool | None = None, extrapolation: str = "warn"
+                 ) -> xr.Dataset:
+        """Fluxes and pools simulated with the model's parameters for ``ds``.
+
+        ``extrapolation`` is passed to :meth:`parameters` (locations outside the training range
+        of the predictors).
+        """
         if mass_conserving is None:
             mass_conserving = self.config.mass_conserving
         stress = None
         if self.config.water_stress != "default":
             stress = (self.config.water_stress, self.weights["water_stress"])
-        return simulate(ds, self.parameters(ds, roles=roles, mask=mask), outputs, roles=roles,
+        parameters = self.parameters(ds, roles=roles, mask=mask, extrapolation=extrapolation)
+        return simulate(ds, parameters, outputs, roles=roles,
                         mass_conserving=mass_conserving, mask=mask, water_stress=stress)
 
     def split_mask(self, ds: xr.Dataset, split: str = "test", *,

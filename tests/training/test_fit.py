@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 import zipfile
 
 import jax
@@ -64,10 +65,36 @@ def test_parameters_cover_every_registry_entry_with_units(trained, small_world):
 def test_parameters_for_new_locations(trained):
     elsewhere, _ = synthetic_world(n_lat=4, n_lon=4, n_years=1, seed=9,
                                    lat_range=(40.0, 42.0), lon_range=(0.0, 2.0))
-    params = trained.parameters(elsewhere)
+    with pytest.warns(xdifferland.ExtrapolationWarning, match="and [0-9]+ more predictors"):
+        params = trained.parameters(elsewhere)  # a colder, drier world than the trained one
     valid = elsewhere["mean_annual_temperature"].notnull()
     assert bool(params["canopy_efficiency"].where(valid).notnull().sum() == valid.sum())
 
+
+
+def test_training_range_is_stored_and_checked(trained, small_world):
+    ds, _ = small_world
+    std = trained.standardization
+    mat = ds["mean_annual_temperature"]
+    k = std.names.index("mean_annual_temperature")
+    assert std.lower[k] >= float(mat.min()) and std.upper[k] <= float(mat.max())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", xdifferland.ExtrapolationWarning)
+        trained.parameters(ds.where(mat <= std.upper[k]))  # inside the range: no warning
+
+    hot = ds.assign(mean_annual_temperature=mat + 40.0 * (mat > std.upper[k] - 1.0))
+    n_hot = int(((hot["mean_annual_temperature"] > std.upper[k]) & mat.notnull()).sum())
+    with pytest.warns(xdifferland.ExtrapolationWarning,
+                      match=rf"{n_hot} of .*mean_annual_temperature: {n_hot} locations.*'clip'"):
+        free = trained.parameters(hot)
+    clipped = trained.parameters(hot, extrapolation="clip")
+    edge = trained.parameters(hot.assign(mean_annual_temperature=hot["mean_annual_temperature"]
+                                         .clip(max=std.upper[k])), extrapolation="allow")
+    # Clipping gives exactly the parameters at the edge of the range; extrapolating does not.
+    xr.testing.assert_identical(clipped, edge)
+    assert not free["canopy_efficiency"].equals(clipped["canopy_efficiency"])
+    with pytest.raises(ValueError, match="extrapolation"):
+        trained.parameters(ds, extrapolation="extend")
 
 def test_simulate_and_evaluate(trained, small_world):
     ds, _ = small_world
@@ -150,6 +177,7 @@ def test_model_file_round_trip(trained, small_world, tmp_path):
     loaded = xdifferland.load_model(path)
     assert loaded.config == trained.config and loaded.splits == trained.splits
     xr.testing.assert_identical(loaded.parameters(ds), trained.parameters(ds))
+    np.testing.assert_array_equal(loaded.standardization.upper, trained.standardization.upper)
     with pytest.raises(FileExistsError, match="overwrite=True"):
         trained.save(path)
     trained.save(path, overwrite=True)

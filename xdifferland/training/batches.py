@@ -19,13 +19,20 @@ __all__ = ["Standardization", "Batch", "build_batch", "stack_batches", "patch_me
 
 @dataclass(frozen=True)
 class Standardization:
-    """Predictor z-scoring from training pixels (mean, population std), stored in the model."""
+    """Predictor z-scoring from training pixels (mean, population std), stored in the model.
+
+    ``lower`` and ``upper`` are each predictor's range over the training pixels (``None`` in
+    models saved before they were recorded); :meth:`outside_range` and ``apply(clip=True)`` use
+    them for locations whose predictors lie beyond what the network was trained on.
+    """
 
     names: tuple[str, ...]
     mean: np.ndarray
     std: np.ndarray
     hemisphere_mean: float
     hemisphere_std: float
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
 
     @classmethod
     def from_training(cls, data: TrainingData, pixels: np.ndarray) -> "Standardization":
@@ -37,22 +44,42 @@ class Standardization:
                              "cannot be standardized; drop them with predictors=[...]")
         h = data.hemisphere[pixels]
         return cls(data.predictor_names, x.mean(axis=0), std, float(h.mean()),
-                   float(h.std()) if h.std() > 0 else 1.0)
+                   float(h.std()) if h.std() > 0 else 1.0, x.min(axis=0), x.max(axis=0))
 
-    def apply(self, predictors: np.ndarray, hemisphere: np.ndarray):
-        """Standardized predictors ``(P, n)`` and hemisphere ``(P, 1)``."""
+    def outside_range(self, predictors: np.ndarray) -> np.ndarray:
+        """``(P, n)`` booleans: predictor values below or above the training range."""
+        if self.lower is None:
+            return np.zeros(np.shape(predictors), bool)
+        return (predictors < self.lower) | (predictors > self.upper)
+
+    def apply(self, predictors: np.ndarray, hemisphere: np.ndarray, clip: bool = False):
+        """Standardized predictors ``(P, n)`` and hemisphere ``(P, 1)``.
+
+        With ``clip`` the predictors are first held inside the training range, so a location
+        beyond it gets the parameters of the nearest trained value instead of an extrapolation.
+        """
+        if clip:
+            if self.lower is None:
+                raise ValueError("this model has no stored training range (saved by an older "
+                                 "version); refit it to clip predictors")
+            predictors = np.clip(predictors, self.lower, self.upper)
         z = (predictors - self.mean) / self.std
         zh = (hemisphere - self.hemisphere_mean) / self.hemisphere_std
         return z, zh[:, None]
 
     def to_dict(self) -> dict:
-        return {"names": list(self.names), "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "hemisphere_mean": self.hemisphere_mean, "hemisphere_std": self.hemisphere_std}
+        out = {"names": list(self.names), "mean": self.mean.tolist(), "std": self.std.tolist(),
+               "hemisphere_mean": self.hemisphere_mean, "hemisphere_std": self.hemisphere_std}
+        if self.lower is not None:
+            out |= {"lower": self.lower.tolist(), "upper": self.upper.tolist()}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "Standardization":
+        bound = (lambda key: np.asarray(d[key], float) if d.get(key) is not None else None)
         return cls(tuple(d["names"]), np.asarray(d["mean"], float), np.asarray(d["std"], float),
-                   float(d["hemisphere_mean"]), float(d["hemisphere_std"]))
+                   float(d["hemisphere_mean"]), float(d["hemisphere_std"]),
+                   bound("lower"), bound("upper"))
 
 
 class Batch(NamedTuple):
