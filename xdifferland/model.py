@@ -56,7 +56,8 @@ def _check_range(standardization: Standardization, x: np.ndarray, valid: np.ndar
         lines.append(f"and {len(columns) - 5} more predictors")
     warnings.warn(
         f"{int(outside.any(axis=1).sum())} of {int(valid.sum())} locations have predictors "
-        "outside the training range, so their parameters are extrapolated by the network ("
+        "outside the training range (by more than 0.1 standard deviations), so their parameters "
+        "are extrapolated by the network ("
         + "; ".join(lines) + "). Pass extrapolation='clip' to hold them at the edge of the "
         "range, or extrapolation='allow' to silence this.", ExtrapolationWarning, stacklevel=3)
 

@@ -46,11 +46,13 @@ class Standardization:
         return cls(data.predictor_names, x.mean(axis=0), std, float(h.mean()),
                    float(h.std()) if h.std() > 0 else 1.0, x.min(axis=0), x.max(axis=0))
 
-    def outside_range(self, predictors: np.ndarray) -> np.ndarray:
-        """``(P, n)`` booleans: predictor values below or above the training range."""
+    def outside_range(self, predictors: np.ndarray, tolerance: float = 0.1) -> np.ndarray:
+        """``(P, n)`` booleans: predictor values beyond the training range by more than
+        ``tolerance`` training standard deviations (a hair outside is still interpolation)."""
         if self.lower is None:
             return np.zeros(np.shape(predictors), bool)
-        return (predictors < self.lower) | (predictors > self.upper)
+        margin = tolerance * self.std
+        return (predictors < self.lower - margin) | (predictors > self.upper + margin)
 
     def apply(self, predictors: np.ndarray, hemisphere: np.ndarray, clip: bool = False):
         """Standardized predictors ``(P, n)`` and hemisphere ``(P, 1)``.
