@@ -72,6 +72,8 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
     for variable in ("LAI", "SIF", "ET", "NBE"):
         assert variable in stdout
     assert str(out) in stdout and "NSE" in stdout
+    # The test patches extrapolate some predictors: said once, although three steps apply the model.
+    assert stderr.count("outside the training range") == 1 and "note: " in stderr
     params = xr.open_dataset(out / "parameters.nc")
     assert "canopy_efficiency" in params and params["canopy_efficiency"].dims == ("lat", "lon")
     params.close()

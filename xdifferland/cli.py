@@ -235,6 +235,27 @@ def _configure_logging(quiet: bool, verbose: bool) -> None:
         # concern in a command; --verbose shows it.
         warnings.filterwarnings("ignore", category=RuntimeWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
+    _say_extrapolation_once()
+
+
+def _say_extrapolation_once() -> None:
+    """Each step that applies a model reports the same ExtrapolationWarning; log it once."""
+    import warnings
+
+    from .model import ExtrapolationWarning
+
+    seen: set[str] = set()
+    show = warnings.showwarning
+
+    def show_once(message, category, *args, **kwargs):
+        if not issubclass(category, ExtrapolationWarning):
+            return show(message, category, *args, **kwargs)
+        if str(message) not in seen:
+            seen.add(str(message))
+            log.warning("note: %s", message)
+
+    warnings.filterwarnings("always", category=ExtrapolationWarning)
+    warnings.showwarning = show_once
 
 
 class _Step:
