@@ -14,6 +14,7 @@ import logging
 import math
 import sys
 import time
+import warnings
 from pathlib import Path
 
 __all__ = ["DEMO_EPOCHS", "DEMO_WORLD", "QUICK_EPOCHS", "QUICK_WORLD", "build_parser", "main"]
@@ -182,7 +183,9 @@ def main(argv: list[str] | None = None) -> int:
     quiet, verbose = bool(getattr(args, "quiet", False)), bool(getattr(args, "verbose", False))
     _configure_logging(quiet, verbose)
     try:
-        args.handler(args, quiet=quiet)
+        with warnings.catch_warnings():
+            _say_extrapolation_once()
+            args.handler(args, quiet=quiet)
     except KeyboardInterrupt:
         print("xdifferland: interrupted", file=sys.stderr)
         return 130
@@ -229,19 +232,17 @@ def _configure_logging(quiet: bool, verbose: bool) -> None:
     package.setLevel(logging.DEBUG if verbose else logging.WARNING)
     log.setLevel(logging.DEBUG if verbose else logging.WARNING if quiet else logging.INFO)
     if not verbose:
-        import warnings
-
         # Library chatter (e.g. numerical RuntimeWarnings of all-NaN slices) is not the user's
         # concern in a command; --verbose shows it.
         warnings.filterwarnings("ignore", category=RuntimeWarning)
         warnings.filterwarnings("ignore", category=FutureWarning)
-    _say_extrapolation_once()
 
 
 def _say_extrapolation_once() -> None:
-    """Each step that applies a model reports the same ExtrapolationWarning; log it once."""
-    import warnings
+    """Each step that applies a model reports the same ExtrapolationWarning; log it once.
 
+    Call inside ``warnings.catch_warnings()``, which puts the hook back afterwards.
+    """
     from .model import ExtrapolationWarning
 
     seen: set[str] = set()
