@@ -40,6 +40,12 @@ def test_fit_returns_an_immutable_model_with_everything_needed(trained, small_wo
     model = trained
     assert len(model.history["train_loss"]) == 2
     assert np.isfinite(model.history["train_loss"]).all()
+    terms = model.history["train_terms"]
+    assert {"lai", "sif", "nbe", "edc"} <= set(terms)
+    assert all(len(values) == 2 for values in terms.values())
+    # the terms add up to the total of each epoch
+    np.testing.assert_allclose(np.sum(list(terms.values()), axis=0),
+                               model.history["train_loss"], rtol=1e-5)
     assert model.predictors == xdifferland.training.data.default_predictors(ds)
     assert model.metadata["xdifferland_version"] == xdifferland.__version__
     with pytest.raises(AttributeError):
@@ -134,6 +140,8 @@ def test_resume_after_a_stop_matches_an_uninterrupted_run(small_world, tmp_path)
     assert checkpoint.exists()
     resumed = fit(ds, resume=checkpoint, **settings)
     assert resumed.history["train_loss"] == pytest.approx(full.history["train_loss"])
+    assert resumed.history["train_terms"]["lai"] == pytest.approx(
+        full.history["train_terms"]["lai"])
     assert all(np.array_equal(a, b) for a, b in zip(leaves(resumed), leaves(full)))
 
 
@@ -176,6 +184,7 @@ def test_model_file_round_trip(trained, small_world, tmp_path):
     path = trained.save(tmp_path / "model.npz")
     loaded = xdifferland.load_model(path)
     assert loaded.config == trained.config and loaded.splits == trained.splits
+    assert loaded.history == trained.history  # per-term history survives the JSON metadata
     xr.testing.assert_identical(loaded.parameters(ds), trained.parameters(ds))
     np.testing.assert_array_equal(loaded.standardization.upper, trained.standardization.upper)
     with pytest.raises(FileExistsError, match="overwrite=True"):

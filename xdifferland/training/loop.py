@@ -201,9 +201,10 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         return w, optimizer.init(w)
 
     weights, opt_state = fresh(0)
-    start, restarts, history = 0, 0, {"train_loss": [], "dev_loss": [], "dev_epoch": []}
+    start, restarts, history = 0, 0, _empty_history()
     if resume is not None:
         weights, opt_state, start, restarts, history = _load_checkpoint(resume, config, opt_state)
+        history = _empty_history() | history  # checkpoints of 0.1 have no per-term history
         log.info("resuming from %s at epoch %d", resume, start)
     # Several JAX devices (e.g. host devices from xdifferland.parallel.configure_host_devices):
     # replicate the weights and split every batch's pixel rows across them.
@@ -218,11 +219,13 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     epoch = start
     while epoch < config.epochs:
         rng = np.random.default_rng([config.seed, restarts, epoch])
-        total = 0.0
+        total, term_totals = 0.0, {}
         for batch in epoch_batches(data, splits.train, members, batch_size, std, coarse_ok, rng,
                                    dtype):
-            weights, opt_state, loss, _ = train_step(weights, opt_state, spread(batch))
+            weights, opt_state, loss, terms = train_step(weights, opt_state, spread(batch))
             total += float(loss)
+            for name, value in jax.device_get(terms).items():
+                term_totals[name] = term_totals.get(name, 0.0) + float(value)
         if not math.isfinite(total):
             restarts += 1
             if restarts > config.max_restarts:
@@ -233,11 +236,13 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
             log.warning("non-finite training loss at epoch %d: re-initializing with a new seed "
                         "(restart %d of %d)", epoch + 1, restarts, config.max_restarts)
             weights, opt_state = map(place, fresh(restarts))
-            epoch, history = 0, {"train_loss": [], "dev_loss": [], "dev_epoch": []}
+            epoch, history = 0, _empty_history()
             bar.reset()
             continue
         epoch += 1
         history["train_loss"].append(total)
+        for name, value in term_totals.items():
+            history["train_terms"].setdefault(name, []).append(value)
         if dev_batches and (epoch % config.eval_every == 0 or epoch == config.epochs):
             dev = sum(float(eval_step(weights, b)[0]) for b in dev_batches)
             history["dev_loss"].append(dev)
@@ -253,6 +258,11 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         weights=jax.device_get(weights), config=config, standardization=std, data=data,
         splits=splits, history=history, predictors=data.predictor_names,
         patch_variable=patch_variable, extra_terms=tuple(t.name for t in extra_terms))
+
+
+def _empty_history() -> dict:
+    """Per-epoch sums of the training loss and of each of its terms; dev loss when evaluated."""
+    return {"train_loss": [], "train_terms": {}, "dev_loss": [], "dev_epoch": []}
 
 
 def _pixel_mesh(batch_size: int):
