@@ -41,11 +41,26 @@ class Member:
 
 
 def _member_data(member: Member):
+    """Training arrays of a member; a predictor constant over its sites becomes a column of its
+    value (validation would reject it) that the standardization then maps to 0."""
+    import dataclasses
+
     from ..training.data import default_predictors
 
-    unused = [p for p in default_predictors(member.ds) if p not in member.predictors]
-    return training_data(member.ds.drop_vars(unused), predictors=member.predictors,
+    ds = member.ds
+    constant = [p for p in member.predictors if float(ds[p].std()) == 0.0]
+    used = [p for p in member.predictors if p not in constant]
+    unused = [p for p in default_predictors(ds) if p not in used]
+    data = training_data(ds.drop_vars(unused), predictors=used,
                          observation_mask=member.observation_mask)
+    if not constant:
+        return data
+    columns = {name: data.predictors[:, k] for k, name in enumerate(data.predictor_names)}
+    for name in constant:
+        columns[name] = np.full(data.n_pixels, float(ds[name].mean()))
+    order = tuple(member.predictors)
+    return dataclasses.replace(data, predictors=np.stack([columns[n] for n in order], axis=1),
+                               predictor_names=order)
 
 
 def _same_streams(datas) -> None:
@@ -58,7 +73,7 @@ def _same_streams(datas) -> None:
                                          "uncertainty": None}
 
 
-def _stacked_batch(datas, coverage_threshold: float, dtype):
+def _stacked_batch(datas, coverage_threshold: float, dtype, clip: bool = False):
     sizes = {d.n_pixels for d in datas}
     if len(sizes) != 1:
         raise ValueError(f"members must have the same number of sites to train side by side, "
@@ -66,14 +81,17 @@ def _stacked_batch(datas, coverage_threshold: float, dtype):
     batches, stds = [], []
     for data in datas:
         pixels = np.arange(data.n_pixels)
-        std = Standardization.from_training(data, pixels)
+        # A predictor constant over a member's sites (e.g. a class seen only at its held-out
+        # site) is mapped to 0, as if dropped, so every member keeps the same input width.
+        std = Standardization.from_training(data, pixels, ignore_constant=True, clip=clip)
         coarse = data.patch_coverage >= coverage_threshold
         batches.append(build_batch(data, pixels, data.n_pixels, std, bool(coarse.all()), dtype))
         stds.append(std)
     return stack_batches(batches), stds
 
 
-def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool = False):
+def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool = False,
+                clip_predictors: bool = False):
     """Train one network per member, all at once; return a fitted model per member.
 
     Parameters
@@ -86,6 +104,8 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
         ``seed`` is ignored: each member uses its own. Dev and test splits are not used.
     progress : bool, default False
         Show a progress bar over epochs.
+    clip_predictors : bool, default False
+        Clip predictors to each member's training range when the model is applied elsewhere.
 
     Returns
     -------
@@ -97,7 +117,7 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
     datas = [_member_data(m) for m in members]
     _same_streams(datas)
     dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
-    batch, stds = _stacked_batch(datas, config.coverage_threshold, dtype)
+    batch, stds = _stacked_batch(datas, config.coverage_threshold, dtype, clip_predictors)
     weights_map = _term_weights(config, datas[0], ())
     outputs = required_outputs(active_terms(datas[0].observations, weights_map, ()), ())
     optimizer = config.optimizer(1)

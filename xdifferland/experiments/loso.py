@@ -102,7 +102,8 @@ def _observation_names(ds: xr.Dataset) -> list[str]:
 def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
                        settings: dict, *, predictors: Sequence[str] = LOSO_PREDICTORS,
                        seeds: int = 1, all_years: bool = True, spinup_years: int = 0,
-                       progress: bool = False) -> dict[str, xr.Dataset]:
+                       clip_predictors: bool = False, progress: bool = False
+                       ) -> dict[str, xr.Dataset]:
     """Predict every site from a fit to the others; simulated outputs per held-out site.
 
     Parameters
@@ -122,6 +123,8 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
         Train on every year of the other sites instead of their training years only.
     spinup_years : int, default 0
         Cycles of the first forcing year before each record (:func:`with_spinup`).
+    clip_predictors : bool, default False
+        Clip the held-out site's predictors to the range of the sites its fit saw.
     progress : bool, default False
         Progress bar over epochs.
 
@@ -139,7 +142,7 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
                       seed=settings.get("seed", 0) + 1000 * k)
                for site in sites for k in range(seeds)]
     config = FitConfig(**(settings | {"test_fraction": 0.0, "dev_fraction": 0.0}))
-    models = fit_members(members, config, progress=progress)
+    models = fit_members(members, config, progress=progress, clip_predictors=clip_predictors)
     offset = spun.sizes["time"] - ds.sizes["time"]
     out = {}
     for i, site in enumerate(sites):

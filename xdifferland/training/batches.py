@@ -19,40 +19,61 @@ __all__ = ["Standardization", "Batch", "build_batch", "stack_batches", "patch_me
 
 @dataclass(frozen=True)
 class Standardization:
-    """Predictor z-scoring from training pixels (mean, population std), stored in the model."""
+    """Predictor z-scoring from training pixels (mean, population std), stored in the model.
+
+    ``lower``/``upper`` (optional) are the training range of each predictor; when set,
+    :meth:`apply` clips predictors to it, so a location outside the range seen in training is
+    treated like the nearest trained one instead of being extrapolated.
+    """
 
     names: tuple[str, ...]
     mean: np.ndarray
     std: np.ndarray
     hemisphere_mean: float
     hemisphere_std: float
+    lower: np.ndarray | None = None
+    upper: np.ndarray | None = None
 
     @classmethod
-    def from_training(cls, data: TrainingData, pixels: np.ndarray) -> "Standardization":
+    def from_training(cls, data: TrainingData, pixels: np.ndarray, *,
+                      ignore_constant: bool = False, clip: bool = False) -> "Standardization":
+        """Statistics of ``pixels``; ``ignore_constant`` maps a constant predictor to 0
+        everywhere (as if dropped, keeping the predictor count), ``clip`` stores the range."""
         x = data.predictors[pixels]
         std = x.std(axis=0)
         constant = [n for n, s in zip(data.predictor_names, std) if not s > 0]
-        if constant:
+        if constant and not ignore_constant:
             raise ValueError(f"predictors {constant} are constant over the training pixels and "
                              "cannot be standardized; drop them with predictors=[...]")
+        std = np.where(std > 0, std, np.inf)
         h = data.hemisphere[pixels]
         return cls(data.predictor_names, x.mean(axis=0), std, float(h.mean()),
-                   float(h.std()) if h.std() > 0 else 1.0)
+                   float(h.std()) if h.std() > 0 else 1.0,
+                   x.min(axis=0) if clip else None, x.max(axis=0) if clip else None)
 
     def apply(self, predictors: np.ndarray, hemisphere: np.ndarray):
         """Standardized predictors ``(P, n)`` and hemisphere ``(P, 1)``."""
+        if self.lower is not None:
+            predictors = np.clip(predictors, self.lower, self.upper)
         z = (predictors - self.mean) / self.std
         zh = (hemisphere - self.hemisphere_mean) / self.hemisphere_std
         return z, zh[:, None]
 
     def to_dict(self) -> dict:
-        return {"names": list(self.names), "mean": self.mean.tolist(), "std": self.std.tolist(),
-                "hemisphere_mean": self.hemisphere_mean, "hemisphere_std": self.hemisphere_std}
+        out = {"names": list(self.names), "mean": self.mean.tolist(),
+               "std": [float(s) if np.isfinite(s) else None for s in self.std],
+               "hemisphere_mean": self.hemisphere_mean, "hemisphere_std": self.hemisphere_std}
+        if self.lower is not None:
+            out |= {"lower": self.lower.tolist(), "upper": self.upper.tolist()}
+        return out
 
     @classmethod
     def from_dict(cls, d: dict) -> "Standardization":
-        return cls(tuple(d["names"]), np.asarray(d["mean"], float), np.asarray(d["std"], float),
-                   float(d["hemisphere_mean"]), float(d["hemisphere_std"]))
+        bound = (lambda key: np.asarray(d[key], float) if d.get(key) is not None else None)
+        std = np.asarray([np.inf if s is None else s for s in d["std"]], float)
+        return cls(tuple(d["names"]), np.asarray(d["mean"], float), std,
+                   float(d["hemisphere_mean"]), float(d["hemisphere_std"]),
+                   bound("lower"), bound("upper"))
 
 
 class Batch(NamedTuple):
