@@ -12,6 +12,7 @@ Usage::
 
     python examples/fluxnet_sites.py                 # full run (see the docs for its timing)
     python examples/fluxnet_sites.py --quick         # 2 sites, few epochs (CI)
+    python examples/fluxnet_sites.py --loso-only     # refresh the leave-one-site-out columns
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
 
 import xdifferland  # noqa: E402,F401
 from xdifferland.experiments import prepare_sites, site_validation, temporal_split  # noqa: E402
@@ -51,6 +53,31 @@ def plot_site(site: str, ds, simulated, test, out: Path) -> Path:
     return path
 
 
+def loso_options(args) -> dict:
+    """Leave-one-site-out keywords of :func:`site_validation` from the command line."""
+    options = {"loso_epochs": args.loso_epochs, "loso_seeds": args.loso_seeds}
+    if args.loso_predictors:
+        options["loso_predictors"] = args.loso_predictors
+    return options
+
+
+def loso_only(args):
+    """Rerun only the leave-one-site-out part and update its columns of the committed table."""
+    path = args.out / "fluxnet_sites.csv"
+    start = time.perf_counter()
+    result = site_validation(args.data, epochs=args.epochs, joint=False,
+                             **loso_options(args))
+    elapsed = time.perf_counter() - start
+    table = pd.read_csv(path, index_col="site")
+    loso = result.table.filter(like="loso_")
+    loso.loc["mean"] = loso.mean()
+    table[loso.columns] = loso.reindex(table.index)
+    table.to_csv(path, float_format="%.3f")
+    print(table.round(3).to_string())
+    print(f"\nupdated the loso_* columns of {path} in {elapsed:.0f} s")
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="2 sites, 20 epochs, no LOSO")
@@ -58,10 +85,20 @@ def main(argv=None):
     parser.add_argument("-o", "--out", type=Path, default=Path("examples/results"))
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--loso-epochs", type=int, default=None,
-                        help="epochs of each leave-one-site-out fit (default: epochs / 3)")
+                        help="epochs of the leave-one-site-out fits (default: LOSO_EPOCHS)")
+    parser.add_argument("--loso-seeds", type=int, default=1,
+                        help="seeds averaged per held-out site (default 1)")
+    parser.add_argument("--loso-predictors", type=lambda text: tuple(text.split(",")),
+                        default=None, help="comma-separated predictors of the leave-one-site-"
+                                           "out fits (default: LOSO_PREDICTORS)")
     parser.add_argument("--no-variants", action="store_true",
                         help="skip the neural water-stress variants")
+    parser.add_argument("--loso-only", action="store_true",
+                        help="only the leave-one-site-out fits: replace the loso_* columns of "
+                             "an existing fluxnet_sites.csv in the output folder")
     args = parser.parse_args(argv)
+    if args.loso_only:
+        return loso_only(args)
 
     sites = ["US-Ha1", "US-Var"] if args.quick else None
     epochs = args.epochs or (20 if args.quick else None)  # None: SITE_SETTINGS (2,500)
@@ -69,7 +106,7 @@ def main(argv=None):
     start = time.perf_counter()
     variants = () if args.quick or args.no_variants else ("nn_paw", "gpp_acm_et_nn")
     result = site_validation(args.data, sites=sites, epochs=epochs, leave_one_out=not args.quick,
-                             loso_epochs=args.loso_epochs, variants=variants,
+                             variants=variants, **loso_options(args),
                              progress=not args.quick)
     elapsed = time.perf_counter() - start
     columns = list(result.table.columns)

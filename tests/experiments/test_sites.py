@@ -8,6 +8,11 @@ import pytest
 from tests.conftest import FLUXNET
 from xdifferland.experiments import prepare_sites, published_scores, site_validation
 from xdifferland.experiments import temporal_split
+from xdifferland.experiments.folds import Member, fit_members
+from xdifferland.experiments.loso import (add_site_climate, leave_one_site_out, loso_table,
+                                          with_spinup)
+from xdifferland.experiments.sites import SCORED, SITE_SETTINGS
+from xdifferland.training import FitConfig, fit
 
 pytestmark = pytest.mark.shared
 
@@ -46,3 +51,97 @@ def test_joint_site_fit_scores_each_site(two_sites):
         assert np.isfinite(result.table[f"hybrid_{label}"]).all()
         assert np.isfinite(result.table[f"published_{label}"]).all()
     assert result.means.shape[0] == 1
+
+
+def test_site_climate_separates_dry_from_wet_sites(two_sites):
+    ds = add_site_climate(prepare_sites(FLUXNET, sites=["AU-Stp", "US-Ha1", "DE-Tha"]))
+    index = ds["moisture_index"].to_series()
+    # 735 mm a-1 under 22.5 MJ m-2 d-1 vs 1135 mm under 13.2 MJ m-2 d-1
+    assert index["AU-Stp"] == pytest.approx(0.219, abs=0.005)
+    assert index["US-Ha1"] == pytest.approx(0.577, abs=0.01)
+    assert ds["forest"].to_series().tolist() == [0.0, 1.0, 1.0]
+
+
+def test_spinup_cycles_the_first_year_without_observations(two_sites):
+    train, test = temporal_split(two_sites)
+    spun, (train2, test2) = with_spinup(two_sites, [train, test], years=2)
+    n = two_sites.sizes["time"]
+    assert spun.sizes["time"] == n + 730
+    np.testing.assert_array_equal(spun["t_max"].values[:365], two_sites["t_max"].values[:365])
+    np.testing.assert_array_equal(spun["t_max"].values[365:730], two_sites["t_max"].values[:365])
+    np.testing.assert_array_equal(spun["t_max"].values[730:], two_sites["t_max"].values)
+    assert int(spun["gpp"][:730].notnull().sum()) == 0
+    assert not bool(train2[:730].any()) and not bool(test2[:730].any())
+    assert int(test2.sum()) == int(test.sum())
+    # the phenology clock runs on: the last cycled day is the day before the record starts
+    gap = spun["date"].values[730] - spun["date"].values[729]
+    assert (gap == np.timedelta64(1, "D")).all()
+
+
+def test_leave_one_site_out_predicts_each_site_from_the_others():
+    sites = ["US-Var", "DE-Tha", "US-Ha1"]
+    ds = prepare_sites(FLUXNET, sites=sites)
+    train, test = temporal_split(ds)
+    settings = SITE_SETTINGS | {"epochs": 2}
+    simulated = leave_one_site_out(ds, train, test, settings,
+                                   predictors=("mean_annual_temperature", "moisture_index"),
+                                   seeds=2, spinup_years=1)
+    assert sorted(simulated) == sorted(sites)
+    for site, sim in simulated.items():
+        assert sim.sizes["time"] == ds.sizes["time"]
+        assert bool(np.isfinite(sim["gpp"]).all())
+    table = loso_table(simulated, ds, test, SCORED)
+    assert table.shape == (3, 4) and np.isfinite(table.values).all()
+
+
+def test_members_trained_side_by_side_match_separate_fits():
+    ds = add_site_climate(prepare_sites(FLUXNET, sites=["US-Var", "DE-Tha", "US-Ha1"]))
+    train, _ = temporal_split(ds)
+    predictors = ("mean_annual_temperature", "moisture_index")
+    settings = SITE_SETTINGS | {"epochs": 3, "test_fraction": 0.0, "dev_fraction": 0.0}
+    members = [Member(ds.drop_sel(site=s), train.drop_sel(site=s), predictors, seed=1)
+               for s in ("US-Var", "US-Ha1")]
+    together = fit_members(members, FitConfig(**settings))
+    alone = fit(members[1].ds[["t_min", "t_max", "shortwave_radiation", "co2", "vpd",
+                               "precipitation", "burned_area", "day_of_year", "gpp", "reco",
+                               "nee", "et_ec", "lai", *predictors]],
+                observation_mask=members[1].observation_mask, predictors=predictors,
+                progress=False, **(settings | {"seed": 1}))
+    np.testing.assert_allclose(together[1].history["train_loss"], alone.history["train_loss"],
+                               rtol=1e-4)
+    assert together[0].history["train_loss"][0] != together[1].history["train_loss"][0]
+    np.testing.assert_allclose(together[1].history["train_terms"]["fluxnet_gpp"],
+                               alone.history["train_terms"]["fluxnet_gpp"], rtol=1e-4)
+
+
+def test_fits_on_threads_equal_fits_one_after_another():
+    options = dict(sites=["US-Var", "DE-Tha", "US-Ha1"], epochs=2, loso_epochs=2,
+                   variants=("nn_paw",), progress=False)
+    one_by_one = site_validation(FLUXNET, workers=1, **options)
+    side_by_side = site_validation(FLUXNET, workers=3, **options)
+    assert {"hybrid_GPP", "nn_paw_GPP", "loso_GPP", "published_GPP"} <= set(
+        side_by_side.table.columns)
+    assert list(side_by_side.table.columns) == list(one_by_one.table.columns)
+    np.testing.assert_allclose(side_by_side.table.values, one_by_one.table.values, rtol=1e-5)
+
+
+def test_an_error_in_one_fit_stops_the_others():
+    from xdifferland.experiments.sites import _run_concurrently
+    import threading
+    import time as clock
+
+    stop, ticks = threading.Event(), []
+
+    def patient():
+        while not stop.is_set():  # a fit polling its callback once per epoch
+            ticks.append(1)
+            clock.sleep(0.01)
+        raise KeyboardInterrupt
+
+    def failing():
+        clock.sleep(0.05)
+        raise ValueError("bad site")
+
+    with pytest.raises(ValueError, match="bad site"):
+        _run_concurrently({"patient": patient, "failing": failing}, 2, stop)
+    assert stop.is_set() and len(ticks) < 100

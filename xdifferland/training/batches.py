@@ -35,13 +35,18 @@ class Standardization:
     upper: np.ndarray | None = None
 
     @classmethod
-    def from_training(cls, data: TrainingData, pixels: np.ndarray) -> "Standardization":
+    def from_training(cls, data: TrainingData, pixels: np.ndarray, *,
+                      ignore_constant: bool = False) -> "Standardization":
+        """Statistics of ``pixels``; ``ignore_constant`` maps a predictor constant over them to 0
+        everywhere (infinite std: as if dropped, keeping the predictor count) instead of
+        raising."""
         x = data.predictors[pixels]
         std = x.std(axis=0)
         constant = [n for n, s in zip(data.predictor_names, std) if not s > 0]
-        if constant:
+        if constant and not ignore_constant:
             raise ValueError(f"predictors {constant} are constant over the training pixels and "
                              "cannot be standardized; drop them with predictors=[...]")
+        std = np.where(std > 0, std, np.inf)
         h = data.hemisphere[pixels]
         return cls(data.predictor_names, x.mean(axis=0), std, float(h.mean()),
                    float(h.std()) if h.std() > 0 else 1.0, x.min(axis=0), x.max(axis=0))
@@ -70,7 +75,8 @@ class Standardization:
         return z, zh[:, None]
 
     def to_dict(self) -> dict:
-        out = {"names": list(self.names), "mean": self.mean.tolist(), "std": self.std.tolist(),
+        out = {"names": list(self.names), "mean": self.mean.tolist(),
+               "std": [float(s) if np.isfinite(s) else None for s in self.std],  # JSON: no inf
                "hemisphere_mean": self.hemisphere_mean, "hemisphere_std": self.hemisphere_std}
         if self.lower is not None:
             out |= {"lower": self.lower.tolist(), "upper": self.upper.tolist()}
@@ -79,7 +85,8 @@ class Standardization:
     @classmethod
     def from_dict(cls, d: dict) -> "Standardization":
         bound = (lambda key: np.asarray(d[key], float) if d.get(key) is not None else None)
-        return cls(tuple(d["names"]), np.asarray(d["mean"], float), np.asarray(d["std"], float),
+        std = np.asarray([np.inf if s is None else s for s in d["std"]], float)
+        return cls(tuple(d["names"]), np.asarray(d["mean"], float), std,
                    float(d["hemisphere_mean"]), float(d["hemisphere_std"]),
                    bound("lower"), bound("upper"))
 

@@ -1,0 +1,171 @@
+"""Several independent fits trained side by side in one vectorized step.
+
+Leave-one-site-out validation needs one fit per held-out site, and a seed ensemble needs one fit
+per seed. On a few sites the cost of a fit is the sequential time loop of DALEC993, not the
+width of the batch, so training every member at once (``jax.vmap`` over stacked weights,
+optimizer states and batches) costs little more than one fit. Each member keeps its own network,
+standardization and Adam state; the result equals separate :func:`xdifferland.fit` calls with a
+fixed pixel order up to floating-point summation order.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from ..engine.loss import active_terms, required_outputs
+from ..network import init_network
+from ..training.batches import Standardization, build_batch, patch_members, stack_batches
+from ..training.config import FitConfig
+from ..training.data import training_data
+from ..training.loop import Splits, TrainingError, _make_steps, _term_weights
+
+__all__ = ["Member", "fit_members"]
+
+log = logging.getLogger("xdifferland.experiments")
+
+
+class Member:
+    """One fit of :func:`fit_members`: its sites, observation mask, predictors and seed."""
+
+    def __init__(self, ds: xr.Dataset, observation_mask: xr.DataArray | None,
+                 predictors: Sequence[str], seed: int = 0):
+        self.ds, self.observation_mask = ds, observation_mask
+        self.predictors, self.seed = tuple(predictors), int(seed)
+
+
+def _member_data(member: Member):
+    """Training arrays of a member; a predictor constant over its sites becomes a column of its
+    value (validation would reject it) that the standardization then maps to 0."""
+    import dataclasses
+
+    from ..training.data import default_predictors
+
+    ds = member.ds
+    constant = [p for p in member.predictors if float(ds[p].std()) == 0.0]
+    used = [p for p in member.predictors if p not in constant]
+    unused = [p for p in default_predictors(ds) if p not in used]
+    data = training_data(ds.drop_vars(unused), predictors=used,
+                         observation_mask=member.observation_mask)
+    if not constant:
+        return data
+    columns = {name: data.predictors[:, k] for k, name in enumerate(data.predictor_names)}
+    for name in constant:
+        columns[name] = np.full(data.n_pixels, float(ds[name].mean()))
+    order = tuple(member.predictors)
+    return dataclasses.replace(data, predictors=np.stack([columns[n] for n in order], axis=1),
+                               predictor_names=order)
+
+
+def _same_streams(datas) -> None:
+    """Give every member the same observation streams (absent ones fully masked) to stack."""
+    streams = {s for d in datas for s in d.observations}
+    for data in datas:
+        shape = data.forcing["t_min"].shape
+        for stream in streams - set(data.observations):
+            data.observations[stream] = {"value": np.zeros(shape), "mask": np.zeros(shape),
+                                         "uncertainty": None}
+
+
+def _stacked_batch(datas, coverage_threshold: float, dtype):
+    sizes = {d.n_pixels for d in datas}
+    if len(sizes) != 1:
+        raise ValueError(f"members must have the same number of sites to train side by side, "
+                         f"got {sorted(sizes)}")
+    batches, stds = [], []
+    for data in datas:
+        pixels = np.arange(data.n_pixels)
+        # A predictor constant over a member's sites (e.g. a class seen only at its held-out
+        # site) is mapped to 0, as if dropped, so every member keeps the same input width.
+        std = Standardization.from_training(data, pixels, ignore_constant=True)
+        coarse = data.patch_coverage >= coverage_threshold
+        batches.append(build_batch(data, pixels, data.n_pixels, std, bool(coarse.all()), dtype))
+        stds.append(std)
+    return stack_batches(batches), stds
+
+
+def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool = False,
+                callback=None):
+    """Train one network per member, all at once; return a fitted model per member.
+
+    Parameters
+    ----------
+    members : sequence of Member
+        Each a patch-free set of sites (one batch of equal size across members) with the
+        observations it may train on and its predictors.
+    config : FitConfig
+        Shared training settings (epochs, learning rate, schedule, network, loss weights). Its
+        ``seed`` is ignored: each member uses its own. Dev and test splits are not used.
+    progress : bool, default False
+        Show a progress bar over epochs.
+    callback : callable, optional
+        Called as ``callback(epoch, losses)`` after each epoch (``losses`` one per member); raise
+        to stop training.
+
+    Returns
+    -------
+    list of DifferLandModel
+        In the order of ``members``; each applies to any Dataset with its predictors.
+    """
+    from ..model import DifferLandModel
+
+    datas = [_member_data(m) for m in members]
+    _same_streams(datas)
+    dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
+    batch, stds = _stacked_batch(datas, config.coverage_threshold, dtype)
+    weights_map = _term_weights(config, datas[0], ())
+    outputs = required_outputs(active_terms(datas[0].observations, weights_map, ()), ())
+    optimizer = config.optimizer(1)
+    train_step, _ = _make_steps(config, weights_map, outputs, (), optimizer)
+    step = jax.jit(jax.vmap(train_step))
+
+    for restart in range(config.max_restarts + 1):
+        weights = [init_network(config.network, len(m.predictors), m.seed + 7919 * restart)
+                   for m in members]
+        weights = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *weights)
+        opt_state = jax.vmap(optimizer.init)(weights)
+        losses = _train(step, weights, opt_state, batch, config.epochs, progress, callback)
+        if losses is not None:
+            break
+        log.warning("non-finite training loss: re-initializing all members (restart %d of %d)",
+                    restart + 1, config.max_restarts)
+    else:
+        raise TrainingError("the training loss of a member became NaN/inf "
+                            f"{config.max_restarts + 1} times; lower learning_rate")
+    weights, history = losses
+    splits = Splits(train=np.arange(1), dev=np.arange(0), test=np.arange(0))
+    models = []
+    for k, (member, data, std) in enumerate(zip(members, datas, stds)):
+        own = jax.tree_util.tree_map(lambda x, k=k: np.asarray(x[k]), weights)
+        models.append(DifferLandModel.from_training(
+            weights=own, config=FitConfig.from_dict(config.to_dict() | {"seed": member.seed}),
+            standardization=std, data=data, splits=splits,
+            history={"train_loss": [float(loss[k]) for loss, _ in history],
+                     "train_terms": {name: [float(terms[name][k]) for _, terms in history]
+                                     for name in history[0][1]} if history else {},
+                     "dev_loss": [], "dev_epoch": []},
+            predictors=member.predictors, patch_variable=None, extra_terms=()))
+    return models
+
+
+def _train(step, weights, opt_state, batch, epochs: int, progress: bool, callback=None):
+    """Run the epochs; the final weights and per-epoch ``(losses, terms)`` of every member, or
+    None on a non-finite loss."""
+    from tqdm.auto import tqdm
+
+    history = []
+    for _ in tqdm(range(epochs), disable=not progress, desc="fit members", unit="epoch"):
+        weights, opt_state, loss, terms = step(weights, opt_state, batch)
+        loss, terms = np.asarray(loss), jax.device_get(terms)
+        if not all(math.isfinite(v) for v in loss):
+            return None
+        history.append((loss, terms))
+        if callback is not None:
+            callback(len(history), loss)
+    return weights, history
