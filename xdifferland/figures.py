@@ -1,0 +1,122 @@
+"""The summary figure of a fitted run, as the command line writes it (``summary.png``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+__all__ = ["summary_figure"]
+
+
+def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, title: str = "",
+                   parameter: str = "canopy_efficiency") -> Path:
+    """Four panels: a parameter map, observed vs simulated LAI on the test patches, the mean
+    seasonal cycle of GPP and LAI, and the training/dev loss curves."""
+    try:
+        import matplotlib
+    except ImportError:
+        raise ImportError("the summary figure needs matplotlib: pip install matplotlib") from None
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    import numpy as np
+
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), layout="constrained")
+    (ax_map, ax_scatter), (ax_cycle, ax_loss) = axes
+    test = model.split_mask(ds, "test")
+    spatial = [d for d in test.dims]
+
+    # 1. a parameter map with the test patches outlined
+    field = parameters[parameter]
+    if {"lat", "lon"} <= set(field.dims):
+        mesh = ax_map.pcolormesh(field["lon"], field["lat"], field.transpose("lat", "lon"),
+                                 shading="nearest", cmap="viridis")
+        _outline_patches(ax_map, test, model.config.patch_size)
+        ax_map.set(xlabel="longitude (°E)", ylabel="latitude (°N)", aspect="equal")
+        fig.colorbar(mesh, ax=ax_map, label=f"{field.attrs.get('units', '')}")
+        ax_map.set_title(f"Fitted {parameter.replace('_', ' ')}\n(test patches outlined)")
+    else:
+        values = field.values.ravel()
+        ax_map.hist(values[np.isfinite(values)], bins=30, color="tab:green")
+        ax_map.set(xlabel=f"{parameter} ({field.attrs.get('units', '')})", ylabel="locations",
+                   title=f"Fitted {parameter.replace('_', ' ')}")
+
+    # 2. observed vs simulated LAI on the test patches
+    if "lai" in ds and simulation is not None and "lai" in simulation:
+        obs = ds["lai"].where(test).values.ravel()
+        sim = simulation["lai"].where(test).values.ravel()
+        ok = np.isfinite(obs) & np.isfinite(sim)
+        ax_scatter.scatter(obs[ok], sim[ok], s=4, alpha=0.35, color="tab:blue", linewidths=0)
+        top = float(np.nanmax([obs[ok].max(initial=0), sim[ok].max(initial=0)])) * 1.05 or 1
+        ax_scatter.plot([0, top], [0, top], color="black", lw=1, label="1:1")
+        nse = ""
+        if skill is not None and "lai" in skill["variable"].values:
+            nse = f", NSE = {float(skill['nse'].sel(variable='lai')):.2f}"
+        ax_scatter.set(xlabel="observed LAI (m² m⁻²)", ylabel="simulated LAI (m² m⁻²)",
+                       xlim=(0, top), ylim=(0, top),
+                       title=f"LAI on the test patches\n({ok.sum()} observations{nse})")
+        ax_scatter.legend(loc="upper left")
+    else:
+        ax_scatter.text(0.5, 0.5, "no LAI observations", ha="center", va="center")
+
+    # 3. mean seasonal cycle of GPP (simulated; towers observed) and LAI
+    months = np.arange(1, 13)
+    if simulation is not None and "gpp" in simulation:
+        cycle = lambda da: da.mean(spatial).groupby("time.month").mean().reindex(month=months)
+        ax_cycle.plot(months, cycle(simulation["gpp"]), color="tab:green", lw=2,
+                      label="GPP simulated")
+        ax_cycle.set(xlabel="month", ylabel="GPP (g C m⁻² d⁻¹)", xticks=months,
+                     title="Mean seasonal cycle\n(all land cells)")
+        twin = ax_cycle.twinx()
+        if "lai" in simulation:
+            twin.plot(months, cycle(simulation["lai"]), color="tab:blue", lw=2,
+                      label="LAI simulated")
+        if "lai" in ds:
+            observed = ds["lai"].where(simulation["lai"].notnull())
+            twin.plot(months, cycle(observed), color="tab:blue", lw=0, marker="o",
+                      label="LAI observed")
+        twin.set_ylabel("LAI (m² m⁻²)")
+        handles = ax_cycle.get_legend_handles_labels()
+        more = twin.get_legend_handles_labels()
+        ax_cycle.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left",
+                        fontsize="small")
+
+    # 4. loss curves
+    history = model.history
+    train = np.asarray(history.get("train_loss", []), float)
+    if train.size:
+        ax_loss.plot(np.arange(1, train.size + 1), train / train[0], label="training",
+                     color="tab:orange")
+        dev = np.asarray(history.get("dev_loss", []), float)
+        if dev.size:
+            ax_loss.plot(history["dev_epoch"], dev / dev[0], marker="o", ms=3, label="dev",
+                         color="tab:purple")
+        ax_loss.set_yscale("log")
+        ax_loss.set(xlabel="epoch", ylabel="loss / first-epoch loss",
+                    title="Loss during training\n(relative to the first epoch)")
+        ax_loss.legend()
+    if title:
+        fig.suptitle(title)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _outline_patches(ax, inside, patch_size) -> None:
+    """Draw the box of every coarse patch that holds a location of ``inside`` (lat, lon)."""
+    import numpy as np
+    from matplotlib.patches import Rectangle
+
+    lat, lon = np.meshgrid(inside["lat"].values, inside["lon"].values, indexing="ij")
+    chosen = inside.transpose("lat", "lon").values.astype(bool)
+    rows = np.floor((lat[chosen] + 90.0) / patch_size[0]).astype(int)
+    cols = np.floor((lon[chosen] + 180.0) / patch_size[1]).astype(int)
+    half_lat = float(abs(np.diff(inside["lat"].values[:2]).sum())) / 2 or 0.25
+    half_lon = float(abs(np.diff(inside["lon"].values[:2]).sum())) / 2 or 0.25
+    south, north = inside["lat"].min() - half_lat, inside["lat"].max() + half_lat
+    west, east = inside["lon"].min() - half_lon, inside["lon"].max() + half_lon
+    for row, col in sorted(set(zip(rows.tolist(), cols.tolist()))):
+        y0 = max(-90.0 + row * patch_size[0], float(south))
+        y1 = min(-90.0 + (row + 1) * patch_size[0], float(north))
+        x0 = max(-180.0 + col * patch_size[1], float(west))
+        x1 = min(-180.0 + (col + 1) * patch_size[1], float(east))
+        ax.add_patch(Rectangle((x0, y0), x1 - x0, y1 - y0, fill=False, edgecolor="black",
+                               linewidth=2))
