@@ -21,7 +21,7 @@ import xarray as xr
 
 from ..engine.loss import active_terms, required_outputs
 from ..network import init_network
-from ..training.batches import Standardization, build_batch, patch_members, stack_batches
+from ..training.batches import Standardization, build_batch, stack_batches
 from ..training.config import FitConfig
 from ..training.data import training_data
 from ..training.loop import Splits, TrainingError, _make_steps, _term_weights
