@@ -11,11 +11,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import math
 import sys
 import time
 import warnings
 from pathlib import Path
+
+from .pipeline import (Step, format_table, metrics_table, one_line, prepare_folder, print_summary,
+                       refuse_file, run_job)
 
 __all__ = ["DEMO_EPOCHS", "DEMO_WORLD", "QUICK_EPOCHS", "QUICK_WORLD", "build_parser", "main"]
 
@@ -31,9 +33,6 @@ QUICK_EPOCHS = 2
 #: Training settings of the full demo besides the epochs: a higher rate with cosine decay reaches
 #: a good training fit within the demo's time budget (the quick demo uses the defaults).
 DEMO_TRAINING = {"learning_rate": 3e-3, "schedule": "cosine"}
-#: Metrics printed by ``demo`` and ``fit``.
-KEY_VARIABLES = ("lai", "sif", "et", "nbe")
-_METRICS = ("nse", "r2", "rmse", "bias", "n")
 
 
 class _UserError(Exception):
@@ -197,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
             import traceback
 
             traceback.print_exception(error, file=sys.stderr)
-        print(f"xdifferland: error: {_one_line(error)}", file=sys.stderr)
+        print(f"xdifferland: error: {one_line(error)}", file=sys.stderr)
         return 1
     return 0
 
@@ -208,13 +207,6 @@ def _is_user_error(error: BaseException) -> bool:
     return isinstance(error, (_UserError, ValueError, KeyError, FileExistsError,
                               FileNotFoundError, NotADirectoryError, IsADirectoryError,
                               PermissionError, TrainingError, ImportError))
-
-
-def _one_line(error: BaseException) -> str:
-    from .runconfig import _flat
-
-    text = _flat(error)
-    return text if text else type(error).__name__
 
 
 def _configure_logging(quiet: bool, verbose: bool) -> None:
@@ -259,41 +251,6 @@ def _say_extrapolation_once() -> None:
     warnings.showwarning = show_once
 
 
-class _Step:
-    """Logs ``message ...`` and, on exit, how long it took."""
-
-    def __init__(self, message: str):
-        self.message = message
-
-    def __enter__(self):
-        log.info("%s ...", self.message)
-        self.start = time.perf_counter()
-        return self
-
-    def __exit__(self, kind, value, tb):
-        if kind is None:
-            log.info("  done in %.1f s", time.perf_counter() - self.start)
-        return False
-
-
-# --- output folders ------------------------------------------------------------------------------
-
-def _prepare_folder(folder: Path, overwrite: bool, *, resume: bool = False) -> Path:
-    """Refuse a folder that holds files unless ``overwrite`` (or ``resume``)."""
-    if folder.exists() and not folder.is_dir():
-        raise FileExistsError(f"output {folder} exists and is not a folder")
-    if folder.exists() and any(folder.iterdir()) and not (overwrite or resume):
-        raise FileExistsError(f"output folder {folder} already holds files; choose another "
-                              "folder or pass --overwrite to replace them")
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
-
-
-def _refuse_file(path: Path, overwrite: bool) -> None:
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; choose another name or pass --overwrite")
-
-
 # --- commands ------------------------------------------------------------------------------------
 
 def _cmd_demo(args, *, quiet: bool) -> None:
@@ -306,11 +263,11 @@ def _cmd_demo(args, *, quiet: bool) -> None:
                         **({} if args.quick else DEMO_TRAINING)},
            "output": {"directory": str(Path(args.output).resolve())}}
     config = parse_config(raw, source="demo")
-    folder = _prepare_folder(Path(config.output["directory"]), args.overwrite)
+    folder = prepare_folder(Path(config.output["directory"]), args.overwrite)
     started = time.perf_counter()
-    result = _run(config, folder, overwrite=args.overwrite, quiet=quiet, figure=True,
+    result = run_job(config, folder, overwrite=args.overwrite, quiet=quiet, figure=True,
                   title=f"xdifferland demo ({'quick, ' if args.quick else ''}{epochs} epochs)")
-    _print_summary(result, folder, time.perf_counter() - started)
+    print_summary(result, folder, time.perf_counter() - started)
     if not args.quick:
         print(f"\nRe-run it from its configuration: xdifferland fit {folder / 'config.toml'} "
               "-o OTHER_FOLDER")
@@ -325,7 +282,7 @@ def _cmd_fit(args, *, quiet: bool) -> None:
     if args.resume and not checkpoint.exists():
         raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
     if args.check:
-        with _Step("opening the data to validate it"):
+        with Step("opening the data to validate it"):
             ds, _ = open_data(config.data)
             report = ds.differland.validate(config.data.get("roles") or None)
         print(f"{config.source}: configuration OK")
@@ -333,20 +290,20 @@ def _cmd_fit(args, *, quiet: bool) -> None:
         if not getattr(report, "ok", True):
             raise _UserError(f"the data have {len(report)} problem(s); see the list above")
         return
-    _prepare_folder(folder, args.overwrite, resume=args.resume)
+    prepare_folder(folder, args.overwrite, resume=args.resume)
     started = time.perf_counter()
-    result = _run(config, folder, overwrite=args.overwrite or args.resume, quiet=quiet,
+    result = run_job(config, folder, overwrite=args.overwrite or args.resume, quiet=quiet,
                   figure=False, resume=checkpoint if args.resume else None)
-    _print_summary(result, folder, time.perf_counter() - started)
+    print_summary(result, folder, time.perf_counter() - started)
 
 
 def _cmd_simulate(args, *, quiet: bool) -> None:
     from .engine.outputs import resolve_outputs
 
     out = Path(args.output)
-    _refuse_file(out, args.overwrite)
+    refuse_file(out, args.overwrite)
     if args.parameters:
-        _refuse_file(Path(args.parameters), args.overwrite)
+        refuse_file(Path(args.parameters), args.overwrite)
     outputs = None
     if args.outputs:
         names = [n.strip() for n in args.outputs.split(",") if n.strip()]
@@ -354,12 +311,12 @@ def _cmd_simulate(args, *, quiet: bool) -> None:
     model = _load_model(args.model)
     ds = _open_cli_data(args)
     roles = _roles(args.role)
-    with _Step(f"simulating {args.outputs or 'the default outputs'}"):
+    with Step(f"simulating {args.outputs or 'the default outputs'}"):
         kwargs = {"mass_conserving": True} if args.mass_conserving else {}
         result = model.simulate(ds, outputs, roles=roles, **kwargs)
         _write(result, out, args.overwrite)
     if args.parameters:
-        with _Step("predicting parameter maps"):
+        with Step("predicting parameter maps"):
             _write(model.parameters(ds, roles=roles), Path(args.parameters), args.overwrite)
     print(f"simulation: {out}  ({', '.join(result.data_vars)}; dims {dict(result.sizes)})")
     if args.parameters:
@@ -368,20 +325,20 @@ def _cmd_simulate(args, *, quiet: bool) -> None:
 
 def _cmd_evaluate(args, *, quiet: bool) -> None:
     if args.output:
-        _refuse_file(Path(args.output), args.overwrite)
+        refuse_file(Path(args.output), args.overwrite)
     model = _load_model(args.model)
     ds = _open_cli_data(args)
-    with _Step(f"evaluating on the {args.split} split"):
+    with Step(f"evaluating on the {args.split} split"):
         skill = model.evaluate(ds, args.split, warmup_months=args.warmup_months,
                                roles=_roles(args.role))
-    table = _metrics_table(skill)
+    table = metrics_table(skill)
     if args.json:
         print(json.dumps({"split": args.split, "warmup_months": args.warmup_months,
                           "metrics": table}, indent=2))
     else:
         print(f"Skill on the {args.split} split ({skill.attrs.get('n_locations', '?')} locations,"
               f" first {args.warmup_months} months left out):")
-        print(_format_table(table))
+        print(format_table(table))
     if args.output:
         _write(skill, Path(args.output), args.overwrite)
         if not args.json:
@@ -398,100 +355,6 @@ def _cmd_validate(args, *, quiet: bool) -> None:
     raise _UserError(f"the data have {len(report)} problem(s); see the list above")
 
 
-# --- the pipeline shared by demo and fit ---------------------------------------------------------
-
-def _run(config, folder: Path, *, overwrite: bool, quiet: bool, figure: bool, title: str = "",
-         resume: Path | None = None) -> dict:
-    import xdifferland
-
-    from ._version import __version__
-    from .runconfig import open_data, write_config
-
-    with _Step("writing the resolved configuration"):
-        write_config(config, folder / "config.toml", overwrite=True, header=(
-            f"Resolved configuration written by xdifferland {__version__} on "
-            f"{time.strftime('%Y-%m-%d %H:%M:%S')}.\nEvery setting is spelled out; run it again "
-            "with: xdifferland fit config.toml -o OTHER_FOLDER"))
-    data = config.data
-    label = ("the synthetic world " + ", ".join(f"{k}={v}" for k, v in data["synthetic"].items())
-             if "synthetic" in data else f"{len(data['paths'])} data path(s)")
-    with _Step(f"opening {label}"):
-        ds, _ = open_data(data)
-        ds = ds.load()
-    roles = data.get("roles") or None
-    log.info("fitting %d epochs (progress bar below)", config.fit.epochs)
-    start = time.perf_counter()
-    model = xdifferland.fit(
-        ds, config.fit, predictors=data.get("predictors"), roles=roles,
-        patch_variable=data.get("patch_variable"),
-        checkpoint_dir=folder / "checkpoints" if config.output["checkpoints"] else None,
-        resume=resume, progress=not quiet)
-    fit_seconds = time.perf_counter() - start
-    log.info("  fitted in %.1f s: %s", fit_seconds, model)
-    files = {"model": model.save(folder / "model.npz", overwrite=overwrite),
-             "config": folder / "config.toml"}
-    result: dict = {"model": model, "files": files, "fit_seconds": fit_seconds}
-    simulation = parameters = None
-    if config.output["parameters"] or figure:
-        with _Step("predicting parameter maps"):
-            parameters = model.parameters(ds, roles=roles)
-        files["parameters"] = xdifferland.to_netcdf(parameters, folder / "parameters.nc",
-                                                    overwrite=overwrite)
-    outputs = list(config.output["simulation"])
-    if figure:
-        outputs = list(dict.fromkeys([*outputs, "gpp", "lai"]))
-    if outputs:
-        with _Step(f"simulating {', '.join(outputs)}"):
-            simulation = model.simulate(ds, outputs, roles=roles)
-        files["simulation"] = xdifferland.to_netcdf(simulation, folder / "simulation.nc",
-                                                    overwrite=overwrite)
-    split = config.output["evaluate"]
-    skill = None
-    if split != "none":
-        with _Step(f"evaluating on the {split} patches"):
-            try:
-                skill = model.evaluate(ds, split, roles=roles)
-            except ValueError as error:  # no observations, or an empty split
-                log.warning("evaluation skipped: %s", _one_line(error))
-        if skill is not None:
-            files["metrics"] = xdifferland.to_netcdf(skill, folder / "metrics.nc",
-                                                     overwrite=overwrite)
-            table = _metrics_table(skill)
-            path = folder / "metrics.json"
-            _refuse_file(path, overwrite)
-            path.write_text(json.dumps({"split": split, "metrics": table,
-                                        "fit_seconds": round(fit_seconds, 1)}, indent=2) + "\n")
-            files["metrics_json"] = path
-            result["metrics"] = table
-            result["split"] = split
-    if figure:
-        with _Step("drawing the summary figure"):
-            path = folder / "summary.png"
-            _refuse_file(path, overwrite)
-            from .figures import summary_figure
-
-            summary_figure(model, ds, parameters, simulation, skill, path, title=title)
-        files["figure"] = path
-    return result
-
-
-def _print_summary(result: dict, folder: Path, seconds: float) -> None:
-    print(f"\nDone in {seconds:.0f} s. Files in {folder}:")
-    labels = {"model": "fitted model", "config": "resolved configuration",
-              "parameters": "parameter maps", "simulation": "simulated fluxes and pools",
-              "metrics": "metrics (with maps)", "metrics_json": "metrics (JSON)",
-              "figure": "summary figure"}
-    for key, path in result["files"].items():
-        print(f"  {Path(path).name:16s} {labels.get(key, key)}")
-    metrics = result.get("metrics")
-    if metrics:
-        print(f"\nSkill on the {result['split']} patches (NSE = Nash-Sutcliffe efficiency; 1 is "
-              "perfect):")
-        keys = [v for v in KEY_VARIABLES if v in metrics]
-        print("  " + "   ".join(f"{v.upper()} {metrics[v]['nse']:.3f}" for v in keys))
-        print(_format_table(metrics))
-
-
 # --- helpers -------------------------------------------------------------------------------------
 
 def _load_model(path: str):
@@ -499,7 +362,7 @@ def _load_model(path: str):
 
     if not Path(path).exists():
         raise FileNotFoundError(f"model file not found: {path}")
-    with _Step(f"loading the model {path}"):
+    with Step(f"loading the model {path}"):
         return xdifferland.load_model(path)
 
 
@@ -512,7 +375,7 @@ def _open_cli_data(args):
         raise _UserError(str(error).removeprefix("DATA: ")) from None
     except FileNotFoundError as error:
         raise FileNotFoundError(str(error).replace("DATA: [data] paths: ", "DATA: ")) from None
-    with _Step(f"opening {', '.join(paths)}"):
+    with Step(f"opening {', '.join(paths)}"):
         ds, _ = open_data({"paths": paths, "format": args.format})
     return ds
 
@@ -533,30 +396,6 @@ def _write(ds, path: Path, overwrite: bool) -> Path:
     if str(path).rstrip("/").endswith(".zarr"):
         return xdifferland.to_zarr(ds, path, overwrite=overwrite)
     return xdifferland.to_netcdf(ds, path, overwrite=overwrite)
-
-
-def _metrics_table(skill) -> dict:
-    table = {}
-    for name in skill["variable"].values:
-        row = {}
-        for m in _METRICS:
-            if m in skill:
-                value = float(skill[m].sel(variable=name))
-                row[m] = int(value) if m == "n" and math.isfinite(value) else value
-        table[str(name)] = row
-    return table
-
-
-def _format_table(table: dict) -> str:
-    columns = [m for m in _METRICS if any(m in row for row in table.values())]
-    lines = ["  " + f"{'variable':15s}" + "".join(f"{c:>11s}" for c in columns)]
-    for name, row in table.items():
-        cells = []
-        for c in columns:
-            value = row.get(c, float("nan"))
-            cells.append(f"{value:>11d}" if isinstance(value, int) else f"{value:>11.4g}")
-        lines.append("  " + f"{name:15s}" + "".join(cells))
-    return "\n".join(lines)
 
 
 def run() -> None:  # pragma: no cover - console-script convenience

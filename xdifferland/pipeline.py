@@ -1,0 +1,184 @@
+"""The job behind ``xdifferland demo`` and ``xdifferland fit``: fit, save, predict, score, draw.
+
+:func:`run_job` takes a resolved :class:`~xdifferland.runconfig.RunConfig` and an output folder and
+writes the fitted model, the resolved configuration, parameter maps, simulations, metrics (NetCDF
+and JSON) and the summary figure, refusing to overwrite anything unless asked. The command line
+(:mod:`xdifferland.cli`) parses arguments and reports errors; this module does the work.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from pathlib import Path
+
+__all__ = ["KEY_VARIABLES", "Step", "metrics_table", "format_table", "prepare_folder",
+           "print_summary", "refuse_file", "run_job"]
+
+log = logging.getLogger("xdifferland.cli")
+
+KEY_VARIABLES = ("lai", "sif", "et", "nbe")
+_METRICS = ("nse", "r2", "rmse", "bias", "n")
+
+
+class Step:
+    """Logs ``message ...`` and, on exit, how long it took."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __enter__(self):
+        log.info("%s ...", self.message)
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, kind, value, tb):
+        if kind is None:
+            log.info("  done in %.1f s", time.perf_counter() - self.start)
+        return False
+
+
+# --- output folders ------------------------------------------------------------------------------
+
+def prepare_folder(folder: Path, overwrite: bool, *, resume: bool = False) -> Path:
+    """Refuse a folder that holds files unless ``overwrite`` (or ``resume``)."""
+    if folder.exists() and not folder.is_dir():
+        raise FileExistsError(f"output {folder} exists and is not a folder")
+    if folder.exists() and any(folder.iterdir()) and not (overwrite or resume):
+        raise FileExistsError(f"output folder {folder} already holds files; choose another "
+                              "folder or pass --overwrite to replace them")
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def refuse_file(path: Path, overwrite: bool) -> None:
+    if path.exists() and not overwrite:
+        raise FileExistsError(f"{path} exists; choose another name or pass --overwrite")
+
+
+# --- the pipeline shared by demo and fit ---------------------------------------------------------
+
+def run_job(config, folder: Path, *, overwrite: bool, quiet: bool, figure: bool, title: str = "",
+         resume: Path | None = None) -> dict:
+    import xdifferland
+
+    from ._version import __version__
+    from .runconfig import open_data, write_config
+
+    with Step("writing the resolved configuration"):
+        write_config(config, folder / "config.toml", overwrite=True, header=(
+            f"Resolved configuration written by xdifferland {__version__} on "
+            f"{time.strftime('%Y-%m-%d %H:%M:%S')}.\nEvery setting is spelled out; run it again "
+            "with: xdifferland fit config.toml -o OTHER_FOLDER"))
+    data = config.data
+    label = ("the synthetic world " + ", ".join(f"{k}={v}" for k, v in data["synthetic"].items())
+             if "synthetic" in data else f"{len(data['paths'])} data path(s)")
+    with Step(f"opening {label}"):
+        ds, _ = open_data(data)
+        ds = ds.load()
+    roles = data.get("roles") or None
+    log.info("fitting %d epochs (progress bar below)", config.fit.epochs)
+    start = time.perf_counter()
+    model = xdifferland.fit(
+        ds, config.fit, predictors=data.get("predictors"), roles=roles,
+        patch_variable=data.get("patch_variable"),
+        checkpoint_dir=folder / "checkpoints" if config.output["checkpoints"] else None,
+        resume=resume, progress=not quiet)
+    fit_seconds = time.perf_counter() - start
+    log.info("  fitted in %.1f s: %s", fit_seconds, model)
+    files = {"model": model.save(folder / "model.npz", overwrite=overwrite),
+             "config": folder / "config.toml"}
+    result: dict = {"model": model, "files": files, "fit_seconds": fit_seconds}
+    simulation = parameters = None
+    if config.output["parameters"] or figure:
+        with Step("predicting parameter maps"):
+            parameters = model.parameters(ds, roles=roles)
+        files["parameters"] = xdifferland.to_netcdf(parameters, folder / "parameters.nc",
+                                                    overwrite=overwrite)
+    outputs = list(config.output["simulation"])
+    if figure:
+        outputs = list(dict.fromkeys([*outputs, "gpp", "lai"]))
+    if outputs:
+        with Step(f"simulating {', '.join(outputs)}"):
+            simulation = model.simulate(ds, outputs, roles=roles)
+        files["simulation"] = xdifferland.to_netcdf(simulation, folder / "simulation.nc",
+                                                    overwrite=overwrite)
+    split = config.output["evaluate"]
+    skill = None
+    if split != "none":
+        with Step(f"evaluating on the {split} patches"):
+            try:
+                skill = model.evaluate(ds, split, roles=roles)
+            except ValueError as error:  # no observations, or an empty split
+                log.warning("evaluation skipped: %s", one_line(error))
+        if skill is not None:
+            files["metrics"] = xdifferland.to_netcdf(skill, folder / "metrics.nc",
+                                                     overwrite=overwrite)
+            table = metrics_table(skill)
+            path = folder / "metrics.json"
+            refuse_file(path, overwrite)
+            path.write_text(json.dumps({"split": split, "metrics": table,
+                                        "fit_seconds": round(fit_seconds, 1)}, indent=2) + "\n")
+            files["metrics_json"] = path
+            result["metrics"] = table
+            result["split"] = split
+    if figure:
+        with Step("drawing the summary figure"):
+            path = folder / "summary.png"
+            refuse_file(path, overwrite)
+            from .figures import summary_figure
+
+            summary_figure(model, ds, parameters, simulation, skill, path, title=title)
+        files["figure"] = path
+    return result
+
+
+def print_summary(result: dict, folder: Path, seconds: float) -> None:
+    print(f"\nDone in {seconds:.0f} s. Files in {folder}:")
+    labels = {"model": "fitted model", "config": "resolved configuration",
+              "parameters": "parameter maps", "simulation": "simulated fluxes and pools",
+              "metrics": "metrics (with maps)", "metrics_json": "metrics (JSON)",
+              "figure": "summary figure"}
+    for key, path in result["files"].items():
+        print(f"  {Path(path).name:16s} {labels.get(key, key)}")
+    metrics = result.get("metrics")
+    if metrics:
+        print(f"\nSkill on the {result['split']} patches (NSE = Nash-Sutcliffe efficiency; 1 is "
+              "perfect):")
+        keys = [v for v in KEY_VARIABLES if v in metrics]
+        print("  " + "   ".join(f"{v.upper()} {metrics[v]['nse']:.3f}" for v in keys))
+        print(format_table(metrics))
+
+
+def metrics_table(skill) -> dict:
+    table = {}
+    for name in skill["variable"].values:
+        row = {}
+        for m in _METRICS:
+            if m in skill:
+                value = float(skill[m].sel(variable=name))
+                row[m] = int(value) if m == "n" and math.isfinite(value) else value
+        table[str(name)] = row
+    return table
+
+
+def format_table(table: dict) -> str:
+    columns = [m for m in _METRICS if any(m in row for row in table.values())]
+    lines = ["  " + f"{'variable':15s}" + "".join(f"{c:>11s}" for c in columns)]
+    for name, row in table.items():
+        cells = []
+        for c in columns:
+            value = row.get(c, float("nan"))
+            cells.append(f"{value:>11d}" if isinstance(value, int) else f"{value:>11.4g}")
+        lines.append("  " + f"{name:15s}" + "".join(cells))
+    return "\n".join(lines)
+
+
+
+def one_line(error: BaseException) -> str:
+    from .runconfig import _flat
+
+    text = _flat(error)
+    return text if text else type(error).__name__
