@@ -113,3 +113,10 @@ class DifferLandAccessor:
         from .analysis.identifiability import identifiability
 
         return identifiability(ensemble, self._ds, **kwargs)
+
+    def local_identifiability(self, parameters, noise, **kwargs):
+        """Per-pixel Fisher-information posterior of the parameters; see
+        :func:`xdifferland.analysis.local_identifiability`."""
+        from .analysis.fisher import local_identifiability
+
+        return local_identifiability(self._ds, parameters, noise, **kwargs)

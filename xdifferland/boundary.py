@@ -148,20 +148,15 @@ def unstack_pixels(obj, spatial_dims: Sequence[str]):
     return out.transpose(*order, ...)
 
 
-def simulate_block(*arrays: np.ndarray, outputs: tuple[str, ...], mass_conserving: bool,
-                   water_stress: tuple | None = None, n_forcing: int = len(FORCING_INPUTS),
-                   n_static: int = len(STATIC_INPUTS)):
-    """NumPy kernel for :func:`xarray.apply_ufunc`: one block of pixels through the engine.
+def _engine_inputs(arrays, n_forcing: int, n_static: int):
+    """Engine ``Forcing`` and ``Parameters`` from NumPy blocks, and the valid-pixel mask.
 
-    ``arrays`` are the forcing blocks ``(pixel, time)`` in :data:`FORCING_INPUTS` order, the static
-    blocks ``(pixel,)`` in :data:`STATIC_INPUTS` order, then the 40 parameter blocks ``(pixel,)``
-    in registry order. Pixels with any non-finite input are run on benign stand-in values (so
-    the block keeps its shape and compiles once) and come back as NaN. Returns one
-    ``(pixel, time)`` array per requested output.
+    Pixels with any non-finite input are run on benign stand-in values (so the block keeps its
+    shape and compiles once); callers set their results to NaN.
     """
     import jax.numpy as jnp
 
-    from .engine import Forcing, Parameters, midpoint_parameters, simulate
+    from .engine import Forcing, Parameters, midpoint_parameters
 
     forcing_blocks = [np.array(a, float) for a in arrays[:n_forcing]]  # copies: edited below
     static = [np.array(a, float) for a in arrays[n_forcing:n_forcing + n_static]]
@@ -184,7 +179,26 @@ def simulate_block(*arrays: np.ndarray, outputs: tuple[str, ...], mass_conservin
         *(jnp.asarray(a.T, dtype) for a in forcing_blocks),
         *(jnp.asarray(a, dtype) for a in static),
     )
-    engine_params = Parameters(*(jnp.asarray(a, dtype) for a in params))
+    return engine_forcing, Parameters(*(jnp.asarray(a, dtype) for a in params)), valid
+
+
+def simulate_block(*arrays: np.ndarray, outputs: tuple[str, ...], mass_conserving: bool,
+                   water_stress: tuple | None = None, n_forcing: int = len(FORCING_INPUTS),
+                   n_static: int = len(STATIC_INPUTS)):
+    """NumPy kernel for :func:`xarray.apply_ufunc`: one block of pixels through the engine.
+
+    ``arrays`` are the forcing blocks ``(pixel, time)`` in :data:`FORCING_INPUTS` order, the static
+    blocks ``(pixel,)`` in :data:`STATIC_INPUTS` order, then the 40 parameter blocks ``(pixel,)``
+    in registry order. Pixels with any non-finite input are run on benign stand-in values (so
+    the block keeps its shape and compiles once) and come back as NaN. Returns one
+    ``(pixel, time)`` array per requested output.
+    """
+    import jax.numpy as jnp
+
+    from .engine import simulate
+
+    engine_forcing, engine_params, valid = _engine_inputs(arrays, n_forcing, n_static)
+    dtype = jnp.result_type(float)
     variant, stress_weights = water_stress or ("default", None)
     run = simulate(engine_params, engine_forcing, outputs, mass_conserving=mass_conserving,
                    water_stress=variant, stress_weights=stress_weights)
@@ -194,3 +208,19 @@ def simulate_block(*arrays: np.ndarray, outputs: tuple[str, ...], mass_conservin
         values[~valid] = np.nan
         results.append(values)
     return tuple(results)
+
+
+def fisher_block(*arrays: np.ndarray, noise: dict, warmup: int, mass_conserving: bool,
+                 n_forcing: int = len(FORCING_INPUTS), n_static: int = len(STATIC_INPUTS)):
+    """NumPy kernel for :func:`xarray.apply_ufunc`: Fisher information of one block of pixels.
+
+    ``arrays`` as in :func:`simulate_block`. Returns ``(pixel, 40, 40)`` float64, NaN for
+    pixels with non-finite inputs (see :func:`xdifferland.engine.fisher_information`).
+    """
+    from .engine import fisher_information
+
+    engine_forcing, engine_params, valid = _engine_inputs(arrays, n_forcing, n_static)
+    info = np.array(fisher_information(engine_params, engine_forcing, noise, warmup=warmup,
+                                       mass_conserving=mass_conserving), np.float64)
+    info[~valid] = np.nan
+    return info

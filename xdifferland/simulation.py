@@ -19,7 +19,8 @@ from .units import to_canonical_units
 from .validation import validate
 from .variables import PREDICTOR_GROUPS
 
-__all__ = ["simulate", "budget", "prepare_dataset", "PreparedData", "DEFAULT_OUTPUTS"]
+__all__ = ["simulate", "budget", "prepare_dataset", "engine_arrays", "PreparedData",
+           "DEFAULT_OUTPUTS"]
 
 DEFAULT_OUTPUTS = ("lai", "gpp", "et", "nee", "nbe", "sif")
 _DAYS_PER_YEAR_MAP = 365.22  # the published model divides MAP (mm/yr) by 365.22, not 365.25
@@ -97,6 +98,40 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
     return PreparedData(data, spatial_dims, axis, inputs, valid)
 
 
+def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
+                  roles: Mapping[str, str] | None = None,
+                  mask: xr.DataArray | None = None) -> tuple[PreparedData, list[xr.DataArray]]:
+    """The engine's inputs as pixel-stacked DataArrays, in :mod:`~xdifferland.boundary` order.
+
+    Returns the prepared data and the list of forcing ``(pixel, time)`` arrays
+    (:data:`~xdifferland.boundary.FORCING_INPUTS`), static ``(pixel,)`` arrays
+    (:data:`~xdifferland.boundary.STATIC_INPUTS`) and the 40 parameter arrays, NaN outside the
+    valid pixels, chunked alike over pixels when any input is dask-backed.
+    """
+    # Observations play no part in a simulation, so their time coverage is not checked here.
+    prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap",))
+    params = parameter_arrays(parameters)
+    template = prepared.valid
+    spatial = prepared.spatial_dims
+
+    def pixels(da: xr.DataArray) -> xr.DataArray:
+        da = da.broadcast_like(template) if not set(spatial) <= set(da.dims) else da
+        return boundary.stack_pixels(da, spatial)
+
+    valid = pixels(template)
+    forcing = [pixels(prepared.inputs[n].where(template)) for n in boundary.FORCING_INPUTS]
+    static = [pixels(prepared.inputs[n].where(template) if n != "delta_t"
+                     else prepared.inputs[n]) for n in boundary.STATIC_INPUTS]
+    param_das = [pixels(params[n].where(valid.unstack("pixel"))) for n in PARAMETER_NAMES]
+    arrays = forcing + static + param_das
+    if any(a.chunks is not None for a in arrays):
+        chunks = next(a.chunks for a in arrays if a.chunks is not None)
+        pixel_chunks = chunks[arrays[0].get_axis_num("pixel")] if arrays[0].chunks else None
+        arrays = [a.chunk({"pixel": pixel_chunks or "auto", **({"time": -1} if "time" in a.dims
+                                                                else {})}) for a in arrays]
+    return prepared, arrays
+
+
 def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | str | None = None,
              *, roles: Mapping[str, str] | None = None, mass_conserving: bool = False,
              mask: xr.DataArray | None = None, water_stress: tuple | None = None) -> xr.Dataset:
@@ -140,35 +175,18 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     (('time', 'lat', 'lon'), 'g/m**2/day')
     """
     names = resolve_outputs(DEFAULT_OUTPUTS if outputs is None else outputs)
-    # Observations play no part in a simulation, so their time coverage is not checked here.
-    prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap",))
-    params = parameter_arrays(parameters)
-    template = prepared.valid
+    prepared, arrays = engine_arrays(ds, parameters, roles=roles, mask=mask)
     spatial = prepared.spatial_dims
-
-    def pixels(da: xr.DataArray) -> xr.DataArray:
-        da = da.broadcast_like(template) if not set(spatial) <= set(da.dims) else da
-        return boundary.stack_pixels(da, spatial)
-
-    valid = pixels(template)
-    forcing = [pixels(prepared.inputs[n].where(template)) for n in boundary.FORCING_INPUTS]
-    static = [pixels(prepared.inputs[n].where(template) if n != "delta_t"
-                     else prepared.inputs[n]) for n in boundary.STATIC_INPUTS]
-    param_das = [pixels(params[n].where(valid.unstack("pixel"))) for n in PARAMETER_NAMES]
-    arrays = forcing + static + param_das
-    if any(a.chunks is not None for a in arrays):
-        chunks = next(a.chunks for a in arrays if a.chunks is not None)
-        pixel_chunks = chunks[arrays[0].get_axis_num("pixel")] if arrays[0].chunks else None
-        arrays = [a.chunk({"pixel": pixel_chunks or "auto", **({"time": -1} if "time" in a.dims
-                                                                else {})}) for a in arrays]
+    n_forcing = len(boundary.FORCING_INPUTS)
     dtype = np.float64 if _x64() else np.float32
+
     def kernel(*blocks, **kwargs):
         out = boundary.simulate_block(*blocks, **kwargs)
         return out if len(out) > 1 else out[0]  # apply_ufunc wants a bare array for one output
 
     results = xr.apply_ufunc(
         kernel, *arrays,
-        input_core_dims=[["time"]] * len(forcing) + [[]] * (len(static) + len(param_das)),
+        input_core_dims=[["time"]] * n_forcing + [[]] * (len(arrays) - n_forcing),
         output_core_dims=[["time"]] * len(names),
         kwargs={"outputs": names, "mass_conserving": bool(mass_conserving),
                 "water_stress": water_stress},

@@ -7,6 +7,8 @@
   score game) plus the CONTROL share; :func:`partition_shares`;
 * :func:`identifiability` -- coefficient of variation across ensemble members;
   :func:`parameter_recovery` -- spatial r of fitted vs planted parameters (twin experiments);
+  :func:`local_identifiability` -- what the observed streams can pin down at each pixel
+  (Fisher information);
 * :func:`parameter_pca` -- principal components of parameter maps;
 * :func:`shap_values`, :func:`shap_ranking`, :func:`functional_form` -- Kernel SHAP on the
   ensemble-mean network;
@@ -16,6 +18,7 @@
 """
 
 from .diagnostics import cell_area, net_carbon_flux, site_comparison
+from .fisher import local_identifiability, posterior_summary
 from .factorial import LATLON, NOISE, factorial, factorial_scores, setup_predictors
 from .identifiability import (coefficient_of_variation, identifiability,
                               parameter_recovery, recovery_r)
@@ -34,10 +37,12 @@ __all__ = [
            "functional_form",
            "hierarchical_partition",
            "identifiability",
+           "local_identifiability",
            "net_carbon_flux",
            "parameter_pca",
            "parameter_recovery",
            "partition_shares",
+           "posterior_summary",
            "recovery_r",
            "setup_predictors",
            "shap_ranking",

@@ -2,7 +2,8 @@
 
 Layers: :mod:`~.types` (named pytrees), :mod:`~.acm` and :mod:`~.phenology` (process kernels),
 :mod:`~.step` (the ``init / prepare / step`` contract), :mod:`~.simulate` (the ``lax.scan``
-driver), :mod:`~.budget` (mass-balance residuals) and :mod:`~.loss` (the published loss terms).
+driver), :mod:`~.budget` (mass-balance residuals), :mod:`~.loss` (the published loss terms) and
+:mod:`~.sensitivity` (Fisher information of the parameters).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .loss import (LOSS_TERMS, LossTerm, Observation, loss_terms, required_outpu
                    total_loss)
 from .outputs import OUTPUT_NAMES, OUTPUTS, output_spec, resolve_output, resolve_outputs
 from .budget import BudgetResiduals, budget_residuals
+from .sensitivity import fisher_information
 from .simulate import Simulation, as_dtype, simulate
 from .step import init, prepare, step
 from .types import FORCING_FIELDS, POOL_BOUNDS, Forcing, Parameters, Pools
@@ -23,7 +25,7 @@ __all__ = [
     "OUTPUTS", "OUTPUT_NAMES", "output_spec", "resolve_output", "resolve_outputs",
     "midpoint_parameters", "FORCING_FIELDS", "POOL_BOUNDS", "as_dtype", "budget_residuals",
     "BudgetResiduals", "LOSS_TERMS", "LossTerm", "Observation", "loss_terms", "total_loss",
-    "required_outputs",
+    "required_outputs", "fisher_information",
 ]
 
 
