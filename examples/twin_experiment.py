@@ -56,7 +56,9 @@ def pixel_identifiability(ds, truth, where, streams) -> dict[str, dict[str, floa
     For each key parameter: the median (over ``where``) Laplace posterior sd of the unconstrained
     value with all 40 free, over the spatial sd of its planted unconstrained map; below about
     0.3 a pixel's own time series identifies the parameter's map, near 1 or above only the
-    network's spatial regularity can. Noise as generated (``truth["noise_std"]``).
+    network's spatial regularity can. For the phenology days the spread is taken within each
+    hemisphere (the half-year shift between them is not what is hard to see). Noise as
+    generated (``truth["noise_std"]``).
     """
     from xdifferland.transforms import to_unconstrained
 
@@ -64,10 +66,13 @@ def pixel_identifiability(ds, truth, where, streams) -> dict[str, dict[str, floa
     noise = {s: float(truth["noise_std"].sel(stream=s)) for s in streams}
     out = local_identifiability(ds, truth[names], noise, mask=where)
     result = {}
+    south = (ds["lat"] < 0).broadcast_like(where).values[where.values]
     for name in KEY_PARAMETERS:
-        planted = truth[name].where(where).values
-        x = np.asarray(to_unconstrained(planted[np.isfinite(planted)].astype(np.float32),
-                                        [name]))
+        planted = truth[name].values[where.values].astype(np.float32)
+        x = np.array(to_unconstrained(planted, [name]))
+        if name.endswith("_day"):  # the spread beyond the half-year shift between hemispheres
+            for side in (south, ~south):
+                x[side] -= x[side].mean() if side.any() else 0.0
         one = out.sel(parameter=name)
         partner = one["partner"].where(where, "").values
         partners, counts = np.unique(partner[partner != ""], return_counts=True)
