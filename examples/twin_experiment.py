@@ -76,7 +76,8 @@ def pixel_identifiability(ds, truth, where, streams) -> dict[str, dict[str, floa
         one = out.sel(parameter=name)
         partner = one["partner"].where(where, "").values
         partners, counts = np.unique(partner[partner != ""], return_counts=True)
-        result[name] = {"posterior_over_spread": float(one["posterior_sd"].median()) / x.std(),
+        spread = float(x.std())
+        result[name] = {"posterior_over_spread": float(one["posterior_sd"].median()) / spread,
                         "variance_inflation": float(one["variance_inflation"].median()),
                         "partner": str(partners[np.argmax(counts)]) if counts.size else ""}
     return result
