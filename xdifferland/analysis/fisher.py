@@ -179,14 +179,15 @@ def local_identifiability(ds: xr.Dataset, parameters: xr.Dataset, noise: Mapping
     spatial = prepared.spatial_dims
     out = xr.Dataset({n: boundary.unstack_pixels(r, spatial) for n, r in zip(names, results)})
     out = out.assign_coords(parameter=list(PARAMETER_NAMES))
-    labels = np.array(list(PARAMETER_NAMES) + [""], dtype=object)
+    labels = np.array(list(PARAMETER_NAMES) + [""], dtype=object)  # index -1 (no data) -> ""
     out["partner"] = xr.apply_ufunc(lambda i: labels[i], out["partner"], dask="parallelized",
                                     output_dtypes=[object])
-    units = "1 (unconstrained parameter units)"
-    out["posterior_sd"].attrs = {"long_name": "Laplace posterior standard deviation, all "
-                                              "parameters free", "units": units}
-    out["conditional_sd"].attrs = {"long_name": "posterior standard deviation were the other "
-                                                "parameters known", "units": units}
+    out["posterior_sd"].attrs = {"long_name": "Laplace posterior standard deviation of the "
+                                              "unconstrained parameter, all parameters free",
+                                 "units": "1"}
+    out["conditional_sd"].attrs = {"long_name": "posterior standard deviation of the "
+                                                "unconstrained parameter were the others known",
+                                   "units": "1"}
     out["variance_inflation"].attrs = {"long_name": "posterior over conditional variance "
                                                     "(trade-off with other parameters)",
                                        "units": "1"}
