@@ -61,7 +61,12 @@ def refuse_file(path: Path, overwrite: bool) -> None:
 # --- the pipeline shared by demo and fit ---------------------------------------------------------
 
 def run_job(config, folder: Path, *, overwrite: bool, quiet: bool, figure: bool, title: str = "",
-         resume: Path | None = None) -> dict:
+            resume: Path | None = None) -> dict:
+    """Fit ``config`` and write every requested output into ``folder``.
+
+    Returns ``{"model", "files", "fit_seconds"}`` plus ``"metrics"`` and ``"split"`` when the
+    configuration asks for an evaluation. ``resume`` continues from a checkpoint file.
+    """
     import xdifferland
 
     from ._version import __version__
