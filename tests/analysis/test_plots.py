@@ -40,6 +40,12 @@ def test_figures(rng):
     fig = plots.shap_dependence(res, top=2, fits={"a": functional_form(res, "a")})
     assert isinstance(fig, Figure) and len([a for a in fig.axes if a.get_visible()]) == 2
     assert isinstance(plots.pca_biplot(parameter_pca(params)), Figure)
+    local = xr.Dataset({"posterior_sd": (("parameter", "lat"), rng.random((3, 4)) + 1),
+                        "conditional_sd": (("parameter", "lat"), rng.random((3, 4)))},
+                       coords={"parameter": ["p0", "p1", "p2"]})
+    fig = plots.identifiability_bars(local, xr.DataArray([1.0, 2.0, 4.0], dims="parameter"))
+    widths = [p.get_width() for p in fig.axes[0].patches]
+    assert len(widths) == 6 and widths[3] == float(local["posterior_sd"][0].median())
     import matplotlib.pyplot as plt
 
     plt.close("all")

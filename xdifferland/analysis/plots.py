@@ -13,6 +13,7 @@ import xarray as xr
 
 __all__ = [
     "dominant_group_map",
+    "identifiability_bars",
     "parameter_maps",
     "partition_bars",
     "pca_biplot",
@@ -198,5 +199,48 @@ def pca_biplot(pca: xr.Dataset, components: tuple[int, int] = (1, 2), *,
     ratio = pca["explained_variance_ratio"]
     ax.set_xlabel(f"PC{i} ({100 * float(ratio.sel(component=i)):.0f} %)")
     ax.set_ylabel(f"PC{j} ({100 * float(ratio.sel(component=j)):.0f} %)")
+    fig.tight_layout()
+    return fig
+
+
+def identifiability_bars(local: xr.Dataset, spread: xr.DataArray | None = None, *,
+                         where: xr.DataArray | None = None):
+    """Median conditional and posterior sd per parameter (log scale), from
+    :func:`~xdifferland.analysis.local_identifiability`.
+
+    The gap between the two bars is the trade-off with other parameters. With ``spread`` (the
+    spatial sd of each parameter's unconstrained map, over ``parameter``) both are divided by
+    it, and a line at 1 marks where a pixel's record no longer resolves the map.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> local = xr.Dataset({"posterior_sd": ("parameter", [2.0, 0.1]),
+    ...                     "conditional_sd": ("parameter", [0.05, 0.08])},
+    ...                    coords={"parameter": ["a", "b"]})
+    >>> len(identifiability_bars(local).axes[0].patches)
+    4
+    """
+    spatial = [d for d in local["posterior_sd"].dims if d != "parameter"]
+    stats = {}
+    for name in ("conditional_sd", "posterior_sd"):
+        da = local[name] if where is None else local[name].where(where)
+        stats[name] = da.median(spatial) if spatial else da
+        if spread is not None:
+            stats[name] = stats[name] / spread
+    names = [str(v) for v in local["parameter"].values]
+    y = np.arange(len(names))
+    fig, (ax,) = _figure(1)
+    fig.set_size_inches(6.0, 1.0 + 0.22 * len(names))
+    ax.barh(y - 0.2, stats["conditional_sd"].values, height=0.4, label="others known")
+    ax.barh(y + 0.2, stats["posterior_sd"].values, height=0.4, label="all free")
+    ax.set_xscale("log")
+    ax.set_yticks(y, names, fontsize=7)
+    ax.invert_yaxis()
+    if spread is not None:
+        ax.axvline(1.0, color="0.3", lw=0.8, ls="--")
+    ax.set_xlabel("posterior sd" + (" / spatial sd of the map" if spread is not None else
+                                    " (unconstrained units)"))
+    ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
