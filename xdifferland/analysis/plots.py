@@ -241,6 +241,6 @@ def identifiability_bars(local: xr.Dataset, spread: xr.DataArray | None = None, 
         ax.axvline(1.0, color="0.3", lw=0.8, ls="--")
     ax.set_xlabel("posterior sd" + (" / spatial sd of the map" if spread is not None else
                                     " (unconstrained units)"))
-    ax.legend(fontsize=8, frameon=False)
+    ax.legend(fontsize=8, frameon=False, ncol=2, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     fig.tight_layout()
     return fig
