@@ -210,17 +210,33 @@ def simulate_block(*arrays: np.ndarray, outputs: tuple[str, ...], mass_conservin
     return tuple(results)
 
 
+#: Pixels per pass of :func:`fisher_block`: the Jacobian it holds is 40 x streams x time x pixels
+#: floats (about 160 MB for 3 streams, 168 months and 2,048 pixels), whatever the dask chunk.
+FISHER_PIXELS = 2048
+
+
 def fisher_block(*arrays: np.ndarray, noise: dict, warmup: int, mass_conserving: bool,
                  n_forcing: int = len(FORCING_INPUTS), n_static: int = len(STATIC_INPUTS)):
     """NumPy kernel for :func:`xarray.apply_ufunc`: Fisher information of one block of pixels.
 
     ``arrays`` as in :func:`simulate_block`. Returns ``(pixel, 40, 40)`` float64, NaN for
-    pixels with non-finite inputs (see :func:`xdifferland.engine.fisher_information`).
+    pixels with non-finite inputs (see :func:`xdifferland.engine.fisher_information`). Large
+    blocks are processed :data:`FISHER_PIXELS` at a time, the last pass padded to the same size
+    so that one compilation serves them all.
     """
     from .engine import fisher_information
 
-    engine_forcing, engine_params, valid = _engine_inputs(arrays, n_forcing, n_static)
-    info = np.array(fisher_information(engine_params, engine_forcing, noise, warmup=warmup,
-                                       mass_conserving=mass_conserving), np.float64)
-    info[~valid] = np.nan
-    return info
+    n_pixels = np.shape(arrays[0])[0]
+    size = min(n_pixels, FISHER_PIXELS)
+    out = np.empty((n_pixels, 40, 40), np.float64)
+    for start in range(0, n_pixels, size):
+        rows = np.arange(start, start + size).clip(max=n_pixels - 1)  # pad with the last pixel
+        part = [np.asarray(a)[rows] if np.ndim(a) and np.shape(a)[0] == n_pixels else a
+                for a in arrays]
+        engine_forcing, engine_params, valid = _engine_inputs(part, n_forcing, n_static)
+        info = np.array(fisher_information(engine_params, engine_forcing, noise, warmup=warmup,
+                                           mass_conserving=mass_conserving), np.float64)
+        info[~valid] = np.nan
+        keep = min(size, n_pixels - start)
+        out[start:start + keep] = info[:keep]
+    return out

@@ -121,3 +121,14 @@ def test_posterior_summary_of_two_interchangeable_parameters():
     assert out["partner"][0].tolist() == [1, 0]
     assert out["partner_correlation"][0, 0] == pytest.approx(-3.9 / 4.0001, rel=1e-6)
     assert np.isnan(out["posterior_sd"][1]).all() and out["partner"][1].tolist() == [-1, -1]
+
+
+def test_large_blocks_are_processed_in_equal_passes(few_pixels, monkeypatch):
+    from xdifferland import boundary
+
+    ds, parameters = few_pixels
+    whole = local_identifiability(ds, parameters, NOISE)
+    monkeypatch.setattr(boundary, "FISHER_PIXELS", 3)  # 4 pixels: a pass of 3, a padded pass
+    passes = local_identifiability(ds, parameters, NOISE)
+    xr.testing.assert_allclose(passes["conditional_sd"], whole["conditional_sd"], rtol=1e-5)
+    assert passes["posterior_sd"].notnull().sum() == whole["posterior_sd"].notnull().sum()
