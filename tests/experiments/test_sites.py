@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from tests.conftest import FLUXNET
 from xdifferland.experiments import prepare_sites, published_scores, site_validation
@@ -60,6 +61,25 @@ def test_site_climate_separates_dry_from_wet_sites(two_sites):
     assert index["AU-Stp"] == pytest.approx(0.219, abs=0.005)
     assert index["US-Ha1"] == pytest.approx(0.577, abs=0.01)
     assert ds["forest"].to_series().tolist() == [0.0, 1.0, 1.0]
+    # GRA, DBF, ENF: tree cover from the IGBP class definitions, leaf habit of the forests
+    assert ds["tree_cover"].to_series().tolist() == [0.05, 0.8, 0.8]
+    assert ds["evergreen"].to_series().tolist() == [0.0, 0.0, 1.0]
+
+
+@pytest.mark.parametrize("igbp, cover", [("WSA", 0.45), ("SAV", 0.2), ("MF", 0.8)])
+def test_tree_cover_orders_savannas_between_grassland_and_forest(igbp, cover):
+    ds = xr.Dataset({"precipitation": (("time", "site"), [[2.0]]),
+                     "shortwave_radiation": (("time", "site"), [[20.0]])},
+                    coords={"igbp": ("site", [igbp])})
+    assert float(add_site_climate(ds)["tree_cover"][0]) == cover
+
+
+def test_unknown_igbp_class_names_the_fix():
+    ds = xr.Dataset({"precipitation": (("time", "site"), [[2.0, 2.0]]),
+                     "shortwave_radiation": (("time", "site"), [[20.0, 20.0]])},
+                    coords={"igbp": ("site", ["GRA", "Forest"])})
+    with pytest.raises(ValueError, match=r"igbp: unknown IGBP class\(es\) \['Forest'\]"):
+        add_site_climate(ds)
 
 
 def test_spinup_cycles_the_first_year_without_observations(two_sites):

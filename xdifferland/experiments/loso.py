@@ -20,11 +20,19 @@ import xarray as xr
 from ..training.config import FitConfig
 from .folds import Member, fit_members
 
-__all__ = ["FOREST_CLASSES", "LOSO_PREDICTORS", "add_site_climate", "with_spinup",
+__all__ = ["FOREST_CLASSES", "IGBP_TREE_COVER", "IGBP_EVERGREEN", "LOSO_PREDICTORS", "add_site_climate", "with_spinup",
            "leave_one_site_out", "loso_table"]
 
 #: IGBP classes counted as forest for the ``forest`` predictor (1 forest, 0 otherwise).
 FOREST_CLASSES = ("ENF", "EBF", "DNF", "DBF", "MF")
+#: Tree cover of each IGBP class: the middle of the class's definitional range (forests > 60 %,
+#: woody savannas 30-60 %, savannas 10-30 %, open landscapes < 10 %). A fraction, not a label, so
+#: a savanna site falls between the grasslands and forests a fit has seen.
+IGBP_TREE_COVER = {"ENF": 0.8, "EBF": 0.8, "DNF": 0.8, "DBF": 0.8, "MF": 0.8, "WSA": 0.45,
+                   "SAV": 0.2, "CSH": 0.05, "OSH": 0.05, "GRA": 0.05, "CRO": 0.05, "WET": 0.05,
+                   "SNO": 0.0, "BSV": 0.0, "URB": 0.05, "CVM": 0.3, "WAT": 0.0}
+#: Leaf habit of the IGBP forest classes (1 evergreen, 0 deciduous, 0.5 mixed); 0 elsewhere.
+IGBP_EVERGREEN = {"ENF": 1.0, "EBF": 1.0, "MF": 0.5}
 #: Default predictors of the leave-one-site-out fits (see :func:`add_site_climate`).
 LOSO_PREDICTORS = ("mean_annual_temperature", "mean_annual_precipitation", "moisture_index",
                    "forest")
@@ -37,7 +45,8 @@ def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
     ``moisture_index`` is the Budyko-style ratio of mean precipitation to the water the mean
     shortwave radiation could evaporate, ``P / (SW / λ)`` (dimensionless; small = dry). It uses
     the forcing only, which is known wherever the model is run. ``forest`` is 1 where the IGBP
-    class is one of :data:`FOREST_CLASSES`.
+    class is one of :data:`FOREST_CLASSES`; ``tree_cover`` is the class's definitional tree cover
+    (:data:`IGBP_TREE_COVER`) and ``evergreen`` its leaf habit (:data:`IGBP_EVERGREEN`).
 
     Examples
     --------
@@ -48,13 +57,25 @@ def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
     >>> out = add_site_climate(ds)
     >>> out["moisture_index"].values.round(2).tolist(), out["forest"].values.tolist()
     ([0.2, 0.05], [1.0, 0.0])
+    >>> out["tree_cover"].values.tolist(), out["evergreen"].values.tolist()
+    ([0.8, 0.05], [1.0, 0.0])
     """
     evaporable = ds["shortwave_radiation"].mean("time") / _LATENT_HEAT
     index = ds["precipitation"].mean("time") / evaporable
-    forest = np.isin(np.asarray(ds["igbp"].values, str), FOREST_CLASSES).astype(float)
+    classes = np.asarray(ds["igbp"].values, str)
+    unknown = sorted(str(c) for c in set(classes.ravel()) - set(IGBP_TREE_COVER))
+    if unknown:
+        raise ValueError(f"igbp: unknown IGBP class(es) {unknown}; use the 17 IGBP codes "
+                         f"({', '.join(IGBP_TREE_COVER)})")
+    forest = np.isin(classes, FOREST_CLASSES).astype(float)
+    cover = np.vectorize(IGBP_TREE_COVER.get, otypes=[float])(classes)
+    evergreen = np.vectorize(lambda c: IGBP_EVERGREEN.get(c, 0.0), otypes=[float])(classes)
+    dims = ds["igbp"].dims
     return ds.assign(
         moisture_index=index.assign_attrs(units="1", long_name="precipitation / (SW / λ)"),
-        forest=(ds["igbp"].dims, forest, {"units": "1", "long_name": "IGBP forest class"}))
+        forest=(dims, forest, {"units": "1", "long_name": "IGBP forest class"}),
+        tree_cover=(dims, cover, {"units": "1", "long_name": "tree cover of the IGBP class"}),
+        evergreen=(dims, evergreen, {"units": "1", "long_name": "evergreen leaf habit (IGBP)"}))
 
 
 def with_spinup(ds: xr.Dataset, masks: Sequence[xr.DataArray], years: int,
