@@ -86,8 +86,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--loso-epochs", type=int, default=None,
                         help="epochs of the leave-one-site-out fits (default: LOSO_EPOCHS)")
-    parser.add_argument("--loso-seeds", type=int, default=1,
-                        help="seeds averaged per held-out site (default 1)")
+    parser.add_argument("--loso-seeds", type=int, default=3,
+                        help="seeds averaged per held-out site (default 3)")
     parser.add_argument("--loso-predictors", type=lambda text: tuple(text.split(",")),
                         default=None, help="comma-separated predictors of the leave-one-site-"
                                            "out fits (default: LOSO_PREDICTORS)")

@@ -13,6 +13,7 @@ from xdifferland.experiments.folds import Member, fit_members
 from xdifferland.experiments.loso import (add_site_climate, leave_one_site_out, loso_table,
                                           with_spinup)
 from xdifferland.experiments.sites import SCORED, SITE_SETTINGS
+from xdifferland.errors import DataError
 from xdifferland.training import FitConfig, fit
 
 pytestmark = pytest.mark.shared
@@ -66,12 +67,16 @@ def test_site_climate_separates_dry_from_wet_sites(two_sites):
     assert ds["evergreen"].to_series().tolist() == [0.0, 0.0, 1.0]
 
 
-@pytest.mark.parametrize("igbp, cover", [("WSA", 0.45), ("SAV", 0.2), ("MF", 0.8)])
-def test_tree_cover_orders_savannas_between_grassland_and_forest(igbp, cover):
+@pytest.mark.parametrize("igbp, cover, woody", [("WSA", 0.45, 1.0), ("SAV", 0.2, 1.0),
+                                                ("MF", 0.8, 1.0), ("GRA", 0.05, 0.0)])
+def test_tree_cover_orders_savannas_between_grassland_and_forest(igbp, cover, woody):
     ds = xr.Dataset({"precipitation": (("time", "site"), [[2.0]]),
                      "shortwave_radiation": (("time", "site"), [[20.0]])},
                     coords={"igbp": ("site", [igbp])})
-    assert float(add_site_climate(ds)["tree_cover"][0]) == cover
+    out = add_site_climate(ds)
+    assert float(out["tree_cover"][0]) == cover
+    # FAO forest definition (> 10 % canopy cover): savannas are wooded, grasslands are not
+    assert float(out["woody"][0]) == woody
 
 
 def test_unknown_igbp_class_names_the_fix():
@@ -114,6 +119,16 @@ def test_leave_one_site_out_predicts_each_site_from_the_others():
     assert table.shape == (3, 4) and np.isfinite(table.values).all()
 
 
+def test_a_fold_whose_sites_share_every_predictor_is_refused_with_the_fix():
+    # with three sites, holding out the one grassland leaves two wooded sites: woody is constant
+    ds = prepare_sites(FLUXNET, sites=["US-Var", "DE-Tha", "US-Ha1"])
+    train, test = temporal_split(ds)
+    with pytest.raises(DataError, match=r"woody take one value .*DE-Tha, US-Ha1.*Fix: add a "
+                                        r"predictor that varies"):
+        leave_one_site_out(ds, train, test, SITE_SETTINGS | {"epochs": 1}, predictors=("woody",),
+                           seeds=1)
+
+
 def test_members_trained_side_by_side_match_separate_fits():
     ds = add_site_climate(prepare_sites(FLUXNET, sites=["US-Var", "DE-Tha", "US-Ha1"]))
     train, _ = temporal_split(ds)
@@ -135,7 +150,8 @@ def test_members_trained_side_by_side_match_separate_fits():
 
 
 def test_fits_on_threads_equal_fits_one_after_another():
-    options = dict(sites=["US-Var", "DE-Tha", "US-Ha1"], epochs=2, loso_epochs=2,
+    options = dict(sites=["US-Var", "DE-Tha", "US-Ha1"], epochs=2, loso_epochs=2, loso_seeds=1,
+                   loso_predictors=("mean_annual_temperature", "moisture_index"),
                    variants=("nn_paw",), progress=False)
     one_by_one = site_validation(FLUXNET, workers=1, **options)
     side_by_side = site_validation(FLUXNET, workers=3, **options)

@@ -50,6 +50,15 @@ def _member_data(member: Member):
     ds = member.ds
     constant = [p for p in member.predictors if float(ds[p].std()) == 0.0]
     used = [p for p in member.predictors if p not in constant]
+    if not used:
+        from ..errors import DataError, Problem
+
+        sites = ", ".join(str(s) for s in ds["site"].values) if "site" in ds.dims else "its sites"
+        raise DataError([Problem(
+            "predictors", f"{', '.join(member.predictors)} take one value over the training sites "
+            f"of this member ({sites}), so the network has nothing to map.",
+            "add a predictor that varies across those sites (e.g. mean_annual_temperature or "
+            "moisture_index), or train on more sites")])
     unused = [p for p in default_predictors(ds) if p not in used]
     data = training_data(ds.drop_vars(unused), predictors=used,
                          observation_mask=member.observation_mask)

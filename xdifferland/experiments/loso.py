@@ -1,9 +1,11 @@
 """Leave-one-site-out prediction: site predictors that generalise, spin-up and seed ensembles.
 
 With a dozen sites a network fed one-hot IGBP classes learns site identities (several classes
-occur at a single site) and cannot place a new site. The leave-one-site-out fits therefore use a
-few continuous climate predictors plus a coarse forest/non-forest flag and train on every year of
-the other sites (none of the held-out site's data is seen). Optionally each run starts after
+occur at a single site) and cannot place a new site, and continuous climate predictors make it
+extrapolate for the sites at the edge of the dozen. The leave-one-site-out fits therefore use one
+coarse flag by default, ``woody`` (tree cover above the FAO forest threshold, from the IGBP class),
+and train on every year of the other sites (none of the held-out site's data is seen), three seeds
+per held-out site. Optionally each run starts after
 cycling its first forcing year (so fast pools need not be predicted for a site never seen), and
 a small ensemble of seeds is averaged. Every fold and seed is trained side by side
 (:func:`fit_members`).
@@ -20,8 +22,9 @@ import xarray as xr
 from ..training.config import FitConfig
 from .folds import Member, fit_members
 
-__all__ = ["FOREST_CLASSES", "IGBP_TREE_COVER", "IGBP_EVERGREEN", "LOSO_PREDICTORS", "add_site_climate", "with_spinup",
-           "leave_one_site_out", "loso_table"]
+__all__ = ["FOREST_CLASSES", "IGBP_TREE_COVER", "IGBP_EVERGREEN", "WOODY_COVER",
+           "LOSO_PREDICTORS", "add_site_climate", "with_spinup", "leave_one_site_out",
+           "loso_table"]
 
 #: IGBP classes counted as forest for the ``forest`` predictor (1 forest, 0 otherwise).
 FOREST_CLASSES = ("ENF", "EBF", "DNF", "DBF", "MF")
@@ -31,11 +34,14 @@ FOREST_CLASSES = ("ENF", "EBF", "DNF", "DBF", "MF")
 IGBP_TREE_COVER = {"ENF": 0.8, "EBF": 0.8, "DNF": 0.8, "DBF": 0.8, "MF": 0.8, "WSA": 0.45,
                    "SAV": 0.2, "CSH": 0.05, "OSH": 0.05, "GRA": 0.05, "CRO": 0.05, "WET": 0.05,
                    "SNO": 0.0, "BSV": 0.0, "URB": 0.05, "CVM": 0.3, "WAT": 0.0}
+#: Tree cover above which a class counts as wooded for the ``woody`` predictor: the FAO forest
+#: definition's 10 % canopy cover, which includes (woody) savannas.
+WOODY_COVER = 0.1
 #: Leaf habit of the IGBP forest classes (1 evergreen, 0 deciduous, 0.5 mixed); 0 elsewhere.
 IGBP_EVERGREEN = {"ENF": 1.0, "EBF": 1.0, "MF": 0.5}
-#: Default predictors of the leave-one-site-out fits (see :func:`add_site_climate`).
-LOSO_PREDICTORS = ("mean_annual_temperature", "mean_annual_precipitation", "moisture_index",
-                   "forest")
+#: Default predictors of the leave-one-site-out fits (see :func:`add_site_climate`): the best of
+#: the predictor sets compared in docs/examples.md by their leave-one-site-out skill.
+LOSO_PREDICTORS = ("woody",)
 _LATENT_HEAT = 2.45  # MJ kg-1: shortwave energy per mm of evaporated water
 
 
@@ -46,7 +52,9 @@ def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
     shortwave radiation could evaporate, ``P / (SW / λ)`` (dimensionless; small = dry). It uses
     the forcing only, which is known wherever the model is run. ``forest`` is 1 where the IGBP
     class is one of :data:`FOREST_CLASSES`; ``tree_cover`` is the class's definitional tree cover
-    (:data:`IGBP_TREE_COVER`) and ``evergreen`` its leaf habit (:data:`IGBP_EVERGREEN`).
+    (:data:`IGBP_TREE_COVER`), ``woody`` is 1 where that cover exceeds :data:`WOODY_COVER` (the
+    FAO forest threshold, which counts savannas as wooded) and ``evergreen`` is the leaf habit
+    (:data:`IGBP_EVERGREEN`).
 
     Examples
     --------
@@ -57,7 +65,7 @@ def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
     >>> out = add_site_climate(ds)
     >>> out["moisture_index"].values.round(2).tolist(), out["forest"].values.tolist()
     ([0.2, 0.05], [1.0, 0.0])
-    >>> out["tree_cover"].values.tolist(), out["evergreen"].values.tolist()
+    >>> out["tree_cover"].values.tolist(), out["woody"].values.tolist()
     ([0.8, 0.05], [1.0, 0.0])
     """
     evaporable = ds["shortwave_radiation"].mean("time") / _LATENT_HEAT
@@ -75,6 +83,8 @@ def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
         moisture_index=index.assign_attrs(units="1", long_name="precipitation / (SW / λ)"),
         forest=(dims, forest, {"units": "1", "long_name": "IGBP forest class"}),
         tree_cover=(dims, cover, {"units": "1", "long_name": "tree cover of the IGBP class"}),
+        woody=(dims, (cover > WOODY_COVER).astype(float),
+               {"units": "1", "long_name": "tree cover above 10 % (FAO forest definition)"}),
         evergreen=(dims, evergreen, {"units": "1", "long_name": "evergreen leaf habit (IGBP)"}))
 
 
@@ -122,7 +132,7 @@ def _observation_names(ds: xr.Dataset) -> list[str]:
 
 def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
                        settings: dict, *, predictors: Sequence[str] = LOSO_PREDICTORS,
-                       seeds: int = 1, all_years: bool = True, spinup_years: int = 0,
+                       seeds: int = 3, all_years: bool = True, spinup_years: int = 0,
                        clip_predictors: bool = False, progress: bool = False,
                        callback=None) -> dict[str, xr.Dataset]:
     """Predict every site from a fit to the others; simulated outputs per held-out site.
@@ -138,7 +148,7 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
         :class:`~xdifferland.training.FitConfig` keywords shared by every fit.
     predictors : sequence of str
         Predictors (names in ``ds`` or added by :func:`add_site_climate`).
-    seeds : int, default 1
+    seeds : int, default 3
         Ensemble members per held-out site; their simulated outputs are averaged.
     all_years : bool, default True
         Train on every year of the other sites instead of their training years only.
