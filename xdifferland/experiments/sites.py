@@ -119,7 +119,7 @@ SITE_SETTINGS = {"epochs": 2500, "schedule": "cosine", "learning_rate": 1e-3,
                  "loss_weights": {"lai": 300.0}}
 #: Epochs of the leave-one-site-out fits (all folds and seeds are trained side by side). Fewer
 #: than the joint fit's: with eleven sites, longer training fits their particulars and the held-out
-#: site gets worse (mean GPP NSE 0.455 at 200 epochs, 0.399 at 400; docs/examples.md).
+#: site gets worse (mean GPP NSE 0.455 at 200 epochs, 0.399 at 400, seed 0; docs/examples.md).
 LOSO_EPOCHS = 200
 
 
