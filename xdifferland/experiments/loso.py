@@ -4,11 +4,10 @@ With a dozen sites a network fed one-hot IGBP classes learns site identities (se
 occur at a single site) and cannot place a new site, and continuous climate predictors make it
 extrapolate for the sites at the edge of the dozen. The leave-one-site-out fits therefore use one
 coarse flag by default, ``woody`` (tree cover above the FAO forest threshold, from the IGBP class),
-and train on every year of the other sites (none of the held-out site's data is seen), three seeds
-per held-out site. Optionally each run starts after
-cycling its first forcing year (so fast pools need not be predicted for a site never seen), and
-a small ensemble of seeds is averaged. Every fold and seed is trained side by side
-(:func:`fit_members`).
+and train on every year of the other sites (none of the held-out site's data is seen), averaging
+three seeds per held-out site. Optionally each run starts after cycling its first forcing year (so
+fast pools need not be predicted for a site never seen). Every fold and seed is trained side by
+side (:func:`fit_members`).
 """
 
 from __future__ import annotations
@@ -73,8 +72,10 @@ def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
     classes = np.asarray(ds["igbp"].values, str)
     unknown = sorted(str(c) for c in set(classes.ravel()) - set(IGBP_TREE_COVER))
     if unknown:
-        raise ValueError(f"igbp: unknown IGBP class(es) {unknown}; use the 17 IGBP codes "
-                         f"({', '.join(IGBP_TREE_COVER)})")
+        from ..errors import DataError, Problem
+
+        raise DataError([Problem("igbp", f"unknown IGBP class(es) {unknown}.",
+                                 f"use the 17 IGBP codes ({', '.join(IGBP_TREE_COVER)})")])
     forest = np.isin(classes, FOREST_CLASSES).astype(float)
     cover = np.vectorize(IGBP_TREE_COVER.get, otypes=[float])(classes)
     evergreen = np.vectorize(lambda c: IGBP_EVERGREEN.get(c, 0.0), otypes=[float])(classes)
