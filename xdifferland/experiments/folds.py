@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
+from ..errors import DataError, Problem
 from ..engine.loss import active_terms, required_outputs
 from ..network import init_network
 from ..training.batches import Standardization, build_batch, stack_batches
@@ -51,8 +52,6 @@ def _member_data(member: Member):
     constant = [p for p in member.predictors if float(ds[p].std()) == 0.0]
     used = [p for p in member.predictors if p not in constant]
     if not used:
-        from ..errors import DataError, Problem
-
         sites = ", ".join(str(s) for s in ds["site"].values) if "site" in ds.dims else "its sites"
         raise DataError([Problem(
             "predictors", f"{', '.join(member.predictors)} take one value over the training sites "

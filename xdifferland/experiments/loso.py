@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import DataError, Problem
 from ..training.config import FitConfig
 from .folds import Member, fit_members
 
@@ -72,8 +73,6 @@ def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
     classes = np.asarray(ds["igbp"].values, str)
     unknown = sorted(str(c) for c in set(classes.ravel()) - set(IGBP_TREE_COVER))
     if unknown:
-        from ..errors import DataError, Problem
-
         raise DataError([Problem("igbp", f"unknown IGBP class(es) {unknown}.",
                                  f"use the 17 IGBP codes ({', '.join(IGBP_TREE_COVER)})")])
     forest = np.isin(classes, FOREST_CLASSES).astype(float)
