@@ -55,7 +55,8 @@ def plot_site(site: str, ds, simulated, test, out: Path) -> Path:
 
 def loso_options(args) -> dict:
     """Leave-one-site-out keywords of :func:`site_validation` from the command line."""
-    options = {"loso_epochs": args.loso_epochs, "loso_seeds": args.loso_seeds}
+    options = {"loso_epochs": args.loso_epochs, "loso_seeds": args.loso_seeds,
+               "loso_max_refits": args.loso_max_refits, "seed": args.seed}
     if args.loso_predictors:
         options["loso_predictors"] = args.loso_predictors
     return options
@@ -88,6 +89,11 @@ def main(argv=None):
                         help="epochs of the leave-one-site-out fits (default: LOSO_EPOCHS)")
     parser.add_argument("--loso-seeds", type=int, default=3,
                         help="seeds averaged per held-out site (default 3)")
+    parser.add_argument("--loso-max-refits", type=int, default=2,
+                        help="rounds of refitting leave-one-site-out members stuck in a poor "
+                             "optimum (default 2; 0 keeps every member as trained)")
+    parser.add_argument("--seed", type=int, default=0,
+                        help="base seed of every fit (leave-one-site-out members: seed + 1000 k)")
     parser.add_argument("--loso-predictors", type=lambda text: tuple(text.split(",")),
                         default=None, help="comma-separated predictors of the leave-one-site-"
                                            "out fits (default: LOSO_PREDICTORS)")

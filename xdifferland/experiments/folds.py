@@ -27,7 +27,7 @@ from ..training.config import FitConfig
 from ..training.data import training_data
 from ..training.loop import Splits, TrainingError, _make_steps, _term_weights
 
-__all__ = ["Member", "fit_members"]
+__all__ = ["Member", "fit_members", "stuck_members", "refit_stuck"]
 
 log = logging.getLogger("xdifferland.experiments")
 
@@ -160,6 +160,55 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
                      "dev_loss": [], "dev_epoch": []},
             predictors=member.predictors, patch_variable=None, extra_terms=()))
     return models
+
+
+def stuck_members(losses: Sequence[float], groups: Sequence, factor: float = 2.0) -> list[int]:
+    """Members whose final training loss is more than ``factor`` times the lowest of their group.
+
+    Members of a group fit the same data from different seeds, so their losses are comparable.
+    On the FLUXNET sites some initializations end in a plateau where the simulated GPP is zero at
+    every training site (the water-stress factor is clamped to 0, so GPP has no gradient): their
+    loss stays about three times that of the others, while healthy seeds differ by ~10 %.
+
+    Examples
+    --------
+    >>> stuck_members([55.0, 60.0, 180.0, 30.0, 31.0], groups=["a", "a", "a", "b", "b"])
+    [2]
+    """
+    if factor <= 1:
+        raise ValueError(f"factor={factor!r}: use a number > 1 (a member is stuck when its loss "
+                         "exceeds factor x the best loss of its group)")
+    best: dict = {}
+    for loss, group in zip(losses, groups):
+        best[group] = min(best.get(group, math.inf), loss)
+    return [i for i, (loss, group) in enumerate(zip(losses, groups))
+            if not loss <= factor * best[group]]
+
+
+def refit_stuck(models: list, members: Sequence[Member], config: FitConfig, groups: Sequence, *,
+                factor: float = 2.0, max_refits: int = 2, progress: bool = False,
+                callback=None) -> tuple[list, list[int], int]:
+    """Refit :func:`stuck_members` from new seeds, up to ``max_refits`` rounds.
+
+    Returns the models (refits in place of the stuck ones), the indices still stuck after the
+    last round and the number of refits run.
+    """
+    models, refits = list(models), 0
+    for round_ in range(1, max_refits + 1):
+        stuck = stuck_members([m.history["train_loss"][-1] for m in models], groups, factor)
+        if not stuck:
+            return models, [], refits
+        log.warning("%d of %d members ended with a training loss over %g x the best of their "
+                    "group (a poor optimum); refitting them from new seeds (round %d of %d)",
+                    len(stuck), len(models), factor, round_, max_refits)
+        again = [Member(members[i].ds, members[i].observation_mask, members[i].predictors,
+                        seed=members[i].seed + 100_003 * round_) for i in stuck]
+        for i, model in zip(stuck, fit_members(again, config, progress=progress,
+                                               callback=callback)):
+            models[i] = model
+        refits += len(stuck)
+    stuck = stuck_members([m.history["train_loss"][-1] for m in models], groups, factor)
+    return models, stuck, refits
 
 
 def _train(step, weights, opt_state, batch, epochs: int, progress: bool, callback=None):

@@ -7,7 +7,9 @@ coarse flag by default, ``woody`` (tree cover above the FAO forest threshold, fr
 and train on every year of the other sites (none of the held-out site's data is seen), averaging
 three seeds per held-out site. Optionally each run starts after cycling its first forcing year (so
 fast pools need not be predicted for a site never seen). Every fold and seed is trained side by
-side (:func:`fit_members`).
+side (:func:`fit_members`). Some initializations end in a plateau where the soil water stays below
+the wilting point, so GPP is zero everywhere and has no gradient; such members (training loss far
+above their fold's best) are refitted from new seeds before averaging (:func:`~.folds.refit_stuck`).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ import xarray as xr
 
 from ..errors import DataError, Problem
 from ..training.config import FitConfig
-from .folds import Member, fit_members
+from .folds import Member, fit_members, refit_stuck
 
 __all__ = ["FOREST_CLASSES", "IGBP_TREE_COVER", "IGBP_EVERGREEN", "WOODY_COVER",
            "LOSO_PREDICTORS", "add_site_climate", "with_spinup", "leave_one_site_out",
@@ -133,7 +135,8 @@ def _observation_names(ds: xr.Dataset) -> list[str]:
 def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
                        settings: dict, *, predictors: Sequence[str] = LOSO_PREDICTORS,
                        seeds: int = 3, all_years: bool = True, spinup_years: int = 0,
-                       clip_predictors: bool = False, progress: bool = False,
+                       clip_predictors: bool = False, stuck_factor: float = 2.0,
+                       max_refits: int = 2, progress: bool = False,
                        callback=None) -> dict[str, xr.Dataset]:
     """Predict every site from a fit to the others; simulated outputs per held-out site.
 
@@ -156,6 +159,13 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
         Cycles of the first forcing year before each record (:func:`with_spinup`).
     clip_predictors : bool, default False
         Clip the held-out site's predictors to the range of the sites its fit saw.
+    stuck_factor : float, default 2.0
+        A member whose final training loss exceeds this multiple of the best of its held-out
+        site's members ended in a poor optimum (:func:`~.folds.stuck_members`): it is refitted
+        from a new seed, and left out of the average if it is still stuck after ``max_refits``
+        rounds. Judged on training losses only; the held-out site plays no part.
+    max_refits : int, default 2
+        Rounds of refits (0: keep every member as trained).
     progress : bool, default False
         Progress bar over epochs.
     callback : callable, optional
@@ -165,7 +175,8 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
     -------
     dict of str to xarray.Dataset
         Site → its ensemble-mean simulation (``gpp``, ``et``, ``nee``, ``lai``) on ``ds``'s
-        time axis.
+        time axis; its attributes ``ensemble_members`` and ``refitted_members`` count the
+        members averaged and those refitted.
     """
     ds = add_site_climate(ds)
     seen = xr.ones_like(train) if all_years else train
@@ -175,16 +186,22 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
                       seed=settings.get("seed", 0) + 1000 * k)
                for site in sites for k in range(seeds)]
     config = FitConfig(**(settings | {"test_fraction": 0.0, "dev_fraction": 0.0}))
-    models = fit_members(members, config, progress=progress, callback=callback)
+    first = fit_members(members, config, progress=progress, callback=callback)
+    fold = [i // seeds for i in range(len(members))]
+    models, stuck, _ = refit_stuck(first, members, config, fold, factor=stuck_factor,
+                                   max_refits=max_refits, progress=progress, callback=callback)
     offset = spun.sizes["time"] - ds.sizes["time"]
     out = {}
     for i, site in enumerate(sites):
         one = spun.sel(site=[site])
+        own = range(i * seeds, (i + 1) * seeds)
         # a held-out site is a new location by design: clip or extrapolate without a warning
-        runs = [m.simulate(one, ["gpp", "et", "nee", "lai"],
-                           extrapolation="clip" if clip_predictors else "allow")
-                for m in models[i * seeds:(i + 1) * seeds]]
+        runs = [models[k].simulate(one, ["gpp", "et", "nee", "lai"],
+                                   extrapolation="clip" if clip_predictors else "allow")
+                for k in own if k not in stuck]
         mean = sum(runs) / len(runs)
+        mean.attrs = {"ensemble_members": len(runs),
+                      "refitted_members": sum(models[k] is not first[k] for k in own)}
         out[site] = mean.isel(time=slice(offset, None)).assign_coords(time=ds["time"])
     return out
 

@@ -128,7 +128,7 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                     leave_one_out: bool = True, variants: Sequence[str] = (),
                     joint: bool = True, loso_predictors: Sequence[str] = LOSO_PREDICTORS,
                     loso_seeds: int = 3, loso_all_years: bool = True, loso_spinup_years: int = 0,
-                    loso_settings: dict | None = None, progress: bool = True,
+                    loso_max_refits: int = 2, loso_settings: dict | None = None, progress: bool = True,
                     workers: int | None = None, **fit_kwargs) -> SiteValidation:
     """Fit jointly across sites on their training years and score every site's test years.
 
@@ -161,6 +161,9 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
         Train the leave-one-site-out fits on every year of the other sites.
     loso_spinup_years : int, default 0
         Cycles of each site's first forcing year before its record in those fits.
+    loso_max_refits : int, default 2
+        Rounds of refitting leave-one-site-out members that end in a poor optimum (training loss
+        over twice the best of their held-out site's members; see :func:`leave_one_site_out`).
     loso_settings : dict, optional
         Training settings that apply only to the leave-one-site-out fits.
     progress : bool, default True
@@ -207,6 +210,7 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
         jobs["loso"] = partial(leave_one_site_out, ds, train, test, held,
                                predictors=loso_predictors, seeds=loso_seeds,
                                all_years=loso_all_years, spinup_years=loso_spinup_years,
+                               max_refits=loso_max_refits,
                                progress=progress and not joint, callback=stopper)
     results = _run_concurrently(jobs, workers, stop)
 

@@ -1,0 +1,74 @@
+"""Screening and refitting of side-by-side fits that end in a poor optimum."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+from xdifferland.experiments import folds
+from xdifferland.experiments.folds import Member, refit_stuck, stuck_members
+
+
+@pytest.mark.parametrize("losses, groups, factor, expected", [
+    ([55.0, 60.0, 180.0, 30.0, 31.0], "aaabb", 2.0, [2]),
+    ([55.0, 60.0, 100.0], "aaa", 2.0, []),            # within 2x of the best: kept
+    ([55.0, 60.0, 100.0], "aaa", 1.5, [2]),
+    ([10.0, 50.0, 50.0], "abc", 2.0, []),             # the best of a group is never stuck
+    ([10.0, float("nan"), 12.0], "aaa", 2.0, [1]),    # a non-finite loss counts as stuck
+])
+def test_stuck_members_compares_each_member_with_the_best_of_its_group(
+        losses, groups, factor, expected):
+    assert stuck_members(losses, list(groups), factor) == expected
+
+
+def test_stuck_factor_must_exceed_one():
+    with pytest.raises(ValueError, match="factor=1.0: use a number > 1"):
+        stuck_members([1.0, 2.0], ["a", "a"], factor=1.0)
+
+
+def _model(loss, seed):
+    return SimpleNamespace(history={"train_loss": [loss * 3, loss]}, seed=seed)
+
+
+@pytest.fixture
+def fake_fits(monkeypatch):
+    """fit_members replaced by a table of final losses by seed; records what was refitted."""
+    calls = []
+
+    def fit(members, config, progress=False, callback=None):
+        calls.append([m.seed for m in members])
+        return [_model(fit.loss_by_seed[m.seed], m.seed) for m in members]
+
+    fit.loss_by_seed = {}
+    monkeypatch.setattr(folds, "fit_members", fit)
+    return fit, calls
+
+
+def test_stuck_members_are_refitted_from_new_seeds(fake_fits):
+    fit, calls = fake_fits
+    members = [Member(None, None, ("woody",), seed=s) for s in (0, 1000, 1, 1001)]
+    first = [_model(loss, m.seed) for loss, m in zip((50.0, 55.0, 40.0, 180.0), members)]
+    fit.loss_by_seed = {1001 + 100_003: 45.0}
+    models, still, refits = refit_stuck(first, members, None, [0, 0, 1, 1])
+    assert calls == [[1001 + 100_003]]
+    assert [m.seed for m in models] == [0, 1000, 1, 1001 + 100_003]
+    assert still == [] and refits == 1
+
+
+def test_members_still_stuck_after_the_last_round_are_reported(fake_fits):
+    fit, calls = fake_fits
+    members = [Member(None, None, ("woody",), seed=s) for s in (0, 1)]
+    first = [_model(50.0, 0), _model(180.0, 1)]
+    fit.loss_by_seed = {1 + 100_003: 170.0, 1 + 200_006: 160.0}
+    models, still, refits = refit_stuck(first, members, None, [0, 0], max_refits=2)
+    assert calls == [[1 + 100_003], [1 + 200_006]]
+    assert still == [1] and refits == 2 and models[1].seed == 1 + 200_006
+
+
+def test_no_refits_leaves_the_members_as_trained(fake_fits):
+    _, calls = fake_fits
+    members = [Member(None, None, ("woody",), seed=s) for s in (0, 1)]
+    first = [_model(50.0, 0), _model(180.0, 1)]
+    models, still, refits = refit_stuck(first, members, None, [0, 0], max_refits=0)
+    assert calls == [] and models == first and still == [1] and refits == 0
