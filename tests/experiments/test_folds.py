@@ -56,7 +56,7 @@ def test_stuck_members_are_refitted_from_new_seeds(fake_fits):
     assert still == [] and refits == 1
 
 
-def test_members_still_stuck_after_the_last_round_are_reported(fake_fits):
+def test_members_still_stuck_after_the_last_round_are_reported(fake_fits, caplog):
     fit, calls = fake_fits
     members = [Member(None, None, ("woody",), seed=s) for s in (0, 1)]
     first = [_model(50.0, 0), _model(180.0, 1)]
@@ -64,6 +64,7 @@ def test_members_still_stuck_after_the_last_round_are_reported(fake_fits):
     models, still, refits = refit_stuck(first, members, None, [0, 0], max_refits=2)
     assert calls == [[1 + 100_003], [1 + 200_006]]
     assert still == [1] and refits == 2 and models[1].seed == 1 + 200_006
+    assert "1 of 2 members are still stuck after 2 rounds of refits" in caplog.text
 
 
 def test_no_refits_leaves_the_members_as_trained(fake_fits):

@@ -208,6 +208,9 @@ def refit_stuck(models: list, members: Sequence[Member], config: FitConfig, grou
             models[i] = model
         refits += len(stuck)
     stuck = stuck_members([m.history["train_loss"][-1] for m in models], groups, factor)
+    if stuck and max_refits:
+        log.warning("%d of %d members are still stuck after %d rounds of refits",
+                    len(stuck), len(models), max_refits)
     return models, stuck, refits
 
 
