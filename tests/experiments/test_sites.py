@@ -115,6 +115,8 @@ def test_leave_one_site_out_predicts_each_site_from_the_others():
     for site, sim in simulated.items():
         assert sim.sizes["time"] == ds.sizes["time"]
         assert bool(np.isfinite(sim["gpp"]).all())
+        assert 1 <= sim.attrs["ensemble_members"] <= 2
+        assert 0 <= sim.attrs["refitted_members"] <= 2
     table = loso_table(simulated, ds, test, SCORED)
     assert table.shape == (3, 4) and np.isfinite(table.values).all()
 

@@ -128,8 +128,9 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                     leave_one_out: bool = True, variants: Sequence[str] = (),
                     joint: bool = True, loso_predictors: Sequence[str] = LOSO_PREDICTORS,
                     loso_seeds: int = 3, loso_all_years: bool = True, loso_spinup_years: int = 0,
-                    loso_max_refits: int = 2, loso_settings: dict | None = None, progress: bool = True,
-                    workers: int | None = None, **fit_kwargs) -> SiteValidation:
+                    loso_max_refits: int = 2, loso_settings: dict | None = None,
+                    progress: bool = True, workers: int | None = None,
+                    **fit_kwargs) -> SiteValidation:
     """Fit jointly across sites on their training years and score every site's test years.
 
     Parameters
