@@ -14,7 +14,6 @@ above their fold's best) are refitted from new seeds before averaging (:func:`~.
 
 from __future__ import annotations
 
-import logging
 from typing import Sequence
 
 import numpy as np
@@ -46,8 +45,6 @@ IGBP_EVERGREEN = {"ENF": 1.0, "EBF": 1.0, "MF": 0.5}
 #: the predictor sets compared in docs/examples.md by their leave-one-site-out skill.
 LOSO_PREDICTORS = ("woody",)
 _LATENT_HEAT = 2.45  # MJ kg-1: shortwave energy per mm of evaporated water
-
-log = logging.getLogger("xdifferland.experiments")
 
 
 def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
@@ -193,8 +190,6 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
     fold = [i // seeds for i in range(len(members))]
     models, stuck, _ = refit_stuck(first, members, config, fold, factor=stuck_factor,
                                    max_refits=max_refits, progress=progress, callback=callback)
-    if stuck:
-        log.warning("leaving %d stuck member(s) out of the held-out sites' averages", len(stuck))
     offset = spun.sizes["time"] - ds.sizes["time"]
     out = {}
     for i, site in enumerate(sites):
