@@ -28,7 +28,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 import xdifferland  # noqa: E402,F401
-from xdifferland.experiments import prepare_sites, site_validation, temporal_split  # noqa: E402
+from xdifferland.experiments import (LOSO_SEEDS, prepare_sites, site_validation,  # noqa: E402
+                                     temporal_split)
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fluxnet_sites"
 PANELS = (("gpp", "gpp", "GPP (gC m-2 d-1)"), ("nee", "nee", "NEE (gC m-2 d-1)"),
@@ -87,8 +88,8 @@ def main(argv=None):
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--loso-epochs", type=int, default=None,
                         help="epochs of the leave-one-site-out fits (default: LOSO_EPOCHS)")
-    parser.add_argument("--loso-seeds", type=int, default=3,
-                        help="seeds averaged per held-out site (default 3)")
+    parser.add_argument("--loso-seeds", type=int, default=LOSO_SEEDS,
+                        help=f"seeds averaged per held-out site (default {LOSO_SEEDS})")
     parser.add_argument("--loso-max-refits", type=int, default=2,
                         help="rounds of refitting leave-one-site-out members stuck in a poor "
                              "optimum (default 2; 0 keeps every member as trained)")

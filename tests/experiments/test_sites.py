@@ -11,7 +11,7 @@ from xdifferland.experiments import prepare_sites, published_scores, site_valida
 from xdifferland.experiments import temporal_split
 from xdifferland.experiments.folds import Member, fit_members
 from xdifferland.experiments.loso import (add_site_climate, leave_one_site_out, loso_table,
-                                          with_spinup)
+                                          training_window, with_spinup)
 from xdifferland.experiments.sites import SCORED, SITE_SETTINGS
 from xdifferland.errors import DataError
 from xdifferland.training import FitConfig, fit
@@ -42,6 +42,17 @@ def test_temporal_split_follows_the_published_test_years(two_sites):
         first_test = dates.where(test.sel(site=site), drop=True).min().values
         assert str(first_test)[:10] == scores.loc[site, "test_start"]
         assert not bool((train & test).any())
+
+
+def test_training_window_ends_with_the_last_training_step(two_sites):
+    train, test = temporal_split(two_sites)
+    window, mask = training_window(two_sites, train)
+    last = int(np.flatnonzero(train.any("site").values)[-1])
+    assert window.sizes["time"] == mask.sizes["time"] == last + 1 < two_sites.sizes["time"]
+    assert int(mask.sum()) == int(train.sum())  # every training step kept
+    assert not bool(test.isel(time=slice(0, last + 1)).all("site").any())
+    with pytest.raises(ValueError, match="selects no step"):
+        training_window(two_sites, train & False)
 
 
 def test_joint_site_fit_scores_each_site(two_sites):
@@ -103,14 +114,15 @@ def test_spinup_cycles_the_first_year_without_observations(two_sites):
     assert (gap == np.timedelta64(1, "D")).all()
 
 
-def test_leave_one_site_out_predicts_each_site_from_the_others():
+@pytest.mark.parametrize("all_years", [True, False])
+def test_leave_one_site_out_predicts_each_site_from_the_others(all_years):
     sites = ["US-Var", "DE-Tha", "US-Ha1"]
     ds = prepare_sites(FLUXNET, sites=sites)
     train, test = temporal_split(ds)
     settings = SITE_SETTINGS | {"epochs": 2}
     simulated = leave_one_site_out(ds, train, test, settings,
                                    predictors=("mean_annual_temperature", "moisture_index"),
-                                   seeds=2, spinup_years=1)
+                                   seeds=2, spinup_years=1, all_years=all_years)
     assert sorted(simulated) == sorted(sites)
     for site, sim in simulated.items():
         assert sim.sizes["time"] == ds.sizes["time"]

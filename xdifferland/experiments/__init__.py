@@ -1,10 +1,11 @@
 """Reproducible experiments built on the public API (site validation, ...)."""
 
 from .folds import Member, fit_members
-from .loso import LOSO_PREDICTORS, add_site_climate, leave_one_site_out, loso_table, with_spinup
+from .loso import (LOSO_PREDICTORS, LOSO_SEEDS, add_site_climate, leave_one_site_out, loso_table,
+                   with_spinup)
 from .sites import (IGBP_TO_PFT, prepare_sites, published_scores, site_validation,
-                    temporal_split)
+                    temporal_split, training_window)
 
-__all__ = ["IGBP_TO_PFT", "LOSO_PREDICTORS", "Member", "add_site_climate", "fit_members",
-           "leave_one_site_out", "loso_table", "prepare_sites", "published_scores",
-           "site_validation", "temporal_split", "with_spinup"]
+__all__ = ["IGBP_TO_PFT", "LOSO_PREDICTORS", "LOSO_SEEDS", "Member", "add_site_climate",
+           "fit_members", "leave_one_site_out", "loso_table", "prepare_sites", "published_scores",
+           "site_validation", "temporal_split", "training_window", "with_spinup"]

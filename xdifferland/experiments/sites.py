@@ -24,10 +24,11 @@ import xarray as xr
 from ..io import open_cardamom_sites
 from ..metrics import skill
 from ..variables import PREDICTOR_GROUPS
-from .loso import LOSO_PREDICTORS, leave_one_site_out, loso_table
+from .loso import LOSO_PREDICTORS, LOSO_SEEDS, leave_one_site_out, loso_table, training_window
 
-__all__ = ["IGBP_TO_PFT", "prepare_sites", "temporal_split", "published_scores",
-           "site_validation", "SiteValidation", "SCORED", "SITE_SETTINGS", "LOSO_EPOCHS"]
+__all__ = ["IGBP_TO_PFT", "prepare_sites", "temporal_split", "training_window",
+           "published_scores", "site_validation", "SiteValidation", "SCORED", "SITE_SETTINGS",
+           "LOSO_EPOCHS"]
 
 log = logging.getLogger("xdifferland.experiments")
 
@@ -127,10 +128,10 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                     epochs: int | None = None, loso_epochs: int | None = None, seed: int = 0,
                     leave_one_out: bool = True, variants: Sequence[str] = (),
                     joint: bool = True, loso_predictors: Sequence[str] = LOSO_PREDICTORS,
-                    loso_seeds: int = 3, loso_all_years: bool = True, loso_spinup_years: int = 0,
-                    loso_max_refits: int = 2, loso_settings: dict | None = None,
-                    progress: bool = True, workers: int | None = None,
-                    **fit_kwargs) -> SiteValidation:
+                    loso_seeds: int = LOSO_SEEDS, loso_all_years: bool = True,
+                    loso_spinup_years: int = 0, loso_max_refits: int = 2,
+                    loso_settings: dict | None = None, progress: bool = True,
+                    workers: int | None = None, **fit_kwargs) -> SiteValidation:
     """Fit jointly across sites on their training years and score every site's test years.
 
     Parameters
@@ -156,7 +157,7 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
     loso_predictors : sequence of str
         Predictors of the leave-one-site-out fits (:data:`LOSO_PREDICTORS`: a wooded/open flag,
         which generalises across a dozen sites better than IGBP one-hot classes or climate).
-    loso_seeds : int, default 3
+    loso_seeds : int, default :data:`~.loso.LOSO_SEEDS` (8)
         Seeds per held-out site; the prediction is their mean simulation.
     loso_all_years : bool, default True
         Train the leave-one-site-out fits on every year of the other sites.
@@ -199,12 +200,9 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
         if stop.is_set():
             raise KeyboardInterrupt
 
+    # The longest job (the leave-one-site-out ensemble) starts first, so the joint fits share
+    # the other core(s) one after another instead of leaving it to run alone at the end.
     jobs = {}
-    if joint:
-        jobs["hybrid"] = partial(fit, ds, observation_mask=train, callback=stopper, **settings)
-        for variant in variants:
-            jobs[variant] = partial(fit, ds, observation_mask=train, callback=stopper,
-                                    **(settings | {"water_stress": variant, "progress": False}))
     if leave_one_out:
         held = {k: v for k, v in settings.items() if k != "progress"} | {
             "epochs": loso_epochs or LOSO_EPOCHS} | (loso_settings or {})
@@ -213,10 +211,18 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                                all_years=loso_all_years, spinup_years=loso_spinup_years,
                                max_refits=loso_max_refits,
                                progress=progress and not joint, callback=stopper)
+    if joint:
+        window, window_mask = training_window(ds, train)
+        jobs["hybrid"] = partial(fit, window, observation_mask=window_mask, callback=stopper,
+                                 **settings)
+        for variant in variants:
+            jobs[variant] = partial(fit, window, observation_mask=window_mask, callback=stopper,
+                                    **(settings | {"water_stress": variant, "progress": False}))
     results = _run_concurrently(jobs, workers, stop)
 
     model, table = None, pd.DataFrame(index=pd.Index(ds["site"].values, name="site"))
-    for name, result in results.items():
+    for name in [n for n in ("hybrid", *variants, "loso") if n in results]:  # column order
+        result = results[name]
         if name == "loso":
             part = loso_table(result, ds, test, SCORED)
         else:
