@@ -134,8 +134,8 @@ def training_window(ds: xr.Dataset, mask: xr.DataArray) -> tuple[xr.Dataset, xr.
 
     A fit scored on later years need not simulate them: the loss ignores them, and the steps
     after the training years are ~45 % of the FLUXNET records (a third of a joint fit's time per
-    epoch, measured). The fitted model maps predictors to
-    parameters and simulates any record, the whole one included.
+    epoch, measured). The fitted model maps predictors to parameters and simulates any record,
+    the whole one included.
 
     Examples
     --------
