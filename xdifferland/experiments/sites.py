@@ -169,7 +169,8 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
     loso_settings : dict, optional
         Training settings that apply only to the leave-one-site-out fits.
     progress : bool, default True
-        Progress bar of the joint fit (of the leave-one-site-out fits when ``joint=False``).
+        A progress bar per running fit ("fit members" for the leave-one-site-out ensemble and
+        its refits, "fit" for the joint fits, which run one after another).
     workers : int, optional
         Fits run at the same time, on threads (default: the number of CPU cores). Each fit's
         time loop is sequential, so on a 2-core machine two fits side by side take about as
@@ -210,14 +211,14 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                                predictors=loso_predictors, seeds=loso_seeds,
                                all_years=loso_all_years, spinup_years=loso_spinup_years,
                                max_refits=loso_max_refits,
-                               progress=progress and not joint, callback=stopper)
+                               progress=progress, callback=stopper)
     if joint:
         window, window_mask = training_window(ds, train)
         jobs["hybrid"] = partial(fit, window, observation_mask=window_mask, callback=stopper,
                                  **settings)
         for variant in variants:
             jobs[variant] = partial(fit, window, observation_mask=window_mask, callback=stopper,
-                                    **(settings | {"water_stress": variant, "progress": False}))
+                                    **(settings | {"water_stress": variant}))
     results = _run_concurrently(jobs, workers, stop)
 
     model, table = None, pd.DataFrame(index=pd.Index(ds["site"].values, name="site"))
