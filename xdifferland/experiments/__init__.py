@@ -2,9 +2,9 @@
 
 from .folds import Member, fit_members
 from .loso import (LOSO_PREDICTORS, LOSO_SEEDS, add_site_climate, leave_one_site_out, loso_table,
-                   with_spinup)
+                   training_window, with_spinup)
 from .sites import (IGBP_TO_PFT, prepare_sites, published_scores, site_validation,
-                    temporal_split, training_window)
+                    temporal_split)
 
 __all__ = ["IGBP_TO_PFT", "LOSO_PREDICTORS", "LOSO_SEEDS", "Member", "add_site_climate",
            "fit_members", "leave_one_site_out", "loso_table", "prepare_sites", "published_scores",

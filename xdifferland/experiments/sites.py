@@ -26,9 +26,8 @@ from ..metrics import skill
 from ..variables import PREDICTOR_GROUPS
 from .loso import LOSO_PREDICTORS, LOSO_SEEDS, leave_one_site_out, loso_table, training_window
 
-__all__ = ["IGBP_TO_PFT", "prepare_sites", "temporal_split", "training_window",
-           "published_scores", "site_validation", "SiteValidation", "SCORED", "SITE_SETTINGS",
-           "LOSO_EPOCHS"]
+__all__ = ["IGBP_TO_PFT", "prepare_sites", "temporal_split", "published_scores",
+           "site_validation", "SiteValidation", "SCORED", "SITE_SETTINGS", "LOSO_EPOCHS"]
 
 log = logging.getLogger("xdifferland.experiments")
 
