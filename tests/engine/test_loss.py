@@ -20,7 +20,7 @@ from xdifferland.engine.loss import (
     total_loss,
 )
 from xdifferland.engine.loss_primitives import annual_mask, annual_mean, patch_error, weighted_sse
-from xdifferland.engine.outputs import resolve_output
+from xdifferland.engine.outputs import is_total, resolve_output, series_outputs, total_base
 from xdifferland.engine.types import Pools
 
 PARITY_TOLERANCE = 1e-8
@@ -118,7 +118,9 @@ def test_explicit_edc_gate_replaces_lai_mask(reference, x64):
 def test_loss_is_jittable_and_differentiable(reference, x64):
     outputs, observations, pools = _as_jax(reference)
     names = required_outputs(active_terms(observations))
-    needed = {name: outputs[name] for name in names}
+    needed = {name: jnp.sum(outputs[total_base(name)], axis=0) if is_total(name)
+              else outputs[name] for name in names}
+    assert any(is_total(name) for name in needed)  # EDC and violation read time totals
 
     def loss(out):
         return total_loss(out, observations, pools, batch_size=64)
@@ -136,7 +138,7 @@ N_TIME, N_PIXEL = 24, 3
 def _small_case(seed=0):
     rng = np.random.default_rng(seed)
     outputs = {name: jnp.asarray(rng.uniform(1.0, 2.0, (N_TIME, N_PIXEL)))
-               for name in required_outputs()}
+               for name in series_outputs(required_outputs())}
     observations = {stream: Observation(jnp.asarray(rng.uniform(0.0, 3.0, (N_TIME, N_PIXEL))),
                                         jnp.ones((N_TIME, N_PIXEL)))
                     for stream in OBSERVATION_STREAMS[:12]}
@@ -194,7 +196,9 @@ def test_unknown_names_are_rejected():
 def test_required_outputs():
     assert required_outputs(["fluxnet_reco", "nbe", "nbe_iav"]) == ("gpp", "nee", "nbe")
     edc_outputs = required_outputs(["edc"])
-    assert {"labile_release", "litter_to_som", "wood_fire_transfer", "som_pool"} <= set(edc_outputs)
+    assert {"sum:labile_release", "sum:litter_to_som", "sum:wood_fire_transfer",
+            "som_pool"} <= set(edc_outputs)
+    assert "labile_release" not in edc_outputs  # only its total: the loop never stacks it
     assert DEFAULT_WEIGHTS["nbe_iav"] == pytest.approx(10380.0)
 
 

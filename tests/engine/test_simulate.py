@@ -61,6 +61,29 @@ def test_subset_equals_full_run():
         np.testing.assert_array_equal(part.outputs[name], full.outputs[name])
 
 
+@pytest.mark.parametrize("name", ["labile_production", "water_balance_violation", "nbe",
+                                  "rate_modifier"])
+def test_time_total_equals_the_summed_series(name, x64):
+    params, forcing = midpoint_parameters(3), make_forcing(n_time=36)
+    forcing = forcing._replace(burned_area=forcing.burned_area + 0.01)  # fire fluxes non-zero
+    run = simulate(params, forcing, outputs=[name, f"sum:{name}"])
+    assert run.outputs[f"sum:{name}"].shape == (3,)
+    np.testing.assert_allclose(run.outputs[f"sum:{name}"], run.outputs[name].sum(axis=0),
+                               rtol=1e-12)
+    if name != "water_balance_violation":  # zero in this wet forcing; the sum is still checked
+        assert bool(jnp.all(run.outputs[f"sum:{name}"] != 0))
+
+
+def test_a_time_total_is_not_stacked_and_accepts_aliases():
+    params, forcing = midpoint_parameters(3), make_forcing()
+    lowered = _simulate.lower(params, forcing, ("gpp", "sum:labile_release"), False, 1)
+    result_shapes = [x.shape for x in jax.tree_util.tree_leaves(lowered.out_info)]
+    assert result_shapes.count((24, 3)) == 1  # gpp only
+    assert resolve_output("sum:ET") == "sum:et"
+    with pytest.raises(KeyError, match="available outputs"):
+        resolve_output("sum:not_an_output")
+
+
 def test_float32_default_and_float64_with_x64():
     run = simulate(midpoint_parameters(2), make_forcing(n_pixels=2), outputs=["gpp"])
     assert run.outputs["gpp"].dtype == jnp.float32

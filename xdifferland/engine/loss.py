@@ -2,7 +2,8 @@
 
 Outputs and observations are time-major ``(time, pixel)`` arrays, exactly as returned by
 :func:`~xdifferland.engine.simulate`; outputs are keyed by engine name (``"sif"``, ``"nbe"``,
-``"water_pool"``, ...). Observations are keyed by stream name (:data:`OBSERVATION_STREAMS`) and
+``"water_pool"``, ...), and time totals ``(pixel,)`` by ``"sum:<name>"`` (the EDC and violation
+terms need only those, so the time loop never stacks their fluxes). Observations are keyed by stream name (:data:`OBSERVATION_STREAMS`) and
 are :class:`~xdifferland.engine.loss_primitives.Observation` tuples.
 
 :data:`LOSS_TERMS` declares the 15 terms (default weight, observation stream, needed outputs, the
@@ -21,6 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..typing import Array
+from .outputs import TOTAL_PREFIX, is_total, series_outputs, total_base
 from .loss_primitives import Observation, annual_mean, annualize, observation_sse, patch_error
 from .types import Pools
 
@@ -29,7 +31,8 @@ __all__ = [
     "OBSERVATION_STREAMS", "LossContext", "LossTerm", "Observation", "active_terms",
     "biomass_loss", "edc_loss", "edc_per_pixel", "fire_loss", "fluxnet_et_loss",
     "fluxnet_gpp_loss", "fluxnet_reco_loss", "gleam_et_loss", "lai_loss", "loss_terms",
-    "nbe_iav_loss", "nbe_loss", "required_outputs", "sif_loss", "som_loss", "total_loss",
+    "nbe_iav_loss", "nbe_loss", "required_outputs", "sif_loss", "som_loss", "time_total",
+    "total_loss",
     "violation_loss", "vod_loss", "water_loss",
 ]
 
@@ -123,7 +126,7 @@ def fire_loss(outputs, observation, context):
 
 def violation_loss(outputs, observation, context):
     """Sum of the water-balance violation over all rows (padding included) and times."""
-    return jnp.sum(outputs["water_balance_violation"])
+    return jnp.sum(time_total(outputs, "water_balance_violation"))
 
 
 def water_loss(outputs, observation, context):
@@ -167,6 +170,12 @@ def gleam_et_loss(outputs, observation, context):
     return _sse(outputs["et"], observation, context)
 
 
+def time_total(outputs: Mapping[str, Array], name: str) -> Array:
+    """``(pixel,)`` sum over time of output ``name``: its ``"sum:"`` total, or its series summed."""
+    total = outputs.get(TOTAL_PREFIX + name)
+    return jnp.sum(outputs[name], axis=0) if total is None else total
+
+
 # --- EDC -----------------------------------------------------------------------------------------
 
 #: Carbon budget of each pool for the EDC term (spec 8.5), keyed by the :class:`Pools` field of its
@@ -188,7 +197,8 @@ EDC_BUDGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
             ("som_respiration", "som_fire_combust"), "som_pool"),
 }
 _EDC_OUTPUTS = tuple(dict.fromkeys(
-    name for inflow, outflow, pool in EDC_BUDGETS.values() for name in (*inflow, *outflow, pool)))
+    [TOTAL_PREFIX + name for inflow, outflow, _ in EDC_BUDGETS.values()
+     for name in (*inflow, *outflow)] + [pool for _, _, pool in EDC_BUDGETS.values()]))
 
 
 def edc_per_pixel(outputs: Mapping[str, Array], initial_pools: Pools,
@@ -220,8 +230,8 @@ def edc_per_pixel(outputs: Mapping[str, Array], initial_pools: Pools,
         raise ValueError(f"the EDC term needs at least 12 time steps, got {n_time}")
     penalty = 0.0
     for pool, (inflows, outflows, state) in EDC_BUDGETS.items():
-        total_in = sum(jnp.sum(outputs[name], axis=0) for name in inflows)
-        total_out = sum(jnp.sum(outputs[name], axis=0) for name in outflows)
+        total_in = sum(time_total(outputs, name) for name in inflows)
+        total_out = sum(time_total(outputs, name) for name in outflows)
         ratio = total_in / jnp.maximum(total_out, epsilon)
         january = jnp.mean(outputs[state][11::12], axis=0)
         log_change = jnp.abs(jnp.log(ratio * january / getattr(initial_pools, pool) + epsilon))
@@ -252,7 +262,8 @@ class LossTerm:
     observation : str or None
         Observation stream it compares against; ``None`` for the constraint terms.
     outputs : tuple of str
-        Engine outputs the term reads.
+        Engine outputs the term reads; ``"sum:<name>"`` for one it needs only summed over time
+        (read it with :func:`time_total`, which also accepts the full series).
     function : callable
         ``function(outputs, observation, context) -> scalar``, the unweighted value.
     description : str
@@ -276,7 +287,7 @@ LOSS_TERMS: dict[str, LossTerm] = {term.name: term for term in (
     LossTerm("nbe_iav", 3000.0 * 3.46, "nbe", ("nbe",), nbe_iav_loss, "annual patch error, NBE"),
     LossTerm("fire", 1000.0, "fire_emission", ("fire_emission",), fire_loss,
              "monthly patch error, fire C emission"),
-    LossTerm("violation", 400.0, None, ("water_balance_violation",), violation_loss,
+    LossTerm("violation", 400.0, None, (TOTAL_PREFIX + "water_balance_violation",), violation_loss,
              "sum of the water-balance violation, padding included"),
     LossTerm("water", 0.2, "ewt_anomaly", ("water_pool",), water_loss,
              "patch error, water-pool anomaly vs water-thickness anomaly"),
@@ -306,6 +317,8 @@ def required_outputs(term_names: Iterable[str] | None = None,
     --------
     >>> required_outputs(["fluxnet_reco", "nbe"])
     ('gpp', 'nee', 'nbe')
+    >>> required_outputs(["violation"])  # a time total (see xdifferland.engine.outputs)
+    ('sum:water_balance_violation',)
     """
     table = term_table(extra_terms)
     names = table if term_names is None else term_names
@@ -377,8 +390,9 @@ def loss_terms(
     Parameters
     ----------
     outputs : mapping of str to Array
-        Engine outputs ``(time, pixel)`` by engine name; at least
-        ``required_outputs(active_terms(observations, weights))``.
+        Engine outputs ``(time, pixel)`` by engine name, and time totals ``(pixel,)`` by
+        ``"sum:<name>"``; at least ``required_outputs(active_terms(observations, weights))``,
+        where the full series of an output may stand in for its total.
     observations : mapping of str to Observation
         Streams by name (:data:`OBSERVATION_STREAMS`), ``(time, pixel)``. A term whose stream is
         absent is skipped.
@@ -412,7 +426,7 @@ def loss_terms(
     --------
     >>> import jax.numpy as jnp
     >>> from xdifferland.engine.types import Pools
-    >>> outputs = {name: jnp.ones((12, 2)) for name in required_outputs()}
+    >>> outputs = {name: jnp.ones((12, 2)) for name in series_outputs(required_outputs())}
     >>> pools = Pools(*(jnp.ones(2) for _ in Pools._fields))
     >>> observations = {"sif": Observation(jnp.zeros((12, 2)), jnp.ones((12, 2)))}
     >>> terms = loss_terms(outputs, observations, pools, weights={"edc": 0})
@@ -425,11 +439,12 @@ def loss_terms(
     if not chosen:
         return {}
     needed = required_outputs(chosen, extra_terms)
-    missing = [out for out in needed if out not in outputs]
+    missing = [out for out in needed if out not in outputs
+               and not (is_total(out) and total_base(out) in outputs)]
     if missing:
         raise KeyError(f"loss terms {sorted(chosen)} need the engine outputs {missing}")
     if batch_size is None:
-        batch_size = outputs[needed[0]].shape[1]
+        batch_size = jnp.shape(next(iter(outputs.values())))[-1]  # pixels are the last axis
     if edc_gate is None and "lai" in observations:
         edc_gate = observations["lai"].mask[0]
     context = LossContext(int(batch_size), initial_pools, bool(use_uncertainty), edc_gate)

@@ -1,10 +1,16 @@
-"""The 44 DALEC993 outputs: names, published aliases, units and CF metadata, in reference order."""
+"""The 44 DALEC993 outputs: names, published aliases, units and CF metadata, in reference order.
+
+Any output can also be asked for as a *time total*, ``"sum:<name>"``: summed over all steps inside
+the time loop and returned as ``(pixel,)``, so a caller that needs only the total (the loss's EDC
+and violation terms) never has the series stacked over time.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["OutputSpec", "OUTPUTS", "OUTPUT_NAMES", "resolve_output", "resolve_outputs"]
+__all__ = ["OutputSpec", "OUTPUTS", "OUTPUT_NAMES", "TOTAL_PREFIX", "is_total", "resolve_output",
+           "resolve_outputs", "series_outputs", "total_base"]
 
 
 @dataclass(frozen=True)
@@ -85,8 +91,27 @@ _BY_NAME = {o.name: o for o in OUTPUTS}
 _ALIASES = {o.alias: o.name for o in OUTPUTS} | {o.alias.lower(): o.name for o in OUTPUTS}
 
 
+#: Prefix of a time total: ``"sum:gpp"`` is GPP summed over all steps, ``(pixel,)``.
+TOTAL_PREFIX = "sum:"
+
+
+def is_total(name: str) -> bool:
+    """Whether ``name`` asks for a time total (``"sum:<output>"``)."""
+    return name.startswith(TOTAL_PREFIX)
+
+
+def total_base(name: str) -> str:
+    """The output a time total sums: ``"sum:gpp"`` → ``"gpp"``."""
+    return name[len(TOTAL_PREFIX):]
+
+
 def resolve_output(name: str) -> str:
-    """Canonical output name for a readable name or a published alias (e.g. ``"ET"`` → ``"et"``)."""
+    """Canonical output name for a readable name or a published alias (e.g. ``"ET"`` → ``"et"``).
+
+    A time total keeps its prefix: ``"sum:ET"`` → ``"sum:et"``.
+    """
+    if is_total(name):
+        return TOTAL_PREFIX + resolve_output(total_base(name))
     if name in _BY_NAME:
         return name
     key = _ALIASES.get(name, _ALIASES.get(name.lower()))
@@ -95,6 +120,17 @@ def resolve_output(name: str) -> str:
             f"unknown DALEC993 output {name!r}; available outputs: {', '.join(OUTPUT_NAMES)}"
         )
     return key
+
+
+def series_outputs(names) -> tuple[str, ...]:
+    """The time series ``names`` read: each time total replaced by the output it sums.
+
+    Examples
+    --------
+    >>> series_outputs(["gpp", "sum:gpp", "sum:et"])
+    ('gpp', 'et')
+    """
+    return tuple(dict.fromkeys(total_base(n) if is_total(n) else n for n in names))
 
 
 def resolve_outputs(names) -> tuple[str, ...]:
