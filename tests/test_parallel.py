@@ -60,3 +60,31 @@ def test_fit_uses_two_host_devices_and_matches_one(tmp_path):
         runs[n] = json.loads(done.stdout.strip().splitlines()[-1])
     assert runs[1][0] == 1 and runs[2][0] == 2
     np.testing.assert_allclose(runs[2][1], runs[1][1], rtol=1e-4)
+
+
+def test_configure_host_devices_adds_the_loop_option_and_keeps_user_flags():
+    """In a fresh process: count and loop option added, a user's backend option kept, JAX runs."""
+    import os
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import os
+        from xdifferland import parallel
+        print(parallel.configure_host_devices(2))
+        print(os.environ["XLA_FLAGS"])
+        import jax
+        print(len(jax.devices()), float(jax.numpy.arange(3.0).sum()))
+    """)
+    env = dict(os.environ, XLA_FLAGS="--xla_cpu_enable_fast_math=false "
+               "--xla_backend_extra_options=xla_cpu_parallel_codegen_split_count=2")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, check=True, env=env)
+    count, flags, devices = done.stdout.strip().splitlines()[-3:]
+    assert count == "2" and devices == "2 3.0"
+    assert "--xla_force_host_platform_device_count=2" in flags
+    assert "--xla_cpu_enable_fast_math=false" in flags
+    assert flags.count("--xla_backend_extra_options=") == 1
+    assert ("--xla_backend_extra_options=xla_cpu_parallel_codegen_split_count=2,"
+            f"{parallel.LOOP_OPTION}") in flags

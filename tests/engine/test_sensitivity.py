@@ -38,7 +38,8 @@ def test_information_is_the_gram_matrix_of_the_jacobian(x64, name, climate):
         x0 = to_unconstrained(jnp.stack([getattr(p, n) for n in PARAMETER_NAMES], -1))[0]
 
         def observed(x):
-            run = simulate(Parameters(*to_physical(x[None])[0][:, None]), f, tuple(NOISE))
+            run = simulate(Parameters(*to_physical(x[None])[0][:, None]), f, tuple(NOISE),
+                           forward_mode=True)
             return jnp.concatenate([run.outputs[s][6:, 0] / sd for s, sd in NOISE.items()])
 
         jacobian = np.asarray(jax.jacfwd(observed)(x0))  # (steps x streams, 40)

@@ -73,7 +73,7 @@ def fisher_information(parameters: Parameters, forcing: Forcing, noise: Mapping[
 
     def observed(x):
         run = simulate(Parameters(*jnp.moveaxis(to_physical(x), -1, 0)), forcing, names,
-                       mass_conserving=mass_conserving)
+                       mass_conserving=mass_conserving, forward_mode=True)
         return jnp.stack([run.outputs[n][warmup:] * scale[n] for n in names])  # (s, t, pixel)
 
     def column(k):

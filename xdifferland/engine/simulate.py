@@ -10,6 +10,7 @@ import jax.numpy as jnp
 
 from ..typing import Array
 from .outputs import TOTAL_PREFIX, is_total, resolve_outputs, total_base
+from .materialize import shared
 from .step import DRIVER_OUTPUTS, constants, init, prepare, step
 from .types import Forcing, Parameters, Pools
 
@@ -56,9 +57,11 @@ def _merge_drivers(tree, in_loop, xs, consts):
     return jax.tree_util.tree_unflatten(tree, [next(xs) if m else next(consts) for m in in_loop])
 
 
-@partial(jax.jit, static_argnames=("outputs", "mass_conserving", "unroll", "water_stress"))
+@partial(jax.jit, static_argnames=("outputs", "mass_conserving", "unroll", "water_stress",
+                                   "forward_mode"))
 def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stress="default",
-              stress_weights=None):
+              stress_weights=None, forward_mode=False):
+    share = (lambda x: x) if forward_mode else shared
     drivers = prepare(parameters, forcing, water_stress)
     const = constants(parameters)
     totals = tuple(total_base(name) for name in outputs if is_total(name))
@@ -74,7 +77,7 @@ def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stres
     def body(carry, xs_t):
         pools, sums = carry
         d = _merge_drivers(tree, in_loop, xs_t, consts)
-        new, fluxes = step(const, pools, d, mass_conserving, water_stress, stress_weights)
+        new, fluxes = step(const, pools, d, mass_conserving, water_stress, stress_weights, share)
         sums = {name: sums[name] + fluxes[name] for name in in_loop_totals}
         return (new, sums), {name: fluxes[name] for name in in_loop_outputs}
 
@@ -112,6 +115,7 @@ def simulate(
     unroll: int = 1,
     water_stress: str = "default",
     stress_weights=None,
+    forward_mode: bool = False,
 ) -> Simulation:
     """Run DALEC993 over the forcing for every pixel.
 
@@ -131,6 +135,11 @@ def simulate(
     water_stress : {"default", "nn_paw", "gpp_acm_et_nn"}
         Water-stress variant (spec 6.11); the neural ones need ``stress_weights`` (see
         :func:`xdifferland.engine.water_stress.init_water_stress`).
+    forward_mode : bool, default False
+        Set when differentiating the run in forward mode (``jax.jvp``, ``jax.jacfwd``). By
+        default the step marks the intermediates its reverse-mode gradient reads many times
+        (:func:`xdifferland.engine.materialize.shared`, a custom VJP, which forward mode cannot
+        differentiate); values are identical either way.
 
     Returns
     -------
@@ -165,4 +174,5 @@ def simulate(
                          "(stress_weights=init_water_stress(variant, seed) or a fitted model's)")
     parameters, forcing = as_dtype(Parameters(*parameters)), as_dtype(Forcing(*forcing))
     return _simulate(parameters, forcing, names, bool(mass_conserving), int(unroll),
-                     water_stress, None if water_stress == "default" else stress_weights)
+                     water_stress, None if water_stress == "default" else stress_weights,
+                     bool(forward_mode))

@@ -18,6 +18,7 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from ..typing import Array
+from .materialize import shared
 from .acm import ACMDrivers, acm_drivers, acm_gpp
 from .phenology import phenology_rate
 from .types import POOL_BOUNDS, Forcing, Parameters, Pools
@@ -196,21 +197,21 @@ def prepare(parameters: Parameters, forcing: Forcing, water_stress: str = "defau
     )
 
 
-def _clamp(new, old, bound, flux, rediagnose, keep):
+def _clamp(new, old, bound, flux, rediagnose, keep, share=shared):
     """Replace ``new`` by ``bound`` where ``keep`` is false and re-diagnose ``flux`` there.
 
     ``rediagnose(clamped)`` returns the flux that closes the pool budget given the clamped pool.
     NaN compares false, so NaN pools are replaced by the bound (spec section 0).
     """
-    clamped = jnp.where(keep, new, bound)
-    return clamped, jnp.where(keep, flux, rediagnose(clamped))
+    clamped = share(jnp.where(keep, new, bound))
+    return clamped, share(jnp.where(keep, flux, rediagnose(clamped)))
 
 
-def _clamp_range(new, old, name, flux, rediagnose):
+def _clamp_range(new, old, name, flux, rediagnose, share=shared):
     """Lower then upper clamp of pool ``name`` with the same flux re-diagnosis for both."""
     low, high = POOL_BOUNDS[name]
-    new, flux = _clamp(new, old, low, flux, rediagnose, new >= low)
-    return _clamp(new, old, high, flux, rediagnose, new <= high)
+    new, flux = _clamp(new, old, low, flux, rediagnose, new >= low, share)
+    return _clamp(new, old, high, flux, rediagnose, new <= high, share)
 
 
 def _limit_fire(pool, inflow, combust, transfer, dt):
@@ -223,8 +224,11 @@ def _limit_fire(pool, inflow, combust, transfer, dt):
 
 
 def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bool = False,
-         water_stress: str = "default", stress_weights=None):
+         water_stress: str = "default", stress_weights=None, share=shared):
     """Advance the pools by one step; returns ``(new_pools, fluxes)``.
+
+    ``share`` marks intermediates that many gradient kernels read (:func:`.materialize.shared`,
+    for reverse mode); pass the identity to differentiate in forward mode.
 
     ``water_stress`` selects the variant of :mod:`.water_stress` (``stress_weights`` are its
     network weights); ``"default"`` is the published linear bucket stress.
@@ -238,26 +242,28 @@ def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bo
     hi = {k: b[1] for k, b in POOL_BOUNDS.items()}
 
     # Canopy, water stress, GPP, ET, SIF (start-of-step pools).
-    lai = pools.foliar / c.leaf_mass_per_area
+    lai = share(pools.foliar / c.leaf_mass_per_area)
     if water_stress == "default":
         beta = (pools.water - c.wilting_point) / c.available_capacity
         beta = jnp.where(beta <= 1.0, beta, 1.0)
         beta = jnp.where(beta >= 0.0, beta, 0.0)
     else:
         beta = stress_factor(stress_weights, pools.water)
-    gpp = acm_gpp(lai, d.acm) * beta
+    beta = share(beta)
+    gpp = share(acm_gpp(lai, d.acm) * beta)
     if water_stress == "gpp_acm_et_nn":
         et = network_et(stress_weights, d.stress, lai, pools.water, gpp)
     else:
         et = gpp * d.transpiration_per_gpp + d.acm.radiation * d.soil_evaporation_coefficient
+    et = share(et)
     sif = c.inverse_sif_slope * gpp - c.sif_offset
 
     # Allocation cascade.
     ra = c.autotrophic_fraction * gpp
     npp = gpp - ra
-    foliar_production = npp * c.foliar_allocation
-    labile_production = (npp - foliar_production) * c.labile_allocation
-    root_production = (npp - foliar_production - labile_production) * c.root_allocation
+    foliar_production = share(npp * c.foliar_allocation)
+    labile_production = share((npp - foliar_production) * c.labile_allocation)
+    root_production = share((npp - foliar_production - labile_production) * c.root_allocation)
     wood_production = npp - foliar_production - labile_production - root_production
 
     # First-order fluxes from the start-of-step pools.
@@ -280,7 +286,7 @@ def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bo
     old = pools
     lab = old.labile + (labile_production - labile_release) * dt
     lab, labile_release = _clamp_range(lab, old.labile, "labile", labile_release,
-                                       lambda n: labile_production - (n - old.labile) / dt)
+                                       lambda n: labile_production - (n - old.labile) / dt, share)
 
     fol = old.foliar + (foliar_production - leaf_litter + labile_release) * dt
     keep = fol >= lo["foliar"]
@@ -293,21 +299,22 @@ def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bo
     fol = fol_clamped
     fol, leaf_litter = _clamp(
         fol, old.foliar, hi["foliar"], leaf_litter,
-        lambda n: foliar_production + labile_release - (n - old.foliar) / dt, fol <= hi["foliar"])
+        lambda n: foliar_production + labile_release - (n - old.foliar) / dt, fol <= hi["foliar"],
+        share)
 
     root = old.root + (root_production - root_litter) * dt
     root, root_litter = _clamp_range(root, old.root, "root", root_litter,
-                                     lambda n: root_production - (n - old.root) / dt)
+                                     lambda n: root_production - (n - old.root) / dt, share)
 
     wood = old.wood + (wood_production - wood_litter) * dt
     wood, wood_litter = _clamp_range(wood, old.wood, "wood", wood_litter,
-                                     lambda n: wood_production - (n - old.wood) / dt)
+                                     lambda n: wood_production - (n - old.wood) / dt, share)
 
     lit = old.litter + (leaf_litter + root_litter - litter_resp - decomposition) * dt
     lit, decomposition = _clamp(
         lit, old.litter, lo["litter"], decomposition,
         lambda n: leaf_litter + root_litter - litter_resp - (n - old.litter) / dt,
-        lit >= lo["litter"])
+        lit >= lo["litter"], share)
     positive = decomposition >= 0.0
     litter_resp = jnp.where(positive, litter_resp,
                             leaf_litter + root_litter - (lit - old.litter) / dt)
@@ -315,11 +322,11 @@ def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bo
     lit, decomposition = _clamp(
         lit, old.litter, hi["litter"], decomposition,
         lambda n: leaf_litter + root_litter - litter_resp - (n - old.litter) / dt,
-        lit <= hi["litter"])
+        lit <= hi["litter"], share)
 
     som = old.som + (decomposition - som_resp + wood_litter) * dt
     som, som_resp = _clamp_range(som, old.som, "som", som_resp,
-                                 lambda n: decomposition + wood_litter - (n - old.som) / dt)
+                                 lambda n: decomposition + wood_litter - (n - old.som) / dt, share)
 
     # Water balance (spec 6.7).
     precip = d.precipitation
@@ -333,7 +340,8 @@ def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bo
     if mass_conserving:  # the deficit was taken from ET, so runoff is zero, not negative
         runoff = jnp.where(negative, 0.0, runoff)
     water, runoff = _clamp(water, old.water, hi["water"], runoff,
-                           lambda n: precip - et - (n - old.water) / dt, water <= hi["water"])
+                           lambda n: precip - et - (n - old.water) / dt, water <= hi["water"],
+                           share)
 
     # Fire on the clamped pools (not re-clamped in the reference).
     ba, fr = d.burned_per_day, c.fire
