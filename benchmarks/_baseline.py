@@ -19,6 +19,7 @@ import jax.numpy as jnp
 from xdifferland.engine.acm import (A2, B2, DAYLENGTH_INTERCEPT, DAYLENGTH_SLOPE, E_B1T,
                                     FOLIAR_NITROGEN, HYDRAULIC_RESISTANCE, PSI_D, ACMDrivers)
 from xdifferland.engine.phenology import phenology_offset
+from xdifferland.engine.outputs import series_outputs
 from xdifferland.engine.step import StepDrivers, constants, init, step
 from xdifferland.engine.types import Forcing
 
@@ -67,14 +68,20 @@ def _drivers_in_loop(p, f):
 
 @partial(jax.jit, static_argnames=("outputs",))
 def simulate_in_loop(parameters, forcing, outputs):
-    """Published-style run; returns ``{name: (time, pixel)}`` for the requested outputs."""
+    """Published-style run; returns ``{name: (time, pixel)}`` for the requested outputs.
+
+    Time totals (``"sum:<name>"``) are returned as the full series of ``<name>`` (the loss
+    accepts a series for a total), and the step runs without the engine's gradient hints,
+    as the published code has neither.
+    """
+    outputs = series_outputs(outputs)
     n_time = forcing.t_min.shape[0]
     n_pixel = parameters[0].shape[0]
     full = Forcing(*(jnp.broadcast_to(x, (n_time, n_pixel)) for x in forcing))
 
     def body(pools, f_t):
         d = _drivers_in_loop(parameters, f_t)
-        new, fluxes = step(constants(parameters), pools, d)
+        new, fluxes = step(constants(parameters), pools, d, share=lambda x: x)
         fluxes.update(rate_modifier=d.rate_modifier, leaf_fall_factor=d.leaf_fall_factor,
                       labile_release_factor=d.labile_release_factor)
         return new, {name: fluxes[name] for name in outputs}
