@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..typing import Array
-from .outputs import TOTAL_PREFIX, is_total, series_outputs, total_base
+from .outputs import TOTAL_PREFIX, is_total, total_base
 from .loss_primitives import Observation, annual_mean, annualize, observation_sse, patch_error
 from .types import Pools
 
@@ -426,6 +426,7 @@ def loss_terms(
     --------
     >>> import jax.numpy as jnp
     >>> from xdifferland.engine.types import Pools
+    >>> from xdifferland.engine.outputs import series_outputs
     >>> outputs = {name: jnp.ones((12, 2)) for name in series_outputs(required_outputs())}
     >>> pools = Pools(*(jnp.ones(2) for _ in Pools._fields))
     >>> observations = {"sif": Observation(jnp.zeros((12, 2)), jnp.ones((12, 2)))}
