@@ -24,7 +24,19 @@ def _written_once(x):
 
 @jax.custom_vjp
 def shared(x):
-    """Identity; under differentiation the value and its cotangent are materialized once."""
+    """Identity; under differentiation the value and its cotangent are materialized once.
+
+    Reverse mode only (``jax.grad``, ``jax.vjp``): JAX cannot push forward-mode tangents through
+    a custom VJP, so code meant for ``jax.jvp`` passes the identity instead (see
+    ``simulate(..., forward_mode=True)``).
+
+    Examples
+    --------
+    >>> import jax, jax.numpy as jnp
+    >>> x = jnp.array([1.0, 2.0])
+    >>> shared(x).tolist(), jax.grad(lambda v: jnp.sum(shared(v) ** 2))(x).tolist()
+    ([1.0, 2.0], [2.0, 4.0])
+    """
     return x
 
 

@@ -18,8 +18,8 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from ..typing import Array
-from .materialize import shared
 from .acm import ACMDrivers, acm_drivers, acm_gpp
+from .materialize import shared
 from .phenology import phenology_rate
 from .types import POOL_BOUNDS, Forcing, Parameters, Pools
 from .water_stress import network_et, stress_factor, water_stress_drivers
