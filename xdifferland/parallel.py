@@ -26,8 +26,8 @@ import re
 from typing import Sequence
 
 __all__ = [
-    "LOOP_OPTION", "configure_host_devices", "device_count", "pixel_mesh", "replicate", "shard_pixels",
-    "shard_batch", "pad_pixels", "simulate",
+    "LOOP_OPTION", "configure_host_devices", "device_count", "pixel_mesh", "replicate",
+    "shard_pixels", "shard_batch", "pad_pixels", "simulate",
 ]
 
 _FLAG = "--xla_force_host_platform_device_count"

@@ -3,8 +3,9 @@
 Outputs and observations are time-major ``(time, pixel)`` arrays, exactly as returned by
 :func:`~xdifferland.engine.simulate`; outputs are keyed by engine name (``"sif"``, ``"nbe"``,
 ``"water_pool"``, ...), and time totals ``(pixel,)`` by ``"sum:<name>"`` (the EDC and violation
-terms need only those, so the time loop never stacks their fluxes). Observations are keyed by stream name (:data:`OBSERVATION_STREAMS`) and
-are :class:`~xdifferland.engine.loss_primitives.Observation` tuples.
+terms need only those, so the time loop never stacks their fluxes). Observations are keyed by
+stream name (:data:`OBSERVATION_STREAMS`) and are
+:class:`~xdifferland.engine.loss_primitives.Observation` tuples.
 
 :data:`LOSS_TERMS` declares the 15 terms (default weight, observation stream, needed outputs, the
 function giving the unweighted value). :func:`loss_terms` evaluates the weighted terms that are
@@ -22,8 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..typing import Array
-from .outputs import TOTAL_PREFIX, is_total, total_base
 from .loss_primitives import Observation, annual_mean, annualize, observation_sse, patch_error
+from .outputs import TOTAL_PREFIX, is_total, total_base
 from .types import Pools
 
 __all__ = [
@@ -171,7 +172,7 @@ def gleam_et_loss(outputs, observation, context):
 
 
 def time_total(outputs: Mapping[str, Array], name: str) -> Array:
-    """``(pixel,)`` sum over time of output ``name``: its ``"sum:"`` total, or its series summed."""
+    """``(pixel,)`` time sum of output ``name``: its ``"sum:"`` total, or its series summed."""
     total = outputs.get(TOTAL_PREFIX + name)
     return jnp.sum(outputs[name], axis=0) if total is None else total
 

@@ -9,8 +9,8 @@ import jax
 import jax.numpy as jnp
 
 from ..typing import Array
-from .outputs import TOTAL_PREFIX, is_total, resolve_outputs, total_base
 from .materialize import shared
+from .outputs import TOTAL_PREFIX, is_total, resolve_outputs, total_base
 from .step import DRIVER_OUTPUTS, constants, init, prepare, step
 from .types import Forcing, Parameters, Pools
 
