@@ -33,8 +33,7 @@ __all__ = [
     "biomass_loss", "edc_loss", "edc_per_pixel", "fire_loss", "fluxnet_et_loss",
     "fluxnet_gpp_loss", "fluxnet_reco_loss", "gleam_et_loss", "lai_loss", "loss_terms",
     "nbe_iav_loss", "nbe_loss", "required_outputs", "sif_loss", "som_loss", "time_total",
-    "total_loss",
-    "violation_loss", "vod_loss", "water_loss",
+    "total_loss", "violation_loss", "vod_loss", "water_loss",
 ]
 
 #: Observation stream names, in the order of the reference label tensor's column pairs (spec 8.1).
@@ -288,8 +287,8 @@ LOSS_TERMS: dict[str, LossTerm] = {term.name: term for term in (
     LossTerm("nbe_iav", 3000.0 * 3.46, "nbe", ("nbe",), nbe_iav_loss, "annual patch error, NBE"),
     LossTerm("fire", 1000.0, "fire_emission", ("fire_emission",), fire_loss,
              "monthly patch error, fire C emission"),
-    LossTerm("violation", 400.0, None, (TOTAL_PREFIX + "water_balance_violation",), violation_loss,
-             "sum of the water-balance violation, padding included"),
+    LossTerm("violation", 400.0, None, (TOTAL_PREFIX + "water_balance_violation",),
+             violation_loss, "sum of the water-balance violation, padding included"),
     LossTerm("water", 0.2, "ewt_anomaly", ("water_pool",), water_loss,
              "patch error, water-pool anomaly vs water-thickness anomaly"),
     LossTerm("vod", 100.0, "vod", ("vod",), vod_loss, "annual SSE, VOD"),
