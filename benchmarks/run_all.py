@@ -8,7 +8,8 @@ Each benchmark runs in its own Python process so that its peak RSS and its JAX d
 its own; ``_2dev`` (and ``_1dev_loops``) runs configure themselves with
 ``xdifferland.parallel.configure_host_devices`` (one device per core, time loops compiled whole).
 Timings: ``compile_s`` is the first call (tracing + XLA compilation + one run), ``median_s`` the
-median of the steady-state repeats, ``throughput`` pixel-months per second from the median. See benchmarks/README.md.
+median of the steady-state repeats, ``throughput`` pixel-months per second from the median.
+See benchmarks/README.md.
 """
 
 from __future__ import annotations
