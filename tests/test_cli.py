@@ -81,6 +81,11 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
         assert {"gpp", "lai"} <= set(sim.data_vars)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["split"] == "test" and "lai" in metrics["metrics"]
+    # held-out skill is set against the training patches' skill, in the file and the printout
+    assert set(metrics["train_nse"]) == {"lai", "sif", "et", "nbe"}
+    train_row = next(line for line in stdout.splitlines() if "training patches" in line)
+    assert train_row.split()[2:] == [f"{metrics['train_nse'][v]:.3f}"
+                                     for v in ("lai", "sif", "et", "nbe")]
     # the resolved configuration is complete and valid again
     resolved = tomllib.loads((out / "config.toml").read_text())
     assert resolved["training"]["epochs"] == 2 and resolved["data"]["synthetic"]["seed"] == 0

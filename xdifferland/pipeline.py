@@ -11,16 +11,18 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 import time
 from pathlib import Path
 
 __all__ = ["KEY_VARIABLES", "Step", "metrics_table", "format_table", "prepare_folder",
-           "print_summary", "refuse_file", "run_job"]
+           "print_summary", "refuse_file", "run_job", "skill_comparison", "training_skill"]
 
 log = logging.getLogger("xdifferland.cli")
 
 KEY_VARIABLES = ("lai", "sif", "et", "nbe")
 _METRICS = ("nse", "r2", "rmse", "bias", "n")
+_GAP = 0.2  #: NSE gap between training and held-out patches worth a hint
 
 
 class Step:
@@ -122,10 +124,13 @@ def run_job(config, folder: Path, *, overwrite: bool, quiet: bool, figure: bool,
             files["metrics"] = xdifferland.to_netcdf(skill, folder / "metrics.nc",
                                                      overwrite=overwrite)
             table = metrics_table(skill)
+            summary = {"split": split, "metrics": table, "fit_seconds": round(fit_seconds, 1)}
+            if split in ("test", "dev"):  # held-out skill means more next to the training skill
+                with Step("evaluating on the training patches, for comparison"):
+                    summary["train_nse"] = result["train_nse"] = training_skill(model, ds, roles)
             path = folder / "metrics.json"
             refuse_file(path, overwrite)
-            path.write_text(json.dumps({"split": split, "metrics": table,
-                                        "fit_seconds": round(fit_seconds, 1)}, indent=2) + "\n")
+            _write_text(path, json.dumps(summary, indent=2) + "\n")
             files["metrics_json"] = path
             result["metrics"] = table
             result["split"] = split
@@ -155,6 +160,50 @@ def print_summary(result: dict, folder: Path, seconds: float) -> None:
         keys = [v for v in KEY_VARIABLES if v in metrics]
         print("  " + "   ".join(f"{v.upper()} {metrics[v]['nse']:.3f}" for v in keys))
         print(format_table(metrics))
+        train = result.get("train_nse")
+        if train:
+            print(skill_comparison({k: metrics[k]["nse"] for k in keys}, train,
+                                   result["split"]))
+
+
+def training_skill(model, ds, roles=None) -> dict:
+    """NSE of the headline variables on the training patches (to set held-out skill against)."""
+    skill = model.evaluate(ds, "train", roles=roles)
+    names = [str(v) for v in skill["variable"].values]
+    return {v: float(skill["nse"].sel(variable=v)) for v in KEY_VARIABLES if v in names}
+
+
+def skill_comparison(held_out: dict, train: dict, split: str) -> str:
+    """Training against held-out NSE of the headline variables, with a hint on a large gap.
+
+    Examples
+    --------
+    >>> print(skill_comparison({"lai": 0.2, "et": 0.5}, {"lai": 0.95, "et": 0.7}, "test"))
+    <BLANKLINE>
+    NSE                     LAI       ET
+      training patches    0.950    0.700
+      test patches        0.200    0.500
+    The test patches score well below the training patches: the network generalizes there
+    from other patches (and extrapolates where their predictors lie outside the training
+    range); more, or more varied, training patches narrow the gap.
+    """
+    keys = [k for k in held_out if k in train]
+    lines = ["", f"{'NSE':18s}" + "".join(f"{k.upper():>9s}" for k in keys)]
+    for label, values in (("training patches", train), (f"{split} patches", held_out)):
+        lines.append(f"  {label:16s}" + "".join(f"{values[k]:9.3f}" for k in keys))
+    if any(train[k] - held_out[k] > _GAP for k in keys):
+        lines.append(
+            f"The {split} patches score well below the training patches: the network "
+            "generalizes there\nfrom other patches (and extrapolates where their predictors lie "
+            "outside the training\nrange); more, or more varied, training patches narrow the gap.")
+    return "\n".join(lines)
+
+
+def _write_text(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (a temporary sibling renamed into place)."""
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def metrics_table(skill) -> dict:
