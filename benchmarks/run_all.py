@@ -117,7 +117,9 @@ def _train_step_fn(engine: str):
     if engine == "xdifferland":
         from xdifferland.training.loop import _make_steps
 
-        train_step, _ = _make_steps(config, weights_map, outputs, (), optimizer)
+        # as fit() does: the batch's step length (30 days) passed in as a whole number
+        train_step, _ = _make_steps(config, weights_map, outputs, (), optimizer,
+                                    float(batch.forcing.delta_t))
     else:
         from _baseline import simulate_in_loop
 

@@ -7,6 +7,7 @@ from typing import NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from ..typing import Array
 from .materialize import shared
@@ -14,7 +15,7 @@ from .outputs import TOTAL_PREFIX, is_total, resolve_outputs, total_base
 from .step import DRIVER_OUTPUTS, constants, init, prepare, step
 from .types import Forcing, Parameters, Pools
 
-__all__ = ["Simulation", "simulate", "as_dtype"]
+__all__ = ["Simulation", "simulate", "as_dtype", "whole_step_days"]
 
 
 class Simulation(NamedTuple):
@@ -33,6 +34,38 @@ def as_dtype(tree, dtype=None):
         return x if keep else jnp.asarray(x, dtype)
 
     return jax.tree_util.tree_map(cast, tree)
+
+
+def whole_step_days(delta_t) -> int | None:
+    """``delta_t`` as a whole number of days (1 to 366), or None.
+
+    None also when ``delta_t`` is traced (inside someone's ``jax.jit``), varies, or is not whole.
+
+    Examples
+    --------
+    >>> whole_step_days(30.0), whole_step_days(1.0), whole_step_days(7.5)
+    (30, 1, None)
+    """
+    if isinstance(delta_t, jax.core.Tracer):
+        return None
+    values = np.unique(np.asarray(delta_t, dtype=float))
+    if values.size != 1 or not float(values[0]).is_integer() or not 1 <= values[0] <= 366:
+        return None
+    return int(values[0])
+
+
+def _resolve_step_days(step_days, delta_t) -> int | None:
+    """``step_days`` checked against a concrete ``delta_t``, or found from it."""
+    found = whole_step_days(delta_t)
+    if step_days is None:
+        return found
+    traced = isinstance(delta_t, jax.core.Tracer)
+    whole = isinstance(step_days, (int, np.integer)) and step_days >= 1
+    if not whole or (not traced and found != step_days):
+        given = "traced" if traced else np.unique(np.asarray(delta_t, dtype=float)).tolist()
+        raise ValueError(f"step_days={step_days!r} does not match forcing.delta_t ({given}); "
+                         "leave step_days out to take it from a concrete delta_t")
+    return int(step_days)
 
 
 def _split_drivers(drivers, n_time: int):
@@ -58,11 +91,11 @@ def _merge_drivers(tree, in_loop, xs, consts):
 
 
 @partial(jax.jit, static_argnames=("outputs", "mass_conserving", "unroll", "water_stress",
-                                   "forward_mode"))
+                                   "forward_mode", "step_days"))
 def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stress="default",
-              stress_weights=None, forward_mode=False):
+              stress_weights=None, forward_mode=False, step_days=None):
     share = (lambda x: x) if forward_mode else shared
-    drivers = prepare(parameters, forcing, water_stress)
+    drivers = prepare(parameters, forcing, water_stress, step_days)
     const = constants(parameters)
     totals = tuple(total_base(name) for name in outputs if is_total(name))
     series = tuple(name for name in outputs if not is_total(name))
@@ -116,6 +149,7 @@ def simulate(
     water_stress: str = "default",
     stress_weights=None,
     forward_mode: bool = False,
+    step_days: int | None = None,
 ) -> Simulation:
     """Run DALEC993 over the forcing for every pixel.
 
@@ -140,6 +174,11 @@ def simulate(
         default the step marks the intermediates its reverse-mode gradient reads many times
         (:func:`xdifferland.engine.materialize.shared`, a custom VJP, which forward mode cannot
         differentiate); values are identical either way.
+    step_days : int, optional
+        ``forcing.delta_t`` as a whole number of days, for callers inside their own ``jax.jit``
+        (where ``delta_t`` is traced). Found from a concrete ``delta_t`` otherwise. With it the
+        compounded turnover rates ``(1 - (1 - k)^dt) / dt`` take the power by multiplication
+        instead of ``exp(dt log(1 - k))`` (same pow rules, a few roundings closer to exact).
 
     Returns
     -------
@@ -172,7 +211,9 @@ def simulate(
     if water_stress != "default" and stress_weights is None:
         raise ValueError(f"water_stress={water_stress!r} needs its network weights "
                          "(stress_weights=init_water_stress(variant, seed) or a fitted model's)")
-    parameters, forcing = as_dtype(Parameters(*parameters)), as_dtype(Forcing(*forcing))
+    forcing = Forcing(*forcing)
+    step_days = _resolve_step_days(step_days, forcing.delta_t)
+    parameters, forcing = as_dtype(Parameters(*parameters)), as_dtype(forcing)
     return _simulate(parameters, forcing, names, bool(mass_conserving), int(unroll),
                      water_stress, None if water_stress == "default" else stress_weights,
-                     bool(forward_mode))
+                     bool(forward_mode), None if step_days is None else int(step_days))

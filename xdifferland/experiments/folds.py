@@ -130,7 +130,9 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
     weights_map = _term_weights(config, datas[0], ())
     outputs = required_outputs(active_terms(datas[0].observations, weights_map, ()), ())
     optimizer = config.optimizer(1)
-    train_step, _ = _make_steps(config, weights_map, outputs, (), optimizer)
+    step_lengths = {d.delta_t for d in datas}  # one whole-day step for all, or the general path
+    train_step, _ = _make_steps(config, weights_map, outputs, (), optimizer,
+                                step_lengths.pop() if len(step_lengths) == 1 else None)
     step = jax.jit(jax.vmap(train_step))
 
     for restart in range(config.max_restarts + 1):

@@ -17,6 +17,7 @@ import xarray as xr
 from .. import parallel
 from ..engine import init, loss_terms, simulate
 from ..engine.loss import LossTerm, active_terms, required_outputs
+from ..engine.simulate import whole_step_days
 from ..engine.water_stress import init_water_stress
 from ..network import init_network, predict_parameters
 from .batches import Standardization, epoch_batches, patch_members
@@ -74,14 +75,17 @@ def _term_weights(config: FitConfig, data: TrainingData, extra_terms) -> dict:
 
 
 def _make_steps(config: FitConfig, weights_map: dict, outputs: tuple[str, ...],
-                extra_terms: tuple, optimizer):
+                extra_terms: tuple, optimizer, delta_t: float | None = None):
+    """Jitted ``(train_step, loss_fn)``; ``delta_t`` (days) lets the engine use whole-day powers."""
     net = config.network
+    # Inside jit the batch's delta_t is traced, so the whole-day step is passed in statically.
+    step_days = None if delta_t is None else whole_step_days(delta_t)
 
     def loss_fn(weights, batch):
         params = predict_parameters(weights, net, batch.predictors, batch.hemisphere)
         run = simulate(params, batch.forcing, outputs, mass_conserving=config.mass_conserving,
                        water_stress=config.water_stress,
-                       stress_weights=weights.get("water_stress"))
+                       stress_weights=weights.get("water_stress"), step_days=step_days)
         terms = loss_terms(run.outputs, batch.observations, init(params), weights=weights_map,
                            batch_size=batch.valid.shape[0], use_uncertainty=config.use_uncertainty,
                            edc_gate=batch.valid, extra_terms=extra_terms)
@@ -189,7 +193,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
     steps_per_epoch = sum(-(-len(members[k]) // batch_size) for k in splits.train)
     optimizer = config.optimizer(steps_per_epoch)
-    train_step, eval_step = _make_steps(config, weights_map, outputs, extra_terms, optimizer)
+    train_step, eval_step = _make_steps(config, weights_map, outputs, extra_terms, optimizer,
+                                        data.delta_t)
     dev_batches = epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok, None,
                                 dtype)
 
