@@ -119,7 +119,7 @@ def _train_step_fn(engine: str):
 
         # as fit() does: the batch's step length (30 days) passed in as a whole number
         train_step, _ = _make_steps(config, weights_map, outputs, (), optimizer,
-                                    float(batch.forcing.delta_t))
+                                    batch.forcing.delta_t)
     else:
         from _baseline import simulate_in_loop
 
