@@ -11,9 +11,10 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 import time
 from pathlib import Path
+
+from .io.text import write_text_atomic
 
 __all__ = ["KEY_VARIABLES", "Step", "metrics_table", "format_table", "prepare_folder",
            "print_summary", "refuse_file", "run_job", "skill_comparison", "training_skill"]
@@ -130,7 +131,7 @@ def run_job(config, folder: Path, *, overwrite: bool, quiet: bool, figure: bool,
                     summary["train_nse"] = result["train_nse"] = training_skill(model, ds, roles)
             path = folder / "metrics.json"
             refuse_file(path, overwrite)
-            _write_text(path, json.dumps(summary, indent=2) + "\n")
+            write_text_atomic(path, json.dumps(summary, indent=2) + "\n")
             files["metrics_json"] = path
             result["metrics"] = table
             result["split"] = split
@@ -197,13 +198,6 @@ def skill_comparison(held_out: dict, train: dict, split: str) -> str:
             "generalizes there\nfrom other patches (and extrapolates where their predictors lie "
             "outside the training\nrange); more, or more varied, training patches narrow the gap.")
     return "\n".join(lines)
-
-
-def _write_text(path: Path, text: str) -> None:
-    """Replace ``path`` atomically (a temporary sibling renamed into place)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
 
 
 def metrics_table(skill) -> dict:

@@ -44,6 +44,8 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # Python 3.10: the same parser as a package (pip install tomli)
     import tomli as tomllib  # type: ignore[no-redef]
 
+from .io.text import write_text_atomic
+
 __all__ = [
     "SECTIONS",
     "ConfigError",
@@ -465,10 +467,7 @@ def write_config(config: RunConfig, path: str | os.PathLike, *, header: str = ""
     tables["training"] = _Table(tables["training"])
     tables["training"]["network"] = _Table(tables["training"]["network"])
     text = config_to_toml(tables, header)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-    return path
+    return write_text_atomic(path, text)
 
 
 class _Table(dict):

@@ -13,6 +13,7 @@ from .cardamom import (
     read_site_coords,
 )
 from .netcdf import decode_attrs, encode_attrs, open_netcdf, open_zarr, to_netcdf, to_zarr
+from .text import write_text_atomic
 
 __all__ = [
     "CardamomFormatError",
@@ -25,4 +26,5 @@ __all__ = [
     "read_site_coords",
     "to_netcdf",
     "to_zarr",
+    "write_text_atomic",
 ]
