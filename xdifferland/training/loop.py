@@ -75,8 +75,12 @@ def _term_weights(config: FitConfig, data: TrainingData, extra_terms) -> dict:
 
 
 def _make_steps(config: FitConfig, weights_map: dict, outputs: tuple[str, ...],
-                extra_terms: tuple, optimizer, delta_t: float | None = None):
-    """Jitted ``(train_step, loss_fn)``; ``delta_t`` (days) lets the engine use whole-day powers."""
+                extra_terms: tuple, optimizer, delta_t=None):
+    """Jitted ``(train_step, loss_fn)``.
+
+    ``delta_t``: the batches' step length in days (a number or an array of equal values); when
+    it is a whole number the engine forms the compounded rates with whole-day powers.
+    """
     net = config.network
     # Inside jit the batch's delta_t is traced, so the whole-day step is passed in statically.
     step_days = None if delta_t is None else whole_step_days(delta_t)
