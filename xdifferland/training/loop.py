@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import math
-from dataclasses import dataclass
+import threading
+from collections import OrderedDict
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -104,6 +107,60 @@ def _make_steps(config: FitConfig, weights_map: dict, outputs: tuple[str, ...],
     return train_step, jax.jit(loss_fn)
 
 
+#: Jitted steps of recent fits, by what their traced code depends on (see _compiled_steps).
+_STEP_CACHE: OrderedDict = OrderedDict()
+_STEP_CACHE_LOCK = threading.Lock()
+_STEP_CACHE_SIZE = 8
+
+
+def _step_key(config: FitConfig, weights_map: dict, outputs, extra_terms, steps_per_epoch: int,
+              delta_t):
+    """Everything the jitted steps close over, or None when some of it is not hashable.
+
+    Seeds, epochs (with a constant rate), splits and checkpointing do not enter the traced code;
+    shapes (batch size, predictors, time steps) are told apart by ``jax.jit`` itself.
+    """
+    traced = {"network": asdict(config.network), "mass_conserving": config.mass_conserving,
+              "water_stress": config.water_stress, "use_uncertainty": config.use_uncertainty,
+              "learning_rate": config.learning_rate, "schedule": config.schedule,
+              "clip_norm": config.clip_norm,
+              "total_steps": (config.epochs * steps_per_epoch if config.schedule == "cosine"
+                              else None)}
+    step_days = None if delta_t is None else whole_step_days(delta_t)
+    try:
+        key = (json.dumps(traced, sort_keys=True), tuple(sorted(weights_map.items())),
+               tuple(outputs), tuple(extra_terms), step_days)
+        hash(key)
+    except TypeError:  # e.g. a user term holding a list: build fresh steps, as before
+        return None
+    return key
+
+
+def _compiled_steps(config: FitConfig, weights_map: dict, outputs, extra_terms,
+                    steps_per_epoch: int, delta_t=None):
+    """``(optimizer, train_step, eval_step)``, shared by fits whose traced code is the same.
+
+    Every fit used to jit new closures, so the members of an ensemble (same settings, other
+    seeds) each compiled the same two programs again: 10-15 s per member on two cores, more
+    than the training itself on a small world. The last few are kept per process.
+    """
+    key = _step_key(config, weights_map, outputs, extra_terms, steps_per_epoch, delta_t)
+    with _STEP_CACHE_LOCK:
+        if key is not None and key in _STEP_CACHE:
+            _STEP_CACHE.move_to_end(key)
+            return _STEP_CACHE[key]
+    optimizer = config.optimizer(steps_per_epoch)
+    built = (optimizer, *_make_steps(config, weights_map, outputs, extra_terms, optimizer,
+                                     delta_t))
+    if key is not None:
+        with _STEP_CACHE_LOCK:
+            built = _STEP_CACHE.setdefault(key, built)  # another thread may have been first
+            _STEP_CACHE.move_to_end(key)
+            while len(_STEP_CACHE) > _STEP_CACHE_SIZE:
+                _STEP_CACHE.popitem(last=False)
+    return built
+
+
 def _save_checkpoint(path: Path, weights, opt_state, epoch: int, restarts: int, history: dict,
                      config: FitConfig) -> None:
     arrays = {f"weights/{k}": v for k, v in flatten(jax.device_get(weights)).items()}
@@ -196,9 +253,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                                extra_terms)
     dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
     steps_per_epoch = sum(-(-len(members[k]) // batch_size) for k in splits.train)
-    optimizer = config.optimizer(steps_per_epoch)
-    train_step, eval_step = _make_steps(config, weights_map, outputs, extra_terms, optimizer,
-                                        data.delta_t)
+    optimizer, train_step, eval_step = _compiled_steps(config, weights_map, outputs, extra_terms,
+                                                       steps_per_epoch, data.delta_t)
     dev_batches = epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok, None,
                                 dtype)
 

@@ -1,0 +1,66 @@
+"""Fits with the same traced code share their jitted steps (training.loop._compiled_steps)."""
+
+from __future__ import annotations
+
+import jax
+import numpy as np
+import pytest
+
+from xdifferland.datasets import synthetic_world
+from xdifferland.engine import LossTerm
+from xdifferland.training import FitConfig, fit, loop
+
+TINY = dict(n_lat=4, n_lon=10, n_years=1, seed=5)
+
+
+@pytest.fixture(scope="module")
+def tiny_world():
+    ds, _ = synthetic_world(**TINY)
+    return ds
+
+
+@pytest.fixture
+def empty_cache():
+    loop._STEP_CACHE.clear()
+    yield loop._STEP_CACHE
+    loop._STEP_CACHE.clear()
+
+
+def same_weights(a, b) -> bool:
+    return all(np.array_equal(x, y) for x, y in
+               zip(jax.tree_util.tree_leaves(a.weights), jax.tree_util.tree_leaves(b.weights)))
+
+
+def test_other_seeds_and_epochs_reuse_the_steps_and_match_fresh_ones(tiny_world, empty_cache):
+    first = fit(tiny_world, epochs=1, seed=1, progress=False)
+    assert len(empty_cache) == 1
+    (steps,) = empty_cache.values()
+    shared = fit(tiny_world, epochs=2, seed=2, progress=False)
+    assert len(empty_cache) == 1 and next(iter(empty_cache.values())) is steps
+    empty_cache.clear()
+    fresh = fit(tiny_world, epochs=2, seed=2, progress=False)
+    assert same_weights(shared, fresh)
+    assert shared.history == fresh.history
+    assert not same_weights(first, fresh)
+
+
+@pytest.mark.parametrize("change", [dict(learning_rate=1e-3), dict(loss_weights={"lai": 1.0}),
+                                    dict(schedule="cosine"), dict(mass_conserving=True),
+                                    dict(network={"width": 8})])
+def test_a_setting_in_the_traced_code_builds_new_steps(change):
+    config = FitConfig()
+    key = loop._step_key(config, {}, ("lai",), (), 4, 30.0)
+    other = FitConfig(**change)
+    weights = {k: v for k, v in other.loss_weights.items()}
+    assert loop._step_key(other, weights, ("lai",), (), 4, 30.0) != key
+    # settings outside the traced code do not
+    assert loop._step_key(FitConfig(seed=9, epochs=7, eval_every=2), {}, ("lai",), (), 4,
+                          30.0) == key
+
+
+def test_cosine_steps_depend_on_the_run_length_and_unhashable_terms_are_not_cached():
+    cosine = FitConfig(schedule="cosine", epochs=10)
+    assert loop._step_key(cosine, {}, ("lai",), (), 4, 30.0) != loop._step_key(
+        cosine, {}, ("lai",), (), 5, 30.0)
+    odd = LossTerm("odd", 1.0, None, ["gpp"], lambda o, obs, ctx: 0.0, "a list of outputs")
+    assert loop._step_key(FitConfig(), {}, ("gpp",), (odd,), 4, 30.0) is None
