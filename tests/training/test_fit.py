@@ -208,3 +208,14 @@ def test_model_file_is_safe_and_errors_are_clear(trained, tmp_path):
     np.savez(newer, **arrays)
     with pytest.raises(ModelFileError, match="newer xdifferland"):
         xdifferland.load_model(newer)
+
+
+def test_epoch_sums_read_steps_in_order_and_keep_few_in_flight():
+    from xdifferland.training.loop import _EpochSums
+
+    sums = _EpochSums()
+    for k in range(5):
+        sums.add(jax.numpy.asarray(float(k)), {"lai": jax.numpy.asarray(0.5 * k)})
+        assert len(sums._pending) <= _EpochSums._IN_FLIGHT
+    total, terms = sums.result()
+    assert total == 10.0 and terms == {"lai": 5.0} and not sums._pending

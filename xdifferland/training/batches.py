@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import Iterator, NamedTuple
 
 import jax
 import numpy as np
@@ -143,15 +143,17 @@ def stack_batches(batches: list[Batch]) -> Batch:
 
 def epoch_batches(data: TrainingData, patches: np.ndarray, members: list[np.ndarray],
                   batch_size: int, std: Standardization, coarse_ok: np.ndarray,
-                  rng: np.random.Generator | None, dtype=np.float32) -> list[Batch]:
-    """Batches of ``patches`` for one epoch; shuffled patches and pixels when ``rng`` is given."""
+                  rng: np.random.Generator | None, dtype=np.float32) -> Iterator[Batch]:
+    """Batches of ``patches`` for one epoch; shuffled patches and pixels when ``rng`` is given.
+
+    A generator: each batch is built when it is asked for, so a training loop builds the next
+    batch while the device still computes the previous step (and only a few exist at once).
+    """
     order = rng.permutation(patches) if rng is not None else np.asarray(patches)
-    batches = []
     for k in order:
         pixels = members[k]
         if rng is not None:
             pixels = rng.permutation(pixels)
         for start in range(0, len(pixels), batch_size):  # oversized patches are split
-            batches.append(build_batch(data, pixels[start:start + batch_size], batch_size, std,
-                                       bool(coarse_ok[k]), dtype))
-    return batches
+            yield build_batch(data, pixels[start:start + batch_size], batch_size, std,
+                              bool(coarse_ok[k]), dtype)

@@ -255,8 +255,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     steps_per_epoch = sum(-(-len(members[k]) // batch_size) for k in splits.train)
     optimizer, train_step, eval_step = _compiled_steps(config, weights_map, outputs, extra_terms,
                                                        steps_per_epoch, data.delta_t)
-    dev_batches = epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok, None,
-                                dtype)
+    dev_batches = list(epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok,
+                                     None, dtype))
 
     def fresh(restarts: int):
         seed = config.seed + 7919 * restarts
@@ -284,13 +284,12 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     epoch = start
     while epoch < config.epochs:
         rng = np.random.default_rng([config.seed, restarts, epoch])
-        total, term_totals = 0.0, {}
+        sums = _EpochSums()
         for batch in epoch_batches(data, splits.train, members, batch_size, std, coarse_ok, rng,
                                    dtype):
             weights, opt_state, loss, terms = train_step(weights, opt_state, spread(batch))
-            total += float(loss)
-            for name, value in jax.device_get(terms).items():
-                term_totals[name] = term_totals.get(name, 0.0) + float(value)
+            sums.add(loss, terms)
+        total, term_totals = sums.result()
         if not math.isfinite(total):
             restarts += 1
             if restarts > config.max_restarts:
@@ -323,6 +322,35 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         weights=jax.device_get(weights), config=config, standardization=std, data=data,
         splits=splits, history=history, predictors=data.predictor_names,
         patch_variable=patch_variable, extra_terms=tuple(t.name for t in extra_terms))
+
+
+class _EpochSums:
+    """Sums of the steps' losses, read back a few steps late.
+
+    Reading a step's loss waits for that step; reading the one two steps back lets Python build
+    and send the next batches while the device computes (JAX dispatches asynchronously) and keeps
+    at most ``_IN_FLIGHT`` batches queued. The sums run in step order, as before.
+    """
+
+    _IN_FLIGHT = 2
+
+    def __init__(self):
+        self.total, self.terms, self._pending = 0.0, {}, []
+
+    def add(self, loss, terms) -> None:
+        self._pending.append((loss, terms))
+        if len(self._pending) > self._IN_FLIGHT:
+            self._read(*self._pending.pop(0))
+
+    def result(self) -> tuple[float, dict]:
+        while self._pending:
+            self._read(*self._pending.pop(0))
+        return self.total, self.terms
+
+    def _read(self, loss, terms) -> None:
+        self.total += float(loss)
+        for name, value in jax.device_get(terms).items():
+            self.terms[name] = self.terms.get(name, 0.0) + float(value)
 
 
 def _empty_history() -> dict:
