@@ -66,8 +66,6 @@ def _outputs(kind: str):
 
 
 def bench_forward(n_pixels: int, outputs: str, repeats: int, engine: str = "xdifferland"):
-    import jax
-
     from _synthetic import engine_forcing, engine_parameters
     from xdifferland import parallel
     from xdifferland.engine.simulate import as_dtype
@@ -115,7 +113,7 @@ def _train_step_fn(engine: str):
     weights = init_network(config.network, batch.predictors.shape[1], 0)
     opt_state = optimizer.init(weights)
     if engine == "xdifferland":
-        from xdifferland.training.loop import _make_steps
+        from xdifferland.training.steps import _make_steps
 
         # as fit() does: the batch's step length (30 days) passed in as a whole number
         train_step, _ = _make_steps(config, weights_map, outputs, (), optimizer,

@@ -25,7 +25,8 @@ from ..network import init_network
 from ..training.batches import Standardization, build_batch, stack_batches
 from ..training.config import FitConfig
 from ..training.data import training_data
-from ..training.loop import Splits, TrainingError, _make_steps, _term_weights
+from ..training.loop import Splits, TrainingError, _term_weights
+from ..training.steps import _make_steps
 
 __all__ = ["Member", "fit_members", "stuck_members", "refit_stuck"]
 

@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import threading
-from collections import OrderedDict
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-import optax
 import xarray as xr
 
 from .. import parallel
-from ..engine import init, loss_terms, simulate
 from ..engine.loss import LossTerm, active_terms, required_outputs
-from ..engine.simulate import whole_step_days
 from ..engine.water_stress import init_water_stress
-from ..network import init_network, predict_parameters
+from ..network import init_network
 from .batches import Standardization, epoch_batches, patch_members
 from .checkpoint import flatten, read_arrays, unflatten, write_arrays
 from .config import FitConfig
 from .data import TrainingData, training_data
+from .steps import _compiled_steps
 
 __all__ = ["fit", "TrainingError", "Splits", "split_patches"]
 
@@ -75,90 +70,6 @@ def _term_weights(config: FitConfig, data: TrainingData, extra_terms) -> dict:
         raise TrainingError("no loss term is active: the Dataset has no observations the loss "
                             "knows (see xdifferland.training.STREAMS)")
     return weights
-
-
-def _make_steps(config: FitConfig, weights_map: dict, outputs: tuple[str, ...],
-                extra_terms: tuple, optimizer, delta_t=None):
-    """Jitted ``(train_step, loss_fn)``.
-
-    ``delta_t``: the batches' step length in days (a number or an array of equal values); when
-    it is a whole number the engine forms the compounded rates with whole-day powers.
-    """
-    net = config.network
-    # Inside jit the batch's delta_t is traced, so the whole-day step is passed in statically.
-    step_days = None if delta_t is None else whole_step_days(delta_t)
-
-    def loss_fn(weights, batch):
-        params = predict_parameters(weights, net, batch.predictors, batch.hemisphere)
-        run = simulate(params, batch.forcing, outputs, mass_conserving=config.mass_conserving,
-                       water_stress=config.water_stress,
-                       stress_weights=weights.get("water_stress"), step_days=step_days)
-        terms = loss_terms(run.outputs, batch.observations, init(params), weights=weights_map,
-                           batch_size=batch.valid.shape[0], use_uncertainty=config.use_uncertainty,
-                           edc_gate=batch.valid, extra_terms=extra_terms)
-        return sum(terms.values()), terms
-
-    @jax.jit
-    def train_step(weights, opt_state, batch):
-        (loss, terms), grads = jax.value_and_grad(loss_fn, has_aux=True)(weights, batch)
-        updates, opt_state = optimizer.update(grads, opt_state, weights)
-        return optax.apply_updates(weights, updates), opt_state, loss, terms
-
-    return train_step, jax.jit(loss_fn)
-
-
-#: Jitted steps of recent fits, by what their traced code depends on (see _compiled_steps).
-_STEP_CACHE: OrderedDict = OrderedDict()
-_STEP_CACHE_LOCK = threading.Lock()
-_STEP_CACHE_SIZE = 8
-
-
-def _step_key(config: FitConfig, weights_map: dict, outputs, extra_terms, steps_per_epoch: int,
-              delta_t):
-    """Everything the jitted steps close over, or None when some of it is not hashable.
-
-    Seeds, epochs (with a constant rate), splits and checkpointing do not enter the traced code;
-    shapes (batch size, predictors, time steps) are told apart by ``jax.jit`` itself.
-    """
-    traced = {"network": asdict(config.network), "mass_conserving": config.mass_conserving,
-              "water_stress": config.water_stress, "use_uncertainty": config.use_uncertainty,
-              "learning_rate": config.learning_rate, "schedule": config.schedule,
-              "clip_norm": config.clip_norm,
-              "total_steps": (config.epochs * steps_per_epoch if config.schedule == "cosine"
-                              else None)}
-    step_days = None if delta_t is None else whole_step_days(delta_t)
-    try:
-        key = (json.dumps(traced, sort_keys=True), tuple(sorted(weights_map.items())),
-               tuple(outputs), tuple(extra_terms), step_days)
-        hash(key)
-    except TypeError:  # e.g. a user term holding a list: build fresh steps, as before
-        return None
-    return key
-
-
-def _compiled_steps(config: FitConfig, weights_map: dict, outputs, extra_terms,
-                    steps_per_epoch: int, delta_t=None):
-    """``(optimizer, train_step, eval_step)``, shared by fits whose traced code is the same.
-
-    Every fit used to jit new closures, so the members of an ensemble (same settings, other
-    seeds) each compiled the same two programs again: 10-15 s per member on two cores, more
-    than the training itself on a small world. The last few are kept per process.
-    """
-    key = _step_key(config, weights_map, outputs, extra_terms, steps_per_epoch, delta_t)
-    with _STEP_CACHE_LOCK:
-        if key is not None and key in _STEP_CACHE:
-            _STEP_CACHE.move_to_end(key)
-            return _STEP_CACHE[key]
-    optimizer = config.optimizer(steps_per_epoch)
-    built = (optimizer, *_make_steps(config, weights_map, outputs, extra_terms, optimizer,
-                                     delta_t))
-    if key is not None:
-        with _STEP_CACHE_LOCK:
-            built = _STEP_CACHE.setdefault(key, built)  # another thread may have been first
-            _STEP_CACHE.move_to_end(key)
-            while len(_STEP_CACHE) > _STEP_CACHE_SIZE:
-                _STEP_CACHE.popitem(last=False)
-    return built
 
 
 def _save_checkpoint(path: Path, weights, opt_state, epoch: int, restarts: int, history: dict,

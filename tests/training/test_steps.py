@@ -1,4 +1,4 @@
-"""Fits with the same traced code share their jitted steps (training.loop._compiled_steps)."""
+"""Fits with the same traced code share their jitted steps (training.steps._compiled_steps)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 
 from xdifferland.datasets import synthetic_world
 from xdifferland.engine import LossTerm
-from xdifferland.training import FitConfig, fit, loop
+from xdifferland.training import FitConfig, fit, steps
 
 TINY = dict(n_lat=4, n_lon=10, n_years=1, seed=5)
 
@@ -21,9 +21,9 @@ def tiny_world():
 
 @pytest.fixture
 def empty_cache():
-    loop._STEP_CACHE.clear()
-    yield loop._STEP_CACHE
-    loop._STEP_CACHE.clear()
+    steps._STEP_CACHE.clear()
+    yield steps._STEP_CACHE
+    steps._STEP_CACHE.clear()
 
 
 def same_weights(a, b) -> bool:
@@ -34,9 +34,9 @@ def same_weights(a, b) -> bool:
 def test_other_seeds_and_epochs_reuse_the_steps_and_match_fresh_ones(tiny_world, empty_cache):
     first = fit(tiny_world, epochs=1, seed=1, progress=False)
     assert len(empty_cache) == 1
-    (steps,) = empty_cache.values()
+    (built,) = empty_cache.values()
     shared = fit(tiny_world, epochs=2, seed=2, progress=False)
-    assert len(empty_cache) == 1 and next(iter(empty_cache.values())) is steps
+    assert len(empty_cache) == 1 and next(iter(empty_cache.values())) is built
     empty_cache.clear()
     fresh = fit(tiny_world, epochs=2, seed=2, progress=False)
     assert same_weights(shared, fresh)
@@ -49,18 +49,18 @@ def test_other_seeds_and_epochs_reuse_the_steps_and_match_fresh_ones(tiny_world,
                                     dict(network={"width": 8})])
 def test_a_setting_in_the_traced_code_builds_new_steps(change):
     config = FitConfig()
-    key = loop._step_key(config, {}, ("lai",), (), 4, 30.0)
+    key = steps._step_key(config, {}, ("lai",), (), 4, 30.0)
     other = FitConfig(**change)
     weights = {k: v for k, v in other.loss_weights.items()}
-    assert loop._step_key(other, weights, ("lai",), (), 4, 30.0) != key
+    assert steps._step_key(other, weights, ("lai",), (), 4, 30.0) != key
     # settings outside the traced code do not
-    assert loop._step_key(FitConfig(seed=9, epochs=7, eval_every=2), {}, ("lai",), (), 4,
+    assert steps._step_key(FitConfig(seed=9, epochs=7, eval_every=2), {}, ("lai",), (), 4,
                           30.0) == key
 
 
 def test_cosine_steps_depend_on_the_run_length_and_unhashable_terms_are_not_cached():
     cosine = FitConfig(schedule="cosine", epochs=10)
-    assert loop._step_key(cosine, {}, ("lai",), (), 4, 30.0) != loop._step_key(
+    assert steps._step_key(cosine, {}, ("lai",), (), 4, 30.0) != steps._step_key(
         cosine, {}, ("lai",), (), 5, 30.0)
     odd = LossTerm("odd", 1.0, None, ["gpp"], lambda o, obs, ctx: 0.0, "a list of outputs")
-    assert loop._step_key(FitConfig(), {}, ("gpp",), (odd,), 4, 30.0) is None
+    assert steps._step_key(FitConfig(), {}, ("gpp",), (odd,), 4, 30.0) is None
