@@ -51,8 +51,7 @@ def test_a_setting_in_the_traced_code_builds_new_steps(change):
     config = FitConfig()
     key = steps._step_key(config, {}, ("lai",), (), 4, 30.0)
     other = FitConfig(**change)
-    weights = {k: v for k, v in other.loss_weights.items()}
-    assert steps._step_key(other, weights, ("lai",), (), 4, 30.0) != key
+    assert steps._step_key(other, dict(other.loss_weights), ("lai",), (), 4, 30.0) != key
     # settings outside the traced code do not
     assert steps._step_key(FitConfig(seed=9, epochs=7, eval_every=2), {}, ("lai",), (), 4,
                           30.0) == key
