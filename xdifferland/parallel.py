@@ -160,21 +160,28 @@ def _time_major_axis(x):
     return ndim - 1
 
 
-def shard_batch(batch, mesh=None):
+def shard_batch(batch, mesh=None, *, stacked: bool = False):
     """Shard a training :class:`~xdifferland.training.batches.Batch` over the pixel rows.
 
     ``predictors`` ``(B, n)`` and ``hemisphere`` ``(B, 1)`` split along rows; forcing and
     observations ``(T, B)`` along their last axis, static ``(B,)`` fields along theirs; scalars
     (``delta_t``) are replicated. ``B`` must be a multiple of the device count (320 is, for 2, 4,
-    8, 16, 32 or 64 devices).
+    8, 16, 32 or 64 devices). ``stacked``: every leaf has a leading axis of batches (from
+    :func:`~xdifferland.training.batches.stack_batches`), which is never split.
     """
     mesh = mesh if mesh is not None else pixel_mesh()
+    lead = 1 if stacked else 0
+
+    def engine_axis(x):  # the pixel axis of the leaf without its stacking axis
+        axis = _time_major_axis(x[0] if stacked else x)
+        return None if axis is None else axis + lead
+
     return type(batch)(
-        shard_pixels(batch.predictors, 0, mesh),
-        shard_pixels(batch.hemisphere, 0, mesh),
-        shard_pixels(batch.forcing, _time_major_axis, mesh),
-        shard_pixels(batch.observations, _time_major_axis, mesh),
-        shard_pixels(batch.valid, 0, mesh),
+        shard_pixels(batch.predictors, lead, mesh),
+        shard_pixels(batch.hemisphere, lead, mesh),
+        shard_pixels(batch.forcing, engine_axis, mesh),
+        shard_pixels(batch.observations, engine_axis, mesh),
+        shard_pixels(batch.valid, lead, mesh),
     )
 
 

@@ -214,8 +214,38 @@ def test_epoch_sums_read_steps_in_order_and_keep_few_in_flight():
     from xdifferland.training.loop import _EpochSums
 
     sums = _EpochSums()
-    for k in range(5):
-        sums.add(jax.numpy.asarray(float(k)), {"lai": jax.numpy.asarray(0.5 * k)})
+    for k in range(5):  # groups of 3 steps; the last entry of each is padding (count 2)
+        losses = jax.numpy.asarray([float(k), 10.0 * k, 1e6])
+        sums.add(losses, {"lai": 0.5 * losses}, 2)
         assert len(sums._pending) <= _EpochSums._IN_FLIGHT
     total, terms = sums.result()
-    assert total == 10.0 and terms == {"lai": 5.0} and not sums._pending
+    assert total == 110.0 and terms == {"lai": 55.0} and not sums._pending
+
+
+@pytest.mark.parametrize("n, size, counts", [(7, 3, [3, 3, 1]), (6, 3, [3, 3]), (2, 8, [2]),
+                                             (0, 4, [])])
+def test_groups_stack_batches_in_order_and_pad_the_last(n, size, counts):
+    from xdifferland.training.loop import _groups
+
+    batches = [{"x": np.full((2,), float(k))} for k in range(n)]
+    groups = list(_groups(iter(batches), size))
+    assert [c for _, c in groups] == counts
+    assert all(g["x"].shape == (size, 2) for g, _ in groups)
+    seen = np.concatenate([g["x"][:c, 0] for g, c in groups]) if groups else np.array([])
+    np.testing.assert_array_equal(seen, np.arange(n, dtype=float))
+    if groups and counts[-1] < size:  # padding repeats the last real batch
+        last, c = groups[-1]
+        assert np.all(last["x"][c:] == n - 1)
+
+
+def test_steps_per_call_changes_speed_not_results():
+    ds, _ = synthetic_world(n_lat=4, n_lon=10, n_years=1, seed=5)
+    small_patches = dict(epochs=2, seed=1, progress=False, patch_size=(1.0, 1.0))  # 8 trained
+    one = fit(ds, steps_per_call=1, **small_patches)
+    fused = fit(ds, steps_per_call=3, **small_patches)  # calls of 3, 3 and 2 steps
+    for a, b in zip(jax.tree_util.tree_leaves(one.weights),
+                    jax.tree_util.tree_leaves(fused.weights)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(one.history["train_loss"], fused.history["train_loss"],
+                               rtol=1e-6)
+    assert not np.array_equal(one.history["train_loss"][0], one.history["train_loss"][1])

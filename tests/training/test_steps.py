@@ -63,3 +63,37 @@ def test_cosine_steps_depend_on_the_run_length_and_unhashable_terms_are_not_cach
         cosine, {}, ("lai",), (), 5, 30.0)
     odd = LossTerm("odd", 1.0, None, ["gpp"], lambda o, obs, ctx: 0.0, "a list of outputs")
     assert steps._step_key(FitConfig(), {}, ("gpp",), (odd,), 4, 30.0) is None
+
+
+@pytest.mark.parametrize("count", [3, 2])
+def test_fused_steps_equal_single_steps_and_skip_the_padding(tiny_world, count):
+    from xdifferland.engine.loss import active_terms, required_outputs
+    from xdifferland.network import init_network
+    from xdifferland.training.batches import (Standardization, build_batch, patch_members,
+                                              stack_batches)
+    from xdifferland.training.data import training_data
+
+    data = training_data(tiny_world, patch_size=(1.0, 1.0))
+    members = patch_members(data)
+    assert len(members) >= 3
+    std = Standardization.from_training(data, np.concatenate(members))
+    size = max(len(m) for m in members)
+    batches = [build_batch(data, m, size, std, True) for m in members[:3]]
+    config = FitConfig()
+    outputs = required_outputs(active_terms(data.observations, {}))
+    optimizer = config.optimizer(3)
+    train_step, _ = steps._make_steps(config, {}, outputs, (), optimizer, data.delta_t)
+    weights = init_network(config.network, len(data.predictor_names), 0)
+    state = optimizer.init(weights)
+
+    w, s, losses = weights, state, []
+    for b in batches[:count]:
+        w, s, loss, _ = train_step(w, s, b)
+        losses.append(float(loss))
+    fw, fs, flosses, fterms = steps.fused_steps(train_step)(weights, state,
+                                                            stack_batches(batches), count)
+    for a, b in zip(jax.tree_util.tree_leaves((w, s)), jax.tree_util.tree_leaves((fw, fs))):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(np.asarray(flosses)[:count], losses, rtol=1e-6)
+    assert np.all(np.asarray(flosses)[count:] == 0.0)  # the padded step was not run
+    assert set(fterms) >= {"lai"} and np.asarray(fterms["lai"]).shape == (3,)

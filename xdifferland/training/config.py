@@ -28,6 +28,7 @@ class FitConfig:
     use_uncertainty: bool = False
     mass_conserving: bool = False
     batch_size: int | None = None  #: rows per patch batch (default: the largest patch)
+    steps_per_call: int = 8  #: patch steps per compiled call (speed; same steps)
     eval_every: int = 5
     checkpoint_every: int = 10
     max_restarts: int = 3  #: re-initializations after a NaN loss
@@ -61,8 +62,8 @@ class FitConfig:
                             f"{', '.join(WATER_STRESS_VARIANTS)}")
         if self.batch_size is not None and self.batch_size < 1:
             problems.append(f"batch_size={self.batch_size!r}: use a positive integer or None")
-        for name in ("eval_every", "checkpoint_every"):
-            if getattr(self, name) < 1:
+        for name in ("steps_per_call", "eval_every", "checkpoint_every"):
+            if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
                 problems.append(f"{name}={getattr(self, name)!r}: use an integer >= 1")
         if problems:
             raise ValueError("invalid training settings:\n- " + "\n- ".join(problems))

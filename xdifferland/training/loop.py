@@ -17,7 +17,7 @@ from .. import parallel
 from ..engine.loss import LossTerm, active_terms, required_outputs
 from ..engine.water_stress import init_water_stress
 from ..network import init_network
-from .batches import Standardization, epoch_batches, patch_members
+from .batches import Standardization, epoch_batches, patch_members, stack_batches
 from .checkpoint import flatten, read_arrays, unflatten, write_arrays
 from .config import FitConfig
 from .data import TrainingData, training_data
@@ -164,7 +164,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                                extra_terms)
     dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
     steps_per_epoch = sum(-(-len(members[k]) // batch_size) for k in splits.train)
-    optimizer, train_step, eval_step = _compiled_steps(config, weights_map, outputs, extra_terms,
+    optimizer, train_steps, eval_step = _compiled_steps(config, weights_map, outputs, extra_terms,
                                                        steps_per_epoch, data.delta_t)
     dev_batches = list(epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok,
                                      None, dtype))
@@ -187,6 +187,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     mesh = _pixel_mesh(batch_size)
     place = (lambda tree: parallel.replicate(tree, mesh)) if mesh else (lambda tree: tree)
     spread = (lambda batch: parallel.shard_batch(batch, mesh)) if mesh else (lambda b: b)
+    spread_group = ((lambda group: parallel.shard_batch(group, mesh, stacked=True)) if mesh
+                    else (lambda group: group))
     weights, opt_state = place(weights), place(opt_state)
     dev_batches = [spread(b) for b in dev_batches]
     checkpoint = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir else None
@@ -196,10 +198,12 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     while epoch < config.epochs:
         rng = np.random.default_rng([config.seed, restarts, epoch])
         sums = _EpochSums()
-        for batch in epoch_batches(data, splits.train, members, batch_size, std, coarse_ok, rng,
-                                   dtype):
-            weights, opt_state, loss, terms = train_step(weights, opt_state, spread(batch))
-            sums.add(loss, terms)
+        batches = epoch_batches(data, splits.train, members, batch_size, std, coarse_ok, rng,
+                                dtype)
+        for group, count in _groups(batches, config.steps_per_call):
+            weights, opt_state, losses, terms = train_steps(weights, opt_state,
+                                                            spread_group(group), count)
+            sums.add(losses, terms, count)
         total, term_totals = sums.result()
         if not math.isfinite(total):
             restarts += 1
@@ -235,12 +239,29 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         patch_variable=patch_variable, extra_terms=tuple(t.name for t in extra_terms))
 
 
-class _EpochSums:
-    """Sums of the steps' losses, read back a few steps late.
+def _groups(batches, size: int):
+    """``(stacked group, count)`` of up to ``size`` consecutive batches, in order.
 
-    Reading a step's loss waits for that step; reading the one two steps back lets Python build
-    and send the next batches while the device computes (JAX dispatches asynchronously) and keeps
-    at most ``_IN_FLIGHT`` batches queued. The sums run in step order, as before.
+    A last, shorter group is padded to ``size`` with copies of its last batch (never trained
+    on: the fused steps stop after ``count``), so one compiled program serves every group.
+    """
+    group = []
+    for batch in batches:
+        group.append(batch)
+        if len(group) == size:
+            yield stack_batches(group), size
+            group = []
+    if group:
+        count = len(group)
+        yield stack_batches(group + [group[-1]] * (size - count)), count
+
+
+class _EpochSums:
+    """Sums of the steps' losses, read back a few calls late.
+
+    Reading a call's losses waits for it; reading the one two calls back lets Python build and
+    send the next groups of batches while the device computes (JAX dispatches asynchronously)
+    and keeps at most ``_IN_FLIGHT`` groups queued. The sums run in step order.
     """
 
     _IN_FLIGHT = 2
@@ -248,8 +269,8 @@ class _EpochSums:
     def __init__(self):
         self.total, self.terms, self._pending = 0.0, {}, []
 
-    def add(self, loss, terms) -> None:
-        self._pending.append((loss, terms))
+    def add(self, losses, terms, count: int) -> None:
+        self._pending.append((losses, terms, count))
         if len(self._pending) > self._IN_FLIGHT:
             self._read(*self._pending.pop(0))
 
@@ -258,10 +279,12 @@ class _EpochSums:
             self._read(*self._pending.pop(0))
         return self.total, self.terms
 
-    def _read(self, loss, terms) -> None:
-        self.total += float(loss)
-        for name, value in jax.device_get(terms).items():
-            self.terms[name] = self.terms.get(name, 0.0) + float(value)
+    def _read(self, losses, terms, count: int) -> None:
+        losses, terms = jax.device_get((losses, terms))
+        for k in range(count):  # one step at a time, as the sums of single steps ran
+            self.total += float(losses[k])
+            for name, values in terms.items():
+                self.terms[name] = self.terms.get(name, 0.0) + float(values[k])
 
 
 def _empty_history() -> dict:

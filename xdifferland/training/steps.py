@@ -1,9 +1,10 @@
 """The jitted training and evaluation steps of ``fit``, and their reuse across fits.
 
 :func:`_make_steps` builds ``(train_step, eval_step)`` for a set of settings; the fold trainer
-and the benchmarks call it directly. :func:`_compiled_steps` returns the same steps to every fit
-whose traced code is identical (ensemble members differ only in seed), so they compile once per
-process.
+and the benchmarks call it directly. :func:`fused_steps` runs several training steps in one
+call (``fit`` groups ``FitConfig.steps_per_call`` patches per call). :func:`_compiled_steps`
+returns the same steps to every fit whose traced code is identical (ensemble members differ only
+in seed), so they compile once per process.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from collections import OrderedDict
 from dataclasses import asdict
 
 import jax
+import jax.numpy as jnp
 import optax
 
 from ..engine import init, loss_terms, simulate
@@ -54,6 +56,41 @@ def _make_steps(config: FitConfig, weights_map: dict, outputs: tuple[str, ...],
     return train_step, jax.jit(loss_fn)
 
 
+def fused_steps(train_step):
+    """Jitted ``steps(weights, opt_state, batches, count)``: ``count`` training steps in one call.
+
+    ``batches`` are stacked along a new leading axis of length ``K`` (see
+    :func:`~xdifferland.training.batches.stack_batches`); the first ``count`` (1 to ``K``, a
+    traced number, so one compiled program serves a shorter last group) are trained on in
+    order, exactly as ``count`` calls of ``train_step``. Returns the new weights and optimizer
+    state, the ``(K,)`` losses and a dict of ``(K,)`` loss terms (zeros after ``count``).
+
+    Why: each call of a jitted step costs about 1.2 ms of Python dispatch and an argument
+    transfer, which the device then waits for; one call per ``K`` steps leaves the device
+    busy. Training step 320 x 168 on the 2-core machine, 2 host devices: 13.4 ms per step one
+    call at a time, 11.1 ms in calls of 8 (``benchmarks/README.md``).
+    """
+
+    def run(weights, opt_state, batches, count):
+        first = jax.tree_util.tree_map(lambda x: x[0], batches)
+        _, _, loss_shape, terms_shape = jax.eval_shape(train_step, weights, opt_state, first)
+        n = jax.tree_util.tree_leaves(batches)[0].shape[0]
+        losses = jnp.zeros((n,), loss_shape.dtype)
+        terms = {k: jnp.zeros((n,), v.dtype) for k, v in terms_shape.items()}
+
+        def body(i, carry):
+            weights, opt_state, losses, terms = carry
+            batch = jax.tree_util.tree_map(
+                lambda x: jax.lax.dynamic_index_in_dim(x, i, keepdims=False), batches)
+            weights, opt_state, loss, step_terms = train_step(weights, opt_state, batch)
+            return (weights, opt_state, losses.at[i].set(loss),
+                    {k: v.at[i].set(step_terms[k]) for k, v in terms.items()})
+
+        return jax.lax.fori_loop(0, count, body, (weights, opt_state, losses, terms))
+
+    return jax.jit(run)
+
+
 #: Jitted steps of recent fits, by what their traced code depends on (see _compiled_steps).
 _STEP_CACHE: OrderedDict = OrderedDict()
 _STEP_CACHE_LOCK = threading.Lock()
@@ -85,7 +122,9 @@ def _step_key(config: FitConfig, weights_map: dict, outputs, extra_terms, steps_
 
 def _compiled_steps(config: FitConfig, weights_map: dict, outputs, extra_terms,
                     steps_per_epoch: int, delta_t=None):
-    """``(optimizer, train_step, eval_step)``, shared by fits whose traced code is the same.
+    """``(optimizer, train_steps, eval_step)``, shared by fits whose traced code is the same.
+
+    ``train_steps`` is the :func:`fused_steps` form of the training step.
 
     Every fit used to jit new closures, so the members of an ensemble (same settings, other
     seeds) each compiled the same two programs again: 10-15 s per member on two cores, more
@@ -97,8 +136,9 @@ def _compiled_steps(config: FitConfig, weights_map: dict, outputs, extra_terms,
             _STEP_CACHE.move_to_end(key)
             return _STEP_CACHE[key]
     optimizer = config.optimizer(steps_per_epoch)
-    built = (optimizer, *_make_steps(config, weights_map, outputs, extra_terms, optimizer,
-                                     delta_t))
+    train_step, eval_step = _make_steps(config, weights_map, outputs, extra_terms, optimizer,
+                                        delta_t)
+    built = (optimizer, fused_steps(train_step), eval_step)
     if key is not None:
         with _STEP_CACHE_LOCK:
             built = _STEP_CACHE.setdefault(key, built)  # another thread may have been first
