@@ -191,6 +191,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                     else (lambda group: group))
     weights, opt_state = place(weights), place(opt_state)
     dev_batches = [spread(b) for b in dev_batches]
+    # No longer than an epoch: a world of 2 training patches does not send 8 stacked batches.
+    group_size = max(1, min(config.steps_per_call, steps_per_epoch))
     checkpoint = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir else None
 
     bar = _progress(config.epochs, start, progress)
@@ -200,7 +202,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         sums = _EpochSums()
         batches = epoch_batches(data, splits.train, members, batch_size, std, coarse_ok, rng,
                                 dtype)
-        for group, count in _groups(batches, config.steps_per_call):
+        for group, count in _groups(batches, group_size):
             weights, opt_state, losses, terms = train_steps(weights, opt_state,
                                                             spread_group(group), count)
             sums.add(losses, terms, count)
