@@ -91,3 +91,22 @@ def test_configure_host_devices_adds_the_loop_option_and_keeps_user_flags():
     assert flags.count("--xla_backend_extra_options=") == 1
     assert ("--xla_backend_extra_options=xla_cpu_parallel_codegen_split_count=2,"
             f"{parallel.LOOP_OPTION}") in flags
+
+
+@pytest.mark.parametrize(("setting", "before", "expected"), [
+    ({}, "", True),
+    ({"XDIFFERLAND_COMPILE_LOOPS_WHOLE": "0"}, "", False),  # the user opted out
+    ({}, "import jax; jax.numpy.ones(1); ", False),  # JAX started first: flags are read already
+])
+def test_import_compiles_time_loops_whole_unless_opted_out_or_too_late(setting, before, expected):
+    import os
+    import subprocess
+    import sys
+
+    script = before + "import os, xdifferland; print(repr(os.environ.get('XLA_FLAGS', '')))"
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("XLA_FLAGS", "XDIFFERLAND_COMPILE_LOOPS_WHOLE")} | setting
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          timeout=300, check=True, env=env)
+    flags = done.stdout.strip().splitlines()[-1]
+    assert (parallel.LOOP_OPTION in flags) is expected

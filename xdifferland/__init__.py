@@ -5,6 +5,16 @@ Importing the package registers the ``.differland`` accessor on :class:`xarray.D
 
 from __future__ import annotations
 
+import os as _os
+
+from . import parallel as _parallel
+
+# Before anything starts JAX: compile time loops whole on the CPU (1.6x faster training on
+# small patches; see xdifferland.parallel.compile_loops_whole).
+# XDIFFERLAND_COMPILE_LOOPS_WHOLE=0 opts out.
+if _os.environ.get("XDIFFERLAND_COMPILE_LOOPS_WHOLE", "1") != "0":
+    _parallel.compile_loops_whole()
+
 from . import accessor as _accessor  # noqa: F401  (registers ds.differland)
 from ._version import __version__
 from .errors import DataError, Problem, UnitsError, ValidationError
