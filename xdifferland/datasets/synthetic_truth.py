@@ -219,12 +219,25 @@ def southern_phenology(parameters: Mapping[str, np.ndarray], latitude: np.ndarra
     """Shift bud burst and leaf fall by half a year south of the equator.
 
     The mapped timings are northern-hemisphere seasons (bud burst in spring, leaf fall in
-    autumn); the network sees the hemisphere through its phenology head, as in the paper.
+    autumn). The shift is half a year times ``1 - sigmoid(latitude in degrees)``: the hemisphere
+    indicator the network's phenology head receives (as in the paper), so the planted timings
+    stay in the network's reach. It is a full half-year beyond about 4 degrees from the equator
+    and passes smoothly through a quarter-year on it, as the seasons of the synthetic climate do
+    (their phase turns over within about 5 degrees); a step at the equator would ask the network
+    for a jump that its inputs cannot express.
+
+    Examples
+    --------
+    >>> days = southern_phenology({"leaf_fall_day": np.full(3, 600.0),
+    ...                            "labile_release_day": np.full(3, 800.0)},
+    ...                           np.array([-10.0, 0.0, 10.0]))
+    >>> days["leaf_fall_day"].round(1)
+    array([782.6, 691.3, 600. ], dtype=float32)
     """
     out = dict(parameters)
-    south = np.asarray(latitude) < 0
+    southness = 1.0 - 1.0 / (1.0 + np.exp(-np.asarray(latitude, np.float64)))
     for name in ("labile_release_day", "leaf_fall_day"):
-        out[name] = np.where(south, out[name] + 365.25 / 2, out[name]).astype(np.float32)
+        out[name] = (np.asarray(out[name]) + 365.25 / 2 * southness).astype(np.float32)
     return out
 
 
