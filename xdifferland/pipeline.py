@@ -87,7 +87,8 @@ def run_job(config, folder: Path, *, overwrite: bool, quiet: bool, figure: bool,
         ds, _ = open_data(data)
         ds = ds.load()
     roles = data.get("roles") or None
-    log.info("fitting %d epochs (progress bar below)", config.fit.epochs)
+    log.info("fitting %s epochs (progress bar below)",
+             config.fit.epochs or "the default number of")
     start = time.perf_counter()
     model = xdifferland.fit(
         ds, config.fit, predictors=data.get("predictors"), roles=roles,

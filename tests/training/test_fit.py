@@ -172,7 +172,25 @@ def test_user_term_and_weights_change_the_loss(small_world):
     assert no_lai.history["train_loss"][0] < base.history["train_loss"][0]
 
 
-@pytest.mark.parametrize("bad", [dict(epochs=0), dict(learning_rate=-1.0),
+@pytest.mark.parametrize(("steps_per_epoch", "expected"),
+                         [(513, 200), (250, 200), (249, 201), (40, 1250), (39, 1283), (1, 50000)])
+def test_default_length_is_200_epochs_or_50000_steps(steps_per_epoch, expected):
+    assert FitConfig().resolved_epochs(steps_per_epoch) == expected
+    assert FitConfig(epochs=7).resolved_epochs(steps_per_epoch) == 7  # a given number wins
+
+
+def test_fit_records_the_default_length_it_ran(small_world, monkeypatch):
+    import xdifferland.training.config as settings
+
+    monkeypatch.setattr(settings, "DEFAULT_EPOCHS", 1)
+    monkeypatch.setattr(settings, "MIN_DEFAULT_STEPS", 5)  # 2 patch steps per epoch: 3 epochs
+    ds, _ = small_world
+    model = fit(ds, progress=False, seed=1)
+    assert model.config.epochs == 3
+    assert len(model.history["train_loss"]) == 3
+
+
+@pytest.mark.parametrize("bad", [dict(epochs=0), dict(epochs=2.5), dict(learning_rate=-1.0),
                                  dict(test_fraction=1.5), dict(loss_weights={"nope": 1.0})])
 def test_invalid_settings_name_the_setting(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):

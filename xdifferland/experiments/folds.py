@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+from dataclasses import replace
 from typing import Sequence
 
 import jax
@@ -124,6 +125,7 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
     """
     from ..model import DifferLandModel
 
+    config = replace(config, epochs=config.resolved_epochs(1))  # one step per epoch
     datas = [_member_data(m) for m in members]
     _same_streams(datas)
     dtype = np.float64 if jax.config.jax_enable_x64 else np.float32

@@ -8,14 +8,24 @@ from typing import Mapping
 from ..engine.loss import LOSS_TERMS
 from ..network import NetworkConfig
 
-__all__ = ["FitConfig"]
+__all__ = ["DEFAULT_EPOCHS", "MIN_DEFAULT_STEPS", "FitConfig"]
+
+#: Epochs of a fit that does not set them, as in the published code (199 there)...
+DEFAULT_EPOCHS = 200
+#: ...or more, on small datasets, so that a default fit takes at least this many Adam steps (one
+#: per patch batch), half of the paper's global runs (about 100,000: 199 epochs of ~513
+#: patches). A 40-patch region at 200 epochs would take only 8,000, far from converged at the
+#: paper's rate (the twin experiment, docs/examples.md).
+MIN_DEFAULT_STEPS = 50_000
 
 
 @dataclass(frozen=True)
 class FitConfig:
     """Everything that defines a training run (stored in the model and in checkpoints)."""
 
-    epochs: int = 200
+    #: None: :data:`DEFAULT_EPOCHS`, or enough for :data:`MIN_DEFAULT_STEPS` steps if more
+    #: (:meth:`resolved_epochs`); ``fit`` stores the resolved number in the model.
+    epochs: int | None = None
     learning_rate: float = 5e-4  #: the paper's value (the published code default is 5e-5)
     schedule: str = "constant"  #: "constant" (as published) or "cosine" (decay to 5 % at the end)
     clip_norm: float | None = None  #: clip gradients to this global norm (None: no clipping)
@@ -37,8 +47,9 @@ class FitConfig:
 
     def __post_init__(self):
         problems = []
-        if not (isinstance(self.epochs, int) and self.epochs >= 1):
-            problems.append(f"epochs={self.epochs!r}: use an integer >= 1")
+        if self.epochs is not None and not (isinstance(self.epochs, int) and self.epochs >= 1):
+            problems.append(f"epochs={self.epochs!r}: use an integer >= 1 (or None for the "
+                            "default length)")
         if not self.learning_rate > 0:
             problems.append(f"learning_rate={self.learning_rate!r}: use a positive number")
         for name in ("test_fraction", "dev_fraction"):
@@ -72,14 +83,30 @@ class FitConfig:
         if isinstance(self.network, Mapping):
             object.__setattr__(self, "network", NetworkConfig(**self.network))
 
+    def resolved_epochs(self, steps_per_epoch: int) -> int:
+        """Epochs the run takes: ``epochs``, or by default 200 or ``ceil(50,000 / steps)``.
+
+        Examples
+        --------
+        >>> FitConfig().resolved_epochs(513)  # a global run: the published length
+        200
+        >>> FitConfig().resolved_epochs(40)  # a 40-patch region: 50,000 steps
+        1250
+        >>> FitConfig(epochs=30).resolved_epochs(40)
+        30
+        """
+        if self.epochs is not None:
+            return self.epochs
+        return max(DEFAULT_EPOCHS, -(-MIN_DEFAULT_STEPS // max(1, int(steps_per_epoch))))
+
     def optimizer(self, steps_per_epoch: int):
         """The optax optimizer these settings describe (Adam, optional schedule and clipping)."""
         import optax
 
         rate = self.learning_rate
         if self.schedule == "cosine":
-            rate = optax.cosine_decay_schedule(self.learning_rate,
-                                               max(1, self.epochs * steps_per_epoch), alpha=0.05)
+            total = max(1, self.resolved_epochs(steps_per_epoch) * steps_per_epoch)
+            rate = optax.cosine_decay_schedule(self.learning_rate, total, alpha=0.05)
         adam = optax.adam(rate)
         if self.clip_norm is None:
             return adam

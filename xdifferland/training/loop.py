@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -164,6 +164,11 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                                extra_terms)
     dtype = np.float64 if jax.config.jax_enable_x64 else np.float32
     steps_per_epoch = sum(-(-len(members[k]) // batch_size) for k in splits.train)
+    # The default length depends on the data (at least MIN_DEFAULT_STEPS steps); the model and
+    # its checkpoints record the number of epochs actually run.
+    config = replace(config, epochs=config.resolved_epochs(steps_per_epoch))
+    log.info("training %d epochs of %d patch steps (%d steps)", config.epochs, steps_per_epoch,
+             config.epochs * steps_per_epoch)
     optimizer, train_steps, eval_step = _compiled_steps(config, weights_map, outputs, extra_terms,
                                                        steps_per_epoch, data.delta_t)
     dev_batches = list(epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok,
