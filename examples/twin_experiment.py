@@ -8,7 +8,8 @@ pixels, the acceptance, and on all their land pixels).
 
 Usage::
 
-    python examples/twin_experiment.py            # full run (default settings, ~10 min on 2 cores)
+    python examples/twin_experiment.py            # full run (default settings: 50,000 Adam
+                                                  # steps, about 7 min on 2 cores)
     python examples/twin_experiment.py --quick    # a smoke run for CI (seconds)
 """
 

@@ -2,11 +2,13 @@
 
 One seeded fit with default settings on ``synthetic_world(**TWIN_PRESET)`` (over 2,000 vegetated
 pixels in over 20 patches, 12 years of monthly steps, default noise). Budget: at most 10 minutes
-on a 2-core CPU (measured 10.5 min under load, so over budget); opt-in, see ``pytestmark``.
+on a 2-core CPU; the fit (1,112 epochs, 50,000 Adam steps) took 279 s on 2026-11-30. Opt-in (see
+``pytestmark``); CI runs it after the default suite (``.ci/extra``).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import numpy as np
@@ -17,12 +19,13 @@ from xdifferland.datasets import DEFAULT_NOISE, TWIN_PRESET, synthetic_world
 from xdifferland.training import FitConfig, fit
 
 NSE_TARGETS = {"lai": 0.9, "sif": 0.9, "et": 0.9, "nbe": 0.7}
-# Not reached yet (measured numbers and diagnosis in docs/examples.md, twin section); the marker
-# is not strict, so the tests report XPASS once the targets are met and can then be removed.
-NOT_MET = pytest.mark.xfail(reason="twin acceptance targets not met yet: see docs/examples.md",
+# The recovery of canopy efficiency and LCMA is not reached yet (r 0.78 and 0.75 of 0.8; numbers
+# and diagnosis in docs/examples.md, twin section); the marker is not strict, so the test
+# reports XPASS once the targets are met and can then be removed.
+NOT_MET = pytest.mark.xfail(reason="recovery targets not met yet: see docs/examples.md",
                             strict=False)
-# The fit takes 10+ minutes on 2 cores and its targets are not met yet: opt in with
-# XDIFFERLAND_ACCEPTANCE=1 (kept out of the default run, which must stay within ~15 minutes).
+# The fit takes about 5 minutes on 2 cores: opt in with XDIFFERLAND_ACCEPTANCE=1 (kept out of the
+# default run, which must stay within ~15 minutes).
 pytestmark = pytest.mark.skipif(not os.environ.get("XDIFFERLAND_ACCEPTANCE"),
                                 reason="long acceptance fit; set XDIFFERLAND_ACCEPTANCE=1 to run")
 KEY_PARAMETERS = ("canopy_efficiency", "leaf_carbon_mass_per_area", "leaf_fall_day",
@@ -43,11 +46,12 @@ def test_twin_world_meets_the_size_and_noise_of_the_acceptance(twin):
     assert int(canopy.sum()) >= 2000
     assert np.unique(truth["patch_id"].values[canopy.values]).size >= 20
     assert ds.sizes["time"] >= 120 and ds.attrs["noise_fraction"] == DEFAULT_NOISE >= 0.1
-    assert model.config == FitConfig(seed=0)  # default settings
+    # default settings; the default length resolves to 40,000 patch steps on this world
+    assert dataclasses.replace(model.config, epochs=None) == FitConfig(seed=0)
+    assert model.config.epochs == FitConfig().resolved_epochs(len(model.splits["train"]))
 
 
 @pytest.mark.slow
-@NOT_MET
 def test_default_fit_reaches_the_test_patch_skill_targets(twin):
     ds, _, model = twin
     nse = model.evaluate(ds, "test", warmup_months=24)["nse"]
