@@ -43,7 +43,7 @@ __all__ = [
     "synthetic_world",
 ]
 
-GENERATOR_VERSION = "1.3"  # 1.3: the southern phenology shift follows the network's hemisphere input
+GENERATOR_VERSION = "1.3"  # 1.3: southern phenology shift follows the hemisphere input
 DEFAULT_NOISE = 0.15  #: noise standard deviation as a fraction of each stream's standard deviation
 MODEL_STEP_DAYS = 30.0  #: every monthly step is a 30-day model step, as in the reference
 
