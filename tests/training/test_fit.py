@@ -8,6 +8,7 @@ import zipfile
 
 import jax
 import numpy as np
+import optax
 import pytest
 import xarray as xr
 
@@ -191,10 +192,26 @@ def test_fit_records_the_default_length_it_ran(small_world, monkeypatch):
 
 
 @pytest.mark.parametrize("bad", [dict(epochs=0), dict(epochs=2.5), dict(learning_rate=-1.0),
-                                 dict(test_fraction=1.5), dict(loss_weights={"nope": 1.0})])
+                                 dict(test_fraction=1.5), dict(loss_weights={"nope": 1.0}),
+                                 dict(weight_decay=-0.1)])
 def test_invalid_settings_name_the_setting(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         FitConfig(**bad)
+
+
+def test_weight_decay_shrinks_kernels_and_keeps_biases():
+    from xdifferland.network import NetworkConfig, init_network
+
+    weights = init_network(NetworkConfig(width=4, depth=1), 3, seed=0)
+    zero = jax.tree_util.tree_map(np.zeros_like, weights)
+    for decay, kernel_factor in ((0.0, 1.0), (0.5, 1.0 - 0.1 * 0.5)):
+        optimizer = FitConfig(learning_rate=0.1, weight_decay=decay).optimizer(1)
+        updates, _ = optimizer.update(zero, optimizer.init(weights), weights)
+        new = optax.apply_updates(weights, updates)
+        layer = new["embedding_0"]
+        np.testing.assert_allclose(layer["kernel"], kernel_factor * weights["embedding_0"]["kernel"],
+                                   rtol=1e-6)
+        np.testing.assert_array_equal(layer["bias"], weights["embedding_0"]["bias"])
 
 
 def test_model_file_round_trip(trained, small_world, tmp_path):

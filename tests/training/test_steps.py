@@ -46,7 +46,7 @@ def test_other_seeds_and_epochs_reuse_the_steps_and_match_fresh_ones(tiny_world,
 
 @pytest.mark.parametrize("change", [dict(learning_rate=1e-3), dict(loss_weights={"lai": 1.0}),
                                     dict(schedule="cosine"), dict(mass_conserving=True),
-                                    dict(network={"width": 8})])
+                                    dict(network={"width": 8}), dict(weight_decay=0.1)])
 def test_a_setting_in_the_traced_code_builds_new_steps(change):
     config = FitConfig()
     key = steps._step_key(config, {}, ("lai",), (), 4, 30.0)

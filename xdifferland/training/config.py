@@ -29,6 +29,7 @@ class FitConfig:
     learning_rate: float = 5e-4  #: the paper's value (the published code default is 5e-5)
     schedule: str = "constant"  #: "constant" (as published) or "cosine" (decay to 5 % at the end)
     clip_norm: float | None = None  #: clip gradients to this global norm (None: no clipping)
+    weight_decay: float = 0.0  #: decoupled (AdamW) decay of the network's kernels; 0: Adam
     seed: int = 0
     test_fraction: float = 0.1  #: share of patches held out for testing
     dev_fraction: float = 0.1  #: share of the remaining patches used to monitor training
@@ -60,6 +61,8 @@ class FitConfig:
             problems.append(f"schedule={self.schedule!r}: use 'constant' or 'cosine'")
         if self.clip_norm is not None and not self.clip_norm > 0:
             problems.append(f"clip_norm={self.clip_norm!r}: use a positive number or None")
+        if not self.weight_decay >= 0:
+            problems.append(f"weight_decay={self.weight_decay!r}: use a number >= 0 (0: none)")
         if not 0 <= self.coverage_threshold <= 1:
             problems.append(f"coverage_threshold={self.coverage_threshold!r}: use [0, 1]")
         unknown = set(self.loss_weights) - set(LOSS_TERMS)
@@ -107,7 +110,11 @@ class FitConfig:
         if self.schedule == "cosine":
             total = max(1, self.resolved_epochs(steps_per_epoch) * steps_per_epoch)
             rate = optax.cosine_decay_schedule(self.learning_rate, total, alpha=0.05)
-        adam = optax.adam(rate)
+        if self.weight_decay > 0:
+            # Decay the kernels only: the biases carry the parameters' baseline values.
+            adam = optax.adamw(rate, weight_decay=self.weight_decay, mask=_kernels_only)
+        else:
+            adam = optax.adam(rate)
         if self.clip_norm is None:
             return adam
         return optax.chain(optax.clip_by_global_norm(self.clip_norm), adam)
@@ -121,3 +128,11 @@ class FitConfig:
     def from_dict(cls, d: Mapping) -> "FitConfig":
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _kernels_only(weights):
+    """``True`` for the kernel (weight-matrix) leaves of a flax parameter tree."""
+    import jax
+
+    return jax.tree_util.tree_map_with_path(
+        lambda path, _: getattr(path[-1], "key", None) == "kernel", weights)

@@ -107,7 +107,7 @@ def _step_key(config: FitConfig, weights_map: dict, outputs, extra_terms, steps_
     traced = {"network": asdict(config.network), "mass_conserving": config.mass_conserving,
               "water_stress": config.water_stress, "use_uncertainty": config.use_uncertainty,
               "learning_rate": config.learning_rate, "schedule": config.schedule,
-              "clip_norm": config.clip_norm,
+              "clip_norm": config.clip_norm, "weight_decay": config.weight_decay,
               "total_steps": (config.resolved_epochs(steps_per_epoch) * steps_per_epoch
                               if config.schedule == "cosine" else None)}
     step_days = None if delta_t is None else whole_step_days(delta_t)
