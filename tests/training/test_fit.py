@@ -146,6 +146,27 @@ def test_resume_after_a_stop_matches_an_uninterrupted_run(small_world, tmp_path)
     assert all(np.array_equal(a, b) for a, b in zip(leaves(resumed), leaves(full)))
 
 
+def test_average_last_returns_the_mean_of_the_last_epochs_and_resumes(small_world, tmp_path):
+    ds, _ = small_world
+    settings = dict(seed=5, progress=False, checkpoint_every=1)
+    third, fourth = (fit(ds, epochs=n, **settings) for n in (3, 4))
+    averaged = fit(ds, epochs=4, average_last=0.5, **settings)  # epochs 3 and 4
+    for a, b, mean in zip(leaves(third), leaves(fourth), leaves(averaged)):
+        np.testing.assert_allclose(mean, (a + b) / 2, rtol=1e-5, atol=1e-7)
+    assert averaged.history["train_loss"] == fourth.history["train_loss"]
+
+    def stop_after_three(epoch, history):
+        if epoch == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(ds, epochs=4, average_last=0.5, checkpoint_dir=tmp_path, callback=stop_after_three,
+            **settings)
+    resumed = fit(ds, epochs=4, average_last=0.5, resume=tmp_path / "checkpoint.npz",
+                  **settings)
+    assert all(np.array_equal(a, b) for a, b in zip(leaves(resumed), leaves(averaged)))
+
+
 def test_resume_refuses_different_settings(small_world, tmp_path):
     ds, _ = small_world
     fit(ds, epochs=1, seed=5, checkpoint_every=1, checkpoint_dir=tmp_path, progress=False)
@@ -193,7 +214,7 @@ def test_fit_records_the_default_length_it_ran(small_world, monkeypatch):
 
 @pytest.mark.parametrize("bad", [dict(epochs=0), dict(epochs=2.5), dict(learning_rate=-1.0),
                                  dict(test_fraction=1.5), dict(loss_weights={"nope": 1.0}),
-                                 dict(weight_decay=-0.1)])
+                                 dict(weight_decay=-0.1), dict(average_last=1.0)])
 def test_invalid_settings_name_the_setting(bad):
     with pytest.raises(ValueError, match=next(iter(bad))):
         FitConfig(**bad)

@@ -30,6 +30,7 @@ class FitConfig:
     schedule: str = "constant"  #: "constant" (as published) or "cosine" (decay to 5 % at the end)
     clip_norm: float | None = None  #: clip gradients to this global norm (None: no clipping)
     weight_decay: float = 0.0  #: decoupled (AdamW) decay of the network's kernels; 0: Adam
+    average_last: float = 0.0  #: share of the run whose epoch-end weights are averaged (SWA)
     seed: int = 0
     test_fraction: float = 0.1  #: share of patches held out for testing
     dev_fraction: float = 0.1  #: share of the remaining patches used to monitor training
@@ -63,6 +64,9 @@ class FitConfig:
             problems.append(f"clip_norm={self.clip_norm!r}: use a positive number or None")
         if not self.weight_decay >= 0:
             problems.append(f"weight_decay={self.weight_decay!r}: use a number >= 0 (0: none)")
+        if not 0 <= self.average_last < 1:
+            problems.append(f"average_last={self.average_last!r}: use a share in [0, 1) of the "
+                            "run (0: keep the last weights)")
         if not 0 <= self.coverage_threshold <= 1:
             problems.append(f"coverage_threshold={self.coverage_threshold!r}: use [0, 1]")
         unknown = set(self.loss_weights) - set(LOSS_TERMS)
@@ -101,6 +105,22 @@ class FitConfig:
         if self.epochs is not None:
             return self.epochs
         return max(DEFAULT_EPOCHS, -(-MIN_DEFAULT_STEPS // max(1, int(steps_per_epoch))))
+
+    def averaging_starts(self) -> int:
+        """Epoch after which the epoch-end weights enter the returned average (``epochs`` when
+        ``average_last`` is 0: the last weights are returned as they are).
+
+        Examples
+        --------
+        >>> FitConfig(epochs=100, average_last=0.25).averaging_starts()  # epochs 76-100
+        75
+        >>> FitConfig(epochs=100).averaging_starts()
+        100
+        """
+        epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS
+        if self.average_last == 0:
+            return epochs
+        return epochs - max(1, round(epochs * self.average_last))
 
     def optimizer(self, steps_per_epoch: int):
         """The optax optimizer these settings describe (Adam, optional schedule and clipping)."""

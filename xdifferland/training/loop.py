@@ -73,8 +73,10 @@ def _term_weights(config: FitConfig, data: TrainingData, extra_terms) -> dict:
 
 
 def _save_checkpoint(path: Path, weights, opt_state, epoch: int, restarts: int, history: dict,
-                     config: FitConfig) -> None:
+                     config: FitConfig, average=None) -> None:
     arrays = {f"weights/{k}": v for k, v in flatten(jax.device_get(weights)).items()}
+    if average is not None:
+        arrays |= {f"average/{k}": v for k, v in flatten(jax.device_get(average)).items()}
     for i, leaf in enumerate(jax.tree_util.tree_leaves(opt_state)):
         arrays[f"optimizer/{i:04d}"] = np.asarray(leaf)
     write_arrays(path, arrays, {"kind": "checkpoint", "epoch": epoch, "restarts": restarts,
@@ -96,7 +98,9 @@ def _load_checkpoint(path, config: FitConfig, opt_template):
         jnp.asarray, unflatten({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")}))
     leaves = [jnp.asarray(arrays[k]) for k in sorted(a for a in arrays if a.startswith("optim"))]
     opt_state = jax.tree_util.tree_unflatten(jax.tree_util.tree_structure(opt_template), leaves)
-    return weights, opt_state, meta["epoch"], meta["restarts"], meta["history"]
+    average = {k[8:]: v for k, v in arrays.items() if k.startswith("average/")}
+    average = jax.tree_util.tree_map(jnp.asarray, unflatten(average)) if average else None
+    return weights, opt_state, meta["epoch"], meta["restarts"], meta["history"], average
 
 
 def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
@@ -182,9 +186,10 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         return w, optimizer.init(w)
 
     weights, opt_state = fresh(0)
-    start, restarts, history = 0, 0, _empty_history()
+    start, restarts, history, average = 0, 0, _empty_history(), None
     if resume is not None:
-        weights, opt_state, start, restarts, history = _load_checkpoint(resume, config, opt_state)
+        weights, opt_state, start, restarts, history, average = _load_checkpoint(
+            resume, config, opt_state)
         history = _empty_history() | history  # checkpoints of 0.1 have no per-term history
         log.info("resuming from %s at epoch %d", resume, start)
     # Several JAX devices (e.g. host devices from xdifferland.parallel.configure_host_devices):
@@ -195,6 +200,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     spread_group = ((lambda group: parallel.shard_batch(group, mesh, stacked=True)) if mesh
                     else (lambda group: group))
     weights, opt_state = place(weights), place(opt_state)
+    average = None if average is None else place(average)
     dev_batches = [spread(b) for b in dev_batches]
     # No longer than an epoch: a world of 2 training patches does not send 8 stacked batches.
     group_size = max(1, min(config.steps_per_call, steps_per_epoch))
@@ -222,10 +228,11 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
             log.warning("non-finite training loss at epoch %d: re-initializing with a new seed "
                         "(restart %d of %d)", epoch + 1, restarts, config.max_restarts)
             weights, opt_state = map(place, fresh(restarts))
-            epoch, history = 0, _empty_history()
+            epoch, history, average = 0, _empty_history(), None
             bar.reset()
             continue
         epoch += 1
+        average = _running_average(average, weights, epoch - config.averaging_starts())
         history["train_loss"].append(total)
         for name, value in term_totals.items():
             history["train_terms"].setdefault(name, []).append(value)
@@ -236,14 +243,32 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         _report(bar, epoch, history)
         if checkpoint is not None and (epoch % config.checkpoint_every == 0
                                        or epoch == config.epochs):
-            _save_checkpoint(checkpoint, weights, opt_state, epoch, restarts, history, config)
+            _save_checkpoint(checkpoint, weights, opt_state, epoch, restarts, history, config,
+                             average)
         if callback is not None:
             callback(epoch, history)
     bar.close()
+    if average is not None:
+        log.info("returning the average of the weights of the last %d epochs",
+                 config.epochs - config.averaging_starts())
     return DifferLandModel.from_training(
-        weights=jax.device_get(weights), config=config, standardization=std, data=data,
+        weights=jax.device_get(weights if average is None else average), config=config,
+        standardization=std, data=data,
         splits=splits, history=history, predictors=data.predictor_names,
         patch_variable=patch_variable, extra_terms=tuple(t.name for t in extra_terms))
+
+
+def _running_average(average, weights, count: int):
+    """Mean of the epoch-end weights so far: ``count`` is how many, with these, enter it.
+
+    Stochastic weight averaging (Izmailov et al. 2018): the mean of the last epochs' weights
+    lies nearer the centre of the minimum that constant-rate Adam circles around.
+    """
+    if count <= 0:
+        return None
+    if average is None or count == 1:
+        return weights
+    return jax.tree_util.tree_map(lambda a, w: a + (w - a) / count, average, weights)
 
 
 def _groups(batches, size: int):
