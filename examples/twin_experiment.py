@@ -11,6 +11,7 @@ Usage::
     python examples/twin_experiment.py            # full run (default settings: 50,000 Adam
                                                   # steps, about 7 min on 2 cores)
     python examples/twin_experiment.py --quick    # a smoke run for CI (seconds)
+    python examples/twin_experiment.py --weight-decay 0.03 --average-last 0.25  # a variant
 """
 
 from __future__ import annotations
@@ -90,6 +91,10 @@ def main(argv=None) -> dict:
     parser.add_argument("--epochs", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
+    parser.add_argument("--weight-decay", type=float, default=None,
+                        help="FitConfig.weight_decay (default: the fit default, 0)")
+    parser.add_argument("--average-last", type=float, default=None,
+                        help="FitConfig.average_last (default: the fit default, 0)")
     args = parser.parse_args(argv)
 
     world = dict(seed=args.seed) if args.quick else dict(TWIN_PRESET, seed=args.seed)
@@ -104,6 +109,10 @@ def main(argv=None) -> dict:
           f"{ds.attrs['noise_fraction']:.0%} of each stream's std")
 
     settings = {} if epochs is None else {"epochs": epochs}
+    if args.weight_decay is not None:
+        settings["weight_decay"] = args.weight_decay
+    if args.average_last is not None:
+        settings["average_last"] = args.average_last
     model = ds.differland.fit(seed=args.seed, progress=not args.quick, **settings)
     fit_seconds = time.perf_counter() - start
     print(f"{model}  (fit in {fit_seconds:.0f} s)")
