@@ -123,7 +123,7 @@ class FitConfig:
         return epochs - max(1, round(epochs * self.average_last))
 
     def optimizer(self, steps_per_epoch: int):
-        """The optax optimizer these settings describe (Adam, optional schedule and clipping)."""
+        """The optax optimizer these settings describe (Adam or AdamW, optional schedule, clipping)."""
         import optax
 
         rate = self.learning_rate
