@@ -123,7 +123,7 @@ class FitConfig:
         return epochs - max(1, round(epochs * self.average_last))
 
     def optimizer(self, steps_per_epoch: int):
-        """The optax optimizer these settings describe (Adam or AdamW, optional schedule, clipping)."""
+        """The optax optimizer of these settings: Adam or AdamW, optional schedule and clipping."""
         import optax
 
         rate = self.learning_rate
