@@ -230,8 +230,8 @@ def test_weight_decay_shrinks_kernels_and_keeps_biases():
         updates, _ = optimizer.update(zero, optimizer.init(weights), weights)
         new = optax.apply_updates(weights, updates)
         layer = new["embedding_0"]
-        np.testing.assert_allclose(layer["kernel"], kernel_factor * weights["embedding_0"]["kernel"],
-                                   rtol=1e-6)
+        expected = kernel_factor * weights["embedding_0"]["kernel"]
+        np.testing.assert_allclose(layer["kernel"], expected, rtol=1e-6)
         np.testing.assert_array_equal(layer["bias"], weights["embedding_0"]["bias"])
 
 

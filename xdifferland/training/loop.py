@@ -106,7 +106,8 @@ def _load_checkpoint(path, config: FitConfig, opt_template):
 def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         predictors: Sequence[str] | None = None, roles: Mapping[str, str] | None = None,
         patch_variable: str | None = None, mask: xr.DataArray | None = None,
-        observation_mask: xr.DataArray | None = None, extra_terms: Iterable[LossTerm] = (), checkpoint_dir: str | Path | None = None,
+        observation_mask: xr.DataArray | None = None, extra_terms: Iterable[LossTerm] = (),
+        checkpoint_dir: str | Path | None = None,
         resume: str | Path | None = None, progress: bool = True,
         callback: Callable[[int, dict], None] | None = None, **settings):
     """Fit the spatialization network through DALEC993 to the Dataset's observations.
