@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import jax
 import numpy as np
 import pytest
 import xarray as xr
@@ -195,3 +196,20 @@ def test_an_error_in_one_fit_stops_the_others():
     with pytest.raises(ValueError, match="bad site"):
         _run_concurrently({"patient": patient, "failing": failing}, 2, stop)
     assert stop.is_set() and len(ticks) < 100
+
+
+def test_members_return_the_averaged_weights_when_asked():
+    ds = add_site_climate(prepare_sites(FLUXNET, sites=["US-Var", "DE-Tha", "US-Ha1"]))
+    train, _ = temporal_split(ds)
+    predictors = ("mean_annual_temperature", "moisture_index")
+    # a constant rate, so the 1-epoch run is the first epoch of the 2-epoch run; 0.75 of 2
+    # epochs rounds to both
+    settings = SITE_SETTINGS | {"test_fraction": 0.0, "dev_fraction": 0.0, "schedule": "constant"}
+    members = [Member(ds.drop_sel(site="US-Var"), train.drop_sel(site="US-Var"), predictors,
+                      seed=1)]
+    first, second = (fit_members(members, FitConfig(**settings | {"epochs": n}))[0]
+                     for n in (1, 2))
+    averaged = fit_members(members, FitConfig(**settings | {"epochs": 2, "average_last": 0.75}))[0]
+    for a, b, mean in zip(*(jax.tree_util.tree_leaves(m.weights)
+                            for m in (first, second, averaged))):
+        np.testing.assert_allclose(mean, (a + b) / 2, rtol=1e-5, atol=1e-7)

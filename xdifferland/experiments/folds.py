@@ -26,7 +26,7 @@ from ..network import init_network
 from ..training.batches import Standardization, build_batch, stack_batches
 from ..training.config import FitConfig
 from ..training.data import training_data
-from ..training.loop import Splits, TrainingError, _term_weights
+from ..training.loop import Splits, TrainingError, _running_average, _term_weights
 from ..training.steps import _make_steps
 
 __all__ = ["Member", "fit_members", "stuck_members", "refit_stuck"]
@@ -143,7 +143,8 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
                    for m in members]
         weights = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *weights)
         opt_state = jax.vmap(optimizer.init)(weights)
-        losses = _train(step, weights, opt_state, batch, config.epochs, progress, callback)
+        losses = _train(step, weights, opt_state, batch, config.epochs, progress, callback,
+                        average_after=config.averaging_starts())
         if losses is not None:
             break
         log.warning("non-finite training loss: re-initializing all members (restart %d of %d)",
@@ -219,18 +220,23 @@ def refit_stuck(models: list, members: Sequence[Member], config: FitConfig, grou
     return models, stuck, refits
 
 
-def _train(step, weights, opt_state, batch, epochs: int, progress: bool, callback=None):
-    """Run the epochs; the final weights and per-epoch ``(losses, terms)`` of every member, or
-    None on a non-finite loss."""
+def _train(step, weights, opt_state, batch, epochs: int, progress: bool, callback=None, *,
+           average_after: int | None = None):
+    """Run the epochs; the final weights (or their mean over the epochs after
+    ``average_after``, as ``FitConfig.average_last`` asks) and per-epoch ``(losses, terms)`` of
+    every member, or None on a non-finite loss."""
     from tqdm.auto import tqdm
 
-    history = []
-    for _ in tqdm(range(epochs), disable=not progress, desc="fit members", unit="epoch"):
+    history, average = [], None
+    average_after = epochs if average_after is None else average_after
+    for epoch in tqdm(range(1, epochs + 1), disable=not progress, desc="fit members",
+                      unit="epoch"):
         weights, opt_state, loss, terms = step(weights, opt_state, batch)
+        average = _running_average(average, weights, epoch - average_after)
         loss, terms = np.asarray(loss), jax.device_get(terms)
         if not all(math.isfinite(v) for v in loss):
             return None
         history.append((loss, terms))
         if callback is not None:
             callback(len(history), loss)
-    return weights, history
+    return (weights if average is None else average), history
