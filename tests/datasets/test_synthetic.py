@@ -268,3 +268,31 @@ def test_parameter_amplitudes_out_of_range_are_rejected():
     with pytest.raises(ValueError, match="amplitude of 'Fday'"):
         synthetic_world(n_lat=4, n_lon=5, n_years=1, spinup_years=0,
                         parameter_amplitudes={"Fday": 1.5})
+
+
+def test_land_cover_follows_the_planted_canopy():
+    small = dict(n_lat=8, n_lon=10, n_years=2, spinup_years=20, seed=3)
+    pft = [n for n in PREDICTOR_GROUPS["PFT"] if n != "non_vegetated"]
+    plain, plain_truth = synthetic_world(
+        **small, parameter_drivers={"default": pft + ["CLIM", "SOIL", "AGE"]})
+    ds, truth = synthetic_world(**small, land_cover_follows_canopy=True)
+    # non_vegetated drives nothing, so the planted world is the one without that driver ...
+    assert not truth["mapping_uses_predictor"].sel(predictor="non_vegetated").any()
+    xr.testing.assert_identical(truth, plain_truth)
+    # ... and only the land cover of the cells without a canopy is redrawn
+    bare = (truth["lai"].mean("time") <= 0.3) & ds["land_mask"]
+    assert 0 < int(bare.sum()) < int(ds["land_mask"].sum())
+    share = ds["non_vegetated"].where(bare)
+    assert float(share.min()) >= 0.6 and float(share.max()) <= 0.95
+    kept = ~bare
+    xr.testing.assert_identical(ds["non_vegetated"].where(kept), plain["non_vegetated"].where(kept))
+    assert ds.attrs["land_cover_follows_canopy"] == 1
+    xr.testing.assert_identical(ds.drop_vars("non_vegetated").drop_attrs(),
+                                plain.drop_vars("non_vegetated").drop_attrs())
+
+
+def test_land_cover_alone_cannot_drive_a_parameter_that_follows_the_canopy():
+    with pytest.raises(ValueError, match="driven by non_vegetated alone"):
+        synthetic_world(n_lat=4, n_lon=5, n_years=1, spinup_years=0,
+                        land_cover_follows_canopy=True,
+                        parameter_drivers={"LCMA": "non_vegetated"})

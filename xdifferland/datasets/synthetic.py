@@ -43,21 +43,25 @@ __all__ = [
     "synthetic_world",
 ]
 
-GENERATOR_VERSION = "1.3"  # 1.3: southern phenology shift follows the hemisphere input
+GENERATOR_VERSION = "1.4"  # 1.4: land_cover_follows_canopy (twin preset); default worlds as 1.3
 DEFAULT_NOISE = 0.15  #: noise standard deviation as a fraction of each stream's standard deviation
 MODEL_STEP_DAYS = 30.0  #: every monthly step is a 30-day model step, as in the reference
+BARE_LAI = 0.3  #: true mean LAI at or below which a cell counts as holding no canopy
 
 #: The world of twin experiments: 48 x 80 cells at 0.5 degrees over 12 degS-12 degN, 5-45 degE
-#: (the tropical band where the mapped parameters sustain a canopy at steady state: 2,302 cells,
-#: 49 patches of 4 x 5 degrees), 12 years, 48 flux towers to anchor the GPP level. Its planted
+#: (the tropical band where the mapped parameters sustain a canopy at steady state: 2,343 cells,
+#: 51 patches of 4 x 5 degrees), 12 years, 48 flux towers to anchor the GPP level. Its planted
 #: parameters give the observations something to identify: canopy efficiency and LCMA vary as
 #: much as the other process parameters (amplitude 0.5, not 0.25), the leaf-fall day by up to
 #: about +-2 months (0.25, not 0.1), and the SIF slope five times less than before (0.1), so that
-#: spatial SIF contrasts come mostly from GPP rather than from the observation operator.
+#: spatial SIF contrasts come mostly from GPP rather than from the observation operator. Its
+#: land cover follows the planted canopy (``land_cover_follows_canopy``): the 1,189 land cells
+#: whose parameters cannot keep leaves show as mostly non-vegetated, as they would on a map.
 TWIN_PRESET: dict = {
     "lat_range": (-12.0, 12.0), "lon_range": (5.0, 45.0), "n_years": 12, "tower_pixels": 48,
     "parameter_amplitudes": {"canopy_efficiency": 0.5, "leaf_carbon_mass_per_area": 0.5,
                              "leaf_fall_day": 0.25, "sif_slope": 0.1},
+    "land_cover_follows_canopy": True,
 }
 
 _FORCING = ("t_min", "t_max", "shortwave_radiation", "precipitation", "vpd", "co2",
@@ -110,14 +114,16 @@ def synthetic_world(
     dask_chunks: Mapping[str, int] | None = None,
     spinup_years: int = 100,
     independent_groups: Sequence[str] = (),
+    land_cover_follows_canopy: bool = False,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """A seeded synthetic land world with known parameters: forcing, predictors, observations.
 
     The climate depends on latitude, season, elevation and smooth random fields; the 20 static
     predictors (PFT, CLIM, AGE, SOIL groups) are derived from it; a hidden smooth nonlinear map
     turns the predictors into the 40 DALEC993 parameters; the initial pools are spun up to near
-    steady state; the engine simulates the true pools and fluxes (float32, 30-day steps); and noisy, gappy observations are drawn from the
-    truth, including coarse 4 x 5 degree patch streams and a few eddy-covariance towers.
+    steady state; the engine simulates the true pools and fluxes (float32, 30-day steps); and
+    noisy, gappy observations are drawn from the truth, including coarse 4 x 5 degree patch
+    streams and a few eddy-covariance towers.
 
     Parameters
     ----------
@@ -163,6 +169,15 @@ def synthetic_world(
         else (climate, the other predictors, land mask, the random draws of mapping, fire,
         observations and towers) is drawn as in the default world; the empty default gives the
         default world exactly.
+    land_cover_follows_canopy : bool, default False
+        Make the land-cover map agree with the planted vegetation, as a satellite land-cover
+        product does: ``non_vegetated`` then drives no parameter, and at land cells that hold no
+        canopy in the true simulation (mean LAI <= 0.3: the planted parameters cannot sustain
+        leaves) it is redrawn in [0.6, 0.95] (its own random stream, so everything else is drawn
+        as without it). The other nine fractions keep the vegetation the climate favours, so at
+        those cells the ten shares sum to more than 1. Off, about a third of a tropical world's
+        land loses its canopy where the land cover shows savanna or forest, and nothing a
+        network sees tells those cells apart.
 
     Returns
     -------
@@ -182,7 +197,7 @@ def synthetic_world(
     Notes
     -----
     Twin experiments: ``synthetic_world(**TWIN_PRESET)`` gives 3840 cells (12 degS-12 degN,
-    5-45 degE; 3532 land cells, of which 2302 keep a canopy, mean LAI > 0.3, in 49 patches) over
+    5-45 degE; 3532 land cells, of which 2343 keep a canopy, mean LAI > 0.3, in 51 patches) over
     12 years, with 48 flux towers and the planted contrasts described at :data:`TWIN_PRESET`.
 
     Examples
@@ -213,6 +228,8 @@ def synthetic_world(
     burned_area = make_burned_area(fire_rng, climate, fire_prone)
 
     drivers = resolve_drivers(parameter_drivers)
+    if land_cover_follows_canopy:
+        drivers = _without_land_cover_driver(drivers)
     mapping = draw_mapping(mapping_rng, predictors, land, drivers, parameter_amplitudes)
     parameters = {k: v.astype(np.float32) for k, v in
                   evaluate_mapping({n: v[land] for n, v in predictors.items()}, mapping).items()}
@@ -240,6 +257,12 @@ def synthetic_world(
     patch = patch_ids(grid.lat, grid.lon, patch_size)
     mean_lai = np.zeros(land.shape)
     mean_lai[land] = true["lai"][:, land].mean(axis=0)
+    if land_cover_follows_canopy:
+        # a stream of its own (child 7 of the seed), so the six streams above are unchanged
+        cover_rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(7,)))
+        bare_share = cover_rng.uniform(0.6, 0.95, land.shape)
+        predictors["non_vegetated"] = np.where(land & (mean_lai <= BARE_LAI), bare_share,
+                                               predictors["non_vegetated"])
     candidates = land & (predictors["non_vegetated"] < 0.5) & (mean_lai > 0.5)
     towers = pick_towers(tower_rng, tower_pixels, grid.lat, grid.lon,
                          candidates if candidates.any() else land)
@@ -282,6 +305,8 @@ def synthetic_world(
         "patch_size_degrees": [float(x) for x in patch_size],
         "time_convention": "mid-month (15th); each step is a 30-day model step",
     }
+    if land_cover_follows_canopy:
+        ds.attrs["land_cover_follows_canopy"] = 1
     if independent:
         ds.attrs["independent_groups"] = " ".join(g for g in ("AGE", "SOIL")
                                                   if g in set(independent_groups))
@@ -289,6 +314,17 @@ def synthetic_world(
         ds = ds.chunk(dict(dask_chunks))
     return ds, _truth_dataset(coords, true, parameters, land, patch, towers, mapping, sigma,
                               seed)
+
+
+def _without_land_cover_driver(drivers: dict[str, tuple[str, ...]]
+                               ) -> dict[str, tuple[str, ...]]:
+    """``drivers`` without ``non_vegetated``, which is then written from the true canopy."""
+    alone = sorted(p for p, names in drivers.items() if names == ("non_vegetated",))
+    if alone:
+        raise ValueError(f"{alone} are driven by non_vegetated alone; with "
+                         "land_cover_follows_canopy=True that share follows the canopy and "
+                         "drives no parameter: give them other drivers")
+    return {p: tuple(n for n in names if n != "non_vegetated") for p, names in drivers.items()}
 
 
 def _truth_dataset(coords, true, parameters, land, patch, towers, mapping, sigma, seed):
