@@ -12,6 +12,7 @@ Usage::
                                                   # steps, about 7 min on 2 cores)
     python examples/twin_experiment.py --quick    # a smoke run for CI (seconds)
     python examples/twin_experiment.py --weight-decay 0.03 --average-last 0.25  # a variant
+    python examples/twin_experiment.py --fit-seed 1   # other held-out patches, same world
 """
 
 from __future__ import annotations
@@ -89,7 +90,10 @@ def main(argv=None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small world, 2 epochs (CI)")
     parser.add_argument("--epochs", type=int, default=None)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="seed of the world and the fit")
+    parser.add_argument("--fit-seed", type=int, default=None,
+                        help="seed of the fit only (split, initial weights, shuffles; default: "
+                             "--seed), to try other held-out patches on the same world")
     parser.add_argument("--json", default=None, help="also write the numbers to this file")
     parser.add_argument("--weight-decay", type=float, default=None,
                         help="FitConfig.weight_decay (default: the fit default, 0)")
@@ -113,7 +117,8 @@ def main(argv=None) -> dict:
         settings["weight_decay"] = args.weight_decay
     if args.average_last is not None:
         settings["average_last"] = args.average_last
-    model = ds.differland.fit(seed=args.seed, progress=not args.quick, **settings)
+    fit_seed = args.seed if args.fit_seed is None else args.fit_seed
+    model = ds.differland.fit(seed=fit_seed, progress=not args.quick, **settings)
     fit_seconds = time.perf_counter() - start
     print(f"{model}  (fit in {fit_seconds:.0f} s)")
 
