@@ -8,7 +8,7 @@ from typing import Mapping
 from ..engine.loss import LOSS_TERMS
 from ..network import NetworkConfig
 
-__all__ = ["DEFAULT_EPOCHS", "MIN_DEFAULT_STEPS", "FitConfig"]
+__all__ = ["DEFAULT_EPOCHS", "DEFAULT_STARTS", "MIN_DEFAULT_STEPS", "FitConfig"]
 
 #: Epochs of a fit that does not set them, as in the published code (199 there)...
 DEFAULT_EPOCHS = 200
@@ -17,6 +17,10 @@ DEFAULT_EPOCHS = 200
 #: patches). A 40-patch region at 200 epochs would take only 8,000, far from converged at the
 #: paper's rate (the twin experiment, docs/examples.md).
 MIN_DEFAULT_STEPS = 50_000
+#: Initializations a default-length fit screens before it trains the best one on
+#: (:mod:`xdifferland.training.starts`): in the twin experiment one initialization in four
+#: settled in a wrong basin of the water balance or of the leaf-fall day.
+DEFAULT_STARTS = 4
 
 
 @dataclass(frozen=True)
@@ -32,6 +36,10 @@ class FitConfig:
     weight_decay: float = 0.0  #: decoupled (AdamW) decay of the network's kernels; 0: Adam
     average_last: float = 0.0  #: share of the run whose epoch-end weights are averaged (SWA)
     seed: int = 0
+    #: Initializations screened at the start; the lowest training loss trains on. None: 4
+    #: (:data:`DEFAULT_STARTS`) for a default-length run, 1 when ``epochs`` is given.
+    starts: int | None = None
+    screen_share: float = 0.2  #: share of the run's epochs each start is screened for
     test_fraction: float = 0.1  #: share of patches held out for testing
     dev_fraction: float = 0.1  #: share of the remaining patches used to monitor training
     patch_size: tuple[float, float] = (4.0, 5.0)  #: degrees (lat, lon) of a coarse patch
@@ -67,6 +75,12 @@ class FitConfig:
         if not 0 <= self.average_last < 1:
             problems.append(f"average_last={self.average_last!r}: use a share in [0, 1) of the "
                             "run (0: keep the last weights)")
+        if self.starts is not None and not (isinstance(self.starts, int) and self.starts >= 1):
+            problems.append(f"starts={self.starts!r}: use an integer >= 1 (1: no screening) "
+                            "or None")
+        if not 0 <= self.screen_share < 1:
+            problems.append(f"screen_share={self.screen_share!r}: use a share in [0, 1) of the "
+                            "run")
         if not 0 <= self.coverage_threshold <= 1:
             problems.append(f"coverage_threshold={self.coverage_threshold!r}: use [0, 1]")
         unknown = set(self.loss_weights) - set(LOSS_TERMS)
@@ -105,6 +119,35 @@ class FitConfig:
         if self.epochs is not None:
             return self.epochs
         return max(DEFAULT_EPOCHS, -(-MIN_DEFAULT_STEPS // max(1, int(steps_per_epoch))))
+
+    def resolved_starts(self) -> int:
+        """Initializations screened: ``starts``, or by default 4 for a default-length run.
+
+        Examples
+        --------
+        >>> FitConfig().resolved_starts(), FitConfig(epochs=50).resolved_starts()
+        (4, 1)
+        >>> FitConfig(epochs=50, starts=3).resolved_starts()
+        3
+        """
+        if self.starts is not None:
+            return self.starts
+        return DEFAULT_STARTS if self.epochs is None else 1
+
+    def screen_epochs(self) -> int:
+        """Epochs each start is screened for (0: no screening).
+
+        Examples
+        --------
+        >>> FitConfig(epochs=1000, starts=4).screen_epochs()
+        200
+        >>> FitConfig(epochs=1000).screen_epochs()  # one start: nothing to screen
+        0
+        """
+        if self.resolved_starts() == 1:
+            return 0
+        epochs = self.epochs if self.epochs is not None else DEFAULT_EPOCHS
+        return min(epochs, round(epochs * self.screen_share))
 
     def averaging_starts(self) -> int:
         """Epoch after which the epoch-end weights enter the returned average (``epochs`` when
@@ -147,6 +190,7 @@ class FitConfig:
     @classmethod
     def from_dict(cls, d: Mapping) -> "FitConfig":
         known = {f.name for f in fields(cls)}
+        d = {"starts": 1} | dict(d)  # files written before multi-start trained one start
         return cls(**{k: v for k, v in d.items() if k in known})
 
 

@@ -21,6 +21,7 @@ from .batches import Standardization, epoch_batches, patch_members, stack_batche
 from .checkpoint import flatten, read_arrays, unflatten, write_arrays
 from .config import FitConfig
 from .data import TrainingData, training_data
+from .starts import Run, screen_starts, start_seed
 from .steps import _compiled_steps
 
 __all__ = ["fit", "TrainingError", "Splits", "split_patches"]
@@ -171,7 +172,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     steps_per_epoch = sum(-(-len(members[k]) // batch_size) for k in splits.train)
     # The default length depends on the data (at least MIN_DEFAULT_STEPS steps); the model and
     # its checkpoints record the number of epochs actually run.
-    config = replace(config, epochs=config.resolved_epochs(steps_per_epoch))
+    config = replace(config, epochs=config.resolved_epochs(steps_per_epoch),
+                     starts=config.resolved_starts())
     log.info("training %d epochs of %d patch steps (%d steps)", config.epochs, steps_per_epoch,
              config.epochs * steps_per_epoch)
     optimizer, train_steps, eval_step = _compiled_steps(config, weights_map, outputs, extra_terms,
@@ -179,20 +181,14 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     dev_batches = list(epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok,
                                      None, dtype))
 
-    def fresh(restarts: int):
-        seed = config.seed + 7919 * restarts
+    def fresh(restarts: int, start: int = 0) -> Run:
+        seed = start_seed(config.seed, restarts, start)
         w = dict(init_network(config.network, len(data.predictor_names), seed))
         if config.water_stress != "default":  # global process networks, trained jointly
             w["water_stress"] = init_water_stress(config.water_stress, seed)
-        return w, optimizer.init(w)
+        w, o = place(w), place(optimizer.init(w))
+        return Run(w, o, restarts=restarts, start=start, history=_empty_history())
 
-    weights, opt_state = fresh(0)
-    start, restarts, history, average = 0, 0, _empty_history(), None
-    if resume is not None:
-        weights, opt_state, start, restarts, history, average = _load_checkpoint(
-            resume, config, opt_state)
-        history = _empty_history() | history  # checkpoints of 0.1 have no per-term history
-        log.info("resuming from %s at epoch %d", resume, start)
     # Several JAX devices (e.g. host devices from xdifferland.parallel.configure_host_devices):
     # replicate the weights and split every batch's pixel rows across them.
     mesh = _pixel_mesh(batch_size)
@@ -200,55 +196,105 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     spread = (lambda batch: parallel.shard_batch(batch, mesh)) if mesh else (lambda b: b)
     spread_group = ((lambda group: parallel.shard_batch(group, mesh, stacked=True)) if mesh
                     else (lambda group: group))
-    weights, opt_state = place(weights), place(opt_state)
-    average = None if average is None else place(average)
     dev_batches = [spread(b) for b in dev_batches]
     # No longer than an epoch: a world of 2 training patches does not send 8 stacked batches.
     group_size = max(1, min(config.steps_per_call, steps_per_epoch))
     checkpoint = Path(checkpoint_dir) / "checkpoint.npz" if checkpoint_dir else None
 
-    bar = _progress(config.epochs, start, progress)
-    epoch = start
-    while epoch < config.epochs:
-        rng = np.random.default_rng([config.seed, restarts, epoch])
+    def advance(run: Run) -> bool:
+        """Train ``run`` one epoch, in place; ``False`` (and ``run`` unchanged in its epoch
+        count) when the training loss was not finite."""
+        rng = np.random.default_rng([config.seed, run.restarts, run.epoch])
         sums = _EpochSums()
         batches = epoch_batches(data, splits.train, members, batch_size, std, coarse_ok, rng,
                                 dtype)
         for group, count in _groups(batches, group_size):
-            weights, opt_state, losses, terms = train_steps(weights, opt_state,
-                                                            spread_group(group), count)
+            run.weights, run.opt_state, losses, terms = train_steps(
+                run.weights, run.opt_state, spread_group(group), count)
             sums.add(losses, terms, count)
         total, term_totals = sums.result()
         if not math.isfinite(total):
-            restarts += 1
-            if restarts > config.max_restarts:
-                raise TrainingError(
-                    f"the training loss became NaN/inf {restarts} times (last at epoch "
-                    f"{epoch + 1}); lower learning_rate, check the observations' units, or "
-                    "switch on mass_conserving=True")
-            log.warning("non-finite training loss at epoch %d: re-initializing with a new seed "
-                        "(restart %d of %d)", epoch + 1, restarts, config.max_restarts)
-            weights, opt_state = map(place, fresh(restarts))
-            epoch, history, average = 0, _empty_history(), None
-            bar.reset()
-            continue
-        epoch += 1
-        average = _running_average(average, weights, epoch - config.averaging_starts())
-        history["train_loss"].append(total)
+            return False
+        run.epoch += 1
+        run.average = _running_average(run.average, run.weights,
+                                       run.epoch - config.averaging_starts())
+        run.history["train_loss"].append(total)
         for name, value in term_totals.items():
-            history["train_terms"].setdefault(name, []).append(value)
-        if dev_batches and (epoch % config.eval_every == 0 or epoch == config.epochs):
-            dev = sum(float(eval_step(weights, b)[0]) for b in dev_batches)
-            history["dev_loss"].append(dev)
-            history["dev_epoch"].append(epoch)
-        _report(bar, epoch, history)
-        if checkpoint is not None and (epoch % config.checkpoint_every == 0
-                                       or epoch == config.epochs):
-            _save_checkpoint(checkpoint, weights, opt_state, epoch, restarts, history, config,
-                             average)
+            run.history["train_terms"].setdefault(name, []).append(value)
+        if dev_batches and (run.epoch % config.eval_every == 0 or run.epoch == config.epochs):
+            run.history["dev_loss"].append(sum(float(eval_step(run.weights, b)[0])
+                                               for b in dev_batches))
+            run.history["dev_epoch"].append(run.epoch)
+        return True
+
+    screen_epochs = config.screen_epochs()
+
+    def begin(restarts: int) -> Run | None:
+        """A fresh run, or the best of the screened starts (``None``: none stayed finite)."""
+        if config.resolved_starts() == 1 or screen_epochs == 0:
+            return fresh(restarts)
+        n = config.resolved_starts()
+        log.info("screening %d initializations for %d epochs each", n, screen_epochs)
+        with _progress(n * screen_epochs, 0, progress, f"fit: {n} starts") as screen_bar:
+            run, scores = screen_starts(lambda k: fresh(restarts, k), advance, n,
+                                        screen_epochs, screen_bar)
+        if run is not None:
+            run.history["start_losses"] = scores
+            run.history["start_chosen"] = run.start
+            log.info("continuing start %d (training loss %.6g; others %s)", run.start + 1,
+                     scores[run.start], ", ".join(f"{s:.6g}" for s in scores))
+        return run
+
+    def restart(restarts: int, epoch: int) -> int:
+        if restarts > config.max_restarts:
+            raise TrainingError(
+                f"the training loss became NaN/inf {restarts} times (last at epoch "
+                f"{epoch + 1}); lower learning_rate, check the observations' units, or "
+                "switch on mass_conserving=True")
+        log.warning("non-finite training loss at epoch %d: re-initializing with a new seed "
+                    "(restart %d of %d)", epoch + 1, restarts, config.max_restarts)
+        return restarts
+
+    if resume is not None:
+        run = fresh(0)
+        weights, opt_state, epoch, restarts, history, average = _load_checkpoint(
+            resume, config, run.opt_state)
+        # checkpoints of 0.1 have no per-term history
+        run = Run(place(weights), place(opt_state), restarts=restarts, epoch=epoch,
+                  history=_empty_history() | history,
+                  average=None if average is None else place(average))
+        log.info("resuming from %s at epoch %d", resume, epoch)
+    else:
+        restarts = 0
+        run = begin(restarts)
+        while run is None:
+            restarts = restart(restarts + 1, screen_epochs - 1)
+            run = begin(restarts)
+        if checkpoint is not None and run.epoch > 0:  # the screening is not repeated on resume
+            _save_checkpoint(checkpoint, run.weights, run.opt_state, run.epoch, run.restarts,
+                             run.history, config, run.average)
+
+    bar = _progress(config.epochs, run.epoch, progress)
+    while run.epoch < config.epochs:
+        if not advance(run):
+            epoch = run.epoch
+            restarts = restart(run.restarts + 1, epoch)
+            run = begin(restarts)
+            while run is None:
+                restarts = restart(restarts + 1, screen_epochs - 1)
+                run = begin(restarts)
+            bar.reset()
+            bar.update(run.epoch)
+            continue
+        _report(bar, run.epoch, run.history)
+        if checkpoint is not None and (run.epoch % config.checkpoint_every == 0
+                                       or run.epoch == config.epochs):
+            _save_checkpoint(checkpoint, run.weights, run.opt_state, run.epoch, run.restarts,
+                             run.history, config, run.average)
         if callback is not None:
-            callback(epoch, history)
+            callback(run.epoch, run.history)
     bar.close()
+    weights, average, history = run.weights, run.average, run.history
     if average is not None:
         log.info("returning the average of the weights of the last %d epochs",
                  config.epochs - config.averaging_starts())
@@ -337,10 +383,10 @@ def _pixel_mesh(batch_size: int):
     return None
 
 
-def _progress(total: int, start: int, enabled: bool):
+def _progress(total: int, start: int, enabled: bool, desc: str = "fit"):
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=start, disable=not enabled, desc="fit", unit="epoch")
+    return tqdm(total=total, initial=start, disable=not enabled, desc=desc, unit="epoch")
 
 
 def _report(bar, epoch: int, history: dict) -> None:
