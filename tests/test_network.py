@@ -78,3 +78,40 @@ def test_seeded_initialization_is_reproducible():
 def test_unknown_activation_is_rejected():
     with pytest.raises(ValueError, match="activation"):
         NetworkConfig(activation="swish2")
+
+
+def test_cyclic_phenology_is_an_angle_in_the_middle_year():
+    config = NetworkConfig(phenology="cyclic")
+    w = init_network(config, n_predictors=5, seed=2)
+    assert w["phenology_head"]["kernel"].shape == (33, 4)  # (cos, sin) per timing
+    x = jax.random.normal(jax.random.PRNGKey(0), (50, 5))
+    hemisphere = jnp.linspace(-1.0, 1.0, 50)[:, None]
+    p = predict_parameters(w, config, x, hemisphere)
+    for name in HEADS["phenology"]:
+        days = np.asarray(getattr(p, name))
+        assert ((days >= 730.5) & (days < 1095.75)).all()
+    # only the angle of each pair counts: scaling the head's outputs leaves the days alone
+    scaled = dict(w, phenology_head={k: 3.0 * v for k, v in w["phenology_head"].items()})
+    again = predict_parameters(scaled, config, x, hemisphere)
+    np.testing.assert_allclose(again.leaf_fall_day, p.leaf_fall_day, rtol=1e-5)
+
+
+def test_cyclic_days_have_no_seam():
+    from xdifferland.network import cyclic_days
+
+    angle = jnp.linspace(-np.pi, np.pi, 9)
+    pairs = jnp.stack([jnp.cos(angle), jnp.sin(angle)], axis=1)
+    days = np.asarray(cyclic_days(pairs))[:, 0]
+    steps = (np.diff(days) + 182.625) % 365.25 - 182.625  # modulo a year, as DALEC993 uses them
+    np.testing.assert_allclose(steps, 365.25 / 8, rtol=1e-5)
+
+    def loss(pair):  # a smooth function of the day modulo a year has finite gradients
+        return jnp.sin(jnp.pi * cyclic_days(pair[None])[0, 0] / 365.25) ** 2
+
+    grads = jax.vmap(jax.grad(loss))(pairs)
+    assert np.isfinite(np.asarray(grads)).all()
+
+
+def test_unknown_phenology_output_is_rejected():
+    with pytest.raises(ValueError, match="phenology"):
+        NetworkConfig(phenology="periodic")

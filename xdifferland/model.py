@@ -220,8 +220,7 @@ class DifferLandModel:
             raise ModelFileError(f"{path} is a training checkpoint, not a model; resume training "
                                  "with fit(..., resume=path) instead")
         try:
-            config = FitConfig.from_dict({**meta["config"],
-                                          "network": NetworkConfig(**meta["config"]["network"])})
+            config = FitConfig.from_dict(meta["config"])
             weights = unflatten({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")})
             return cls(weights=weights, config=config,
                        standardization=Standardization.from_dict(meta["standardization"]),

@@ -19,8 +19,8 @@ from .engine.types import Parameters
 from .registry import HEADS, PARAMETER_NAMES
 from .transforms import to_physical
 
-__all__ = ["NetworkConfig", "SpatializationNetwork", "init_network", "predict_parameters",
-           "predict_raw", "ACTIVATIONS"]
+__all__ = ["NetworkConfig", "SpatializationNetwork", "cyclic_days", "init_network",
+           "predict_parameters", "predict_raw", "ACTIVATIONS", "PHENOLOGY_OUTPUTS"]
 
 ACTIVATIONS: dict[str, Callable] = {
     "leaky_relu": lambda x: nn.leaky_relu(x, negative_slope=0.01),
@@ -31,6 +31,10 @@ ACTIVATIONS: dict[str, Callable] = {
 }
 
 
+PHENOLOGY_OUTPUTS = ("bounded", "cyclic")
+YEAR_DAYS = 365.25
+
+
 @dataclass(frozen=True)
 class NetworkConfig:
     """Shape of the network; stored with every fitted model."""
@@ -39,8 +43,14 @@ class NetworkConfig:
     depth: int = 3
     activation: str = "leaky_relu"
     bias_init: float = 1.0
+    #: "bounded": each timing through its registry transform over [365.25, 1461] days, as
+    #: published; "cyclic": each timing as the angle of a (cos, sin) pair of outputs, a day of
+    #: the year placed in the middle year of that range (see :func:`cyclic_days`).
+    phenology: str = "bounded"
 
     def __post_init__(self):
+        if self.phenology not in PHENOLOGY_OUTPUTS:
+            raise ValueError(f"phenology={self.phenology!r}: use one of {PHENOLOGY_OUTPUTS}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"activation {self.activation!r} is not one of {sorted(ACTIVATIONS)}")
         if self.width < 1 or self.depth < 1:
@@ -68,7 +78,9 @@ class SpatializationNetwork(nn.Module):
         return {
             "process": self._dense(len(HEADS["process"]), "process_head")(h),
             "initial_pools": self._dense(len(HEADS["initial_pools"]), "initial_pools_head")(h),
-            "phenology": self._dense(len(HEADS["phenology"]), "phenology_head")(
+            "phenology": self._dense(
+                len(HEADS["phenology"]) * (2 if self.config.phenology == "cyclic" else 1),
+                "phenology_head")(
                 jnp.concatenate([h, hemisphere], axis=-1)),
         }
 
@@ -105,6 +117,30 @@ def predict_parameters(weights, config: NetworkConfig, predictors, hemisphere) -
     heads = predict_raw(weights, config, predictors, hemisphere)
     values = {}
     for head, names in HEADS.items():
-        physical = to_physical(heads[head], names)
+        if head == "phenology" and config.phenology == "cyclic":
+            physical = cyclic_days(heads[head])
+        else:
+            physical = to_physical(heads[head], names)
         values.update({name: physical[:, j] for j, name in enumerate(names)})
     return Parameters(*(values[name] for name in PARAMETER_NAMES))
+
+
+def cyclic_days(pairs):
+    """Days from ``(pixel, 2 n)`` head outputs: the angle of each ``(cos, sin)`` pair as a day of
+    the year, placed in [730.5, 1095.75), the middle year of the registry's range.
+
+    DALEC993 uses the bud-burst and leaf-fall days only modulo a year (spec 2.3). With the
+    published bounded output over three years, neighbouring pixels can settle in different
+    years and the smooth network then puts the pixels between them half a season off; an angle
+    has no such seams.
+
+    Examples
+    --------
+    >>> import jax.numpy as jnp
+    >>> days = cyclic_days(jnp.array([[1.0, 0.0, 0.0, 1.0]]))  # no turn and a quarter turn
+    >>> [round(float(d), 1) for d in days[0]]
+    [730.5, 821.8]
+    """
+    cos, sin = pairs[:, 0::2], pairs[:, 1::2]
+    turns = jnp.mod(jnp.arctan2(sin, cos) / (2 * jnp.pi), 1.0)
+    return 2 * YEAR_DAYS + YEAR_DAYS * turns

@@ -191,6 +191,8 @@ class FitConfig:
     def from_dict(cls, d: Mapping) -> "FitConfig":
         known = {f.name for f in fields(cls)}
         d = {"starts": 1} | dict(d)  # files written before multi-start trained one start
+        if isinstance(d.get("network"), Mapping):  # ...and before the cyclic phenology output
+            d["network"] = {"phenology": "bounded"} | dict(d["network"])
         return cls(**{k: v for k, v in d.items() if k in known})
 
 
