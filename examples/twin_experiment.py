@@ -99,6 +99,11 @@ def main(argv=None) -> dict:
                         help="FitConfig.weight_decay (default: the fit default, 0)")
     parser.add_argument("--average-last", type=float, default=None,
                         help="FitConfig.average_last (default: the fit default, 0)")
+    parser.add_argument("--starts", type=int, default=None,
+                        help="FitConfig.starts: initializations screened (default: the fit "
+                             "default, 4 for the default length)")
+    parser.add_argument("--phenology", choices=("bounded", "cyclic"), default=None,
+                        help="NetworkConfig.phenology (default: the fit default)")
     args = parser.parse_args(argv)
 
     world = dict(seed=args.seed) if args.quick else dict(TWIN_PRESET, seed=args.seed)
@@ -117,6 +122,10 @@ def main(argv=None) -> dict:
         settings["weight_decay"] = args.weight_decay
     if args.average_last is not None:
         settings["average_last"] = args.average_last
+    if args.starts is not None:
+        settings["starts"] = args.starts
+    if args.phenology is not None:
+        settings["network"] = {"phenology": args.phenology}
     fit_seed = args.seed if args.fit_seed is None else args.fit_seed
     model = ds.differland.fit(seed=fit_seed, progress=not args.quick, **settings)
     fit_seconds = time.perf_counter() - start

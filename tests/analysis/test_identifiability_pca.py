@@ -67,3 +67,16 @@ def test_parameter_recovery_per_parameter_with_cyclic_timings_and_a_mask():
     fitted["canopy_efficiency"] = fitted["canopy_efficiency"].where(~where, 10 + 5 * x)
     assert parameter_recovery(fitted, planted, where).sel(
         parameter="canopy_efficiency") == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("shift", [0.0, 50.0, 120.0, 200.0, 300.0])
+def test_cyclic_recovery_does_not_depend_on_where_the_calendar_starts(shift):
+    from xdifferland.analysis import recovery_r
+
+    rng = np.random.default_rng(4)
+    planted = 650 + 40 * rng.standard_normal(200)  # leaf fall around late October
+    fitted = planted + 20 * rng.standard_normal(200) + 365.25 * rng.integers(-1, 2, 200)
+    expected = np.corrcoef(planted, planted + (fitted - planted + 182.625) % 365.25 - 182.625)
+    r = recovery_r(fitted + shift, planted + shift, cyclic=True)
+    assert r == pytest.approx(expected[0, 1], abs=1e-9)
+    assert 0.85 < r < 0.93  # errors of 20 days on a spread of 40
