@@ -17,11 +17,12 @@ T7_THETA = [0.001798222, 0.6235431, 0.2716163, 0.4687893, 5.167828, 0.0003187203
             0.004885058, 3.858604e-05]
 T7_POOLS = [569.8486, 611.9132, 514.4596, 5900.96, 124.3945, 744.6229, 189.8611]
 T7_PHENOLOGY = [1103.871, 765.4869]
+PUBLISHED = NetworkConfig(phenology="bounded")  # the published phenology output (spec 7.2)
 
 
 def _t7_weights():
     """Deterministic weights W_ij = 0.3 sin(1 + i + 0.7 j + layer), biases 1 (spec 13 T7)."""
-    weights = init_network(NetworkConfig(), n_predictors=20, seed=0)
+    weights = init_network(PUBLISHED, n_predictors=20, seed=0)
     layers = ["embedding_0", "embedding_1", "embedding_2", "process_head",
               "initial_pools_head", "phenology_head"]
     out = {}
@@ -37,7 +38,7 @@ def test_network_wiring_matches_reference_t7():
     z = 0.5 * (np.arange(21) - 10.0)
     predictors = jnp.asarray(z[1:][None], jnp.float32)
     hemisphere = jnp.asarray(z[:1][None], jnp.float32)
-    p = predict_parameters(_t7_weights(), NetworkConfig(), predictors, hemisphere)
+    p = predict_parameters(_t7_weights(), PUBLISHED, predictors, hemisphere)
     theta = [float(getattr(p, n)[0]) for n in HEADS["process"]]
     pools = [float(getattr(p, n)[0]) for n in HEADS["initial_pools"]]
     phenology = [float(getattr(p, n)[0]) for n in HEADS["phenology"]]
@@ -51,7 +52,8 @@ def test_default_architecture_and_initialization():
     assert w["embedding_0"]["kernel"].shape == (20, 32)
     assert w["process_head"]["kernel"].shape == (32, 31)
     assert w["initial_pools_head"]["kernel"].shape == (32, 7)
-    assert w["phenology_head"]["kernel"].shape == (33, 2)
+    assert w["phenology_head"]["kernel"].shape == (33, 4)  # a (cos, sin) pair per timing
+    assert init_network(PUBLISHED, 20, seed=3)["phenology_head"]["kernel"].shape == (33, 2)
     assert all(bool(jnp.all(layer["bias"] == 1.0)) for layer in w.values())
     kernel = np.asarray(w["embedding_1"]["kernel"])
     assert kernel.std() == pytest.approx(np.sqrt(2 / 64), rel=0.15)  # Glorot normal
@@ -81,7 +83,8 @@ def test_unknown_activation_is_rejected():
 
 
 def test_cyclic_phenology_is_an_angle_in_the_middle_year():
-    config = NetworkConfig(phenology="cyclic")
+    config = NetworkConfig()
+    assert config.phenology == "cyclic"
     w = init_network(config, n_predictors=5, seed=2)
     assert w["phenology_head"]["kernel"].shape == (33, 4)  # (cos, sin) per timing
     x = jax.random.normal(jax.random.PRNGKey(0), (50, 5))

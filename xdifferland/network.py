@@ -2,8 +2,11 @@
 
 An embedding MLP feeds three linear heads (31 process parameters, 7 initial pools, 2 phenology
 timings); the phenology head also receives the standardized hemisphere indicator
-``sigmoid(latitude in degrees)``. Each head passes through the bounded transform of its registry
-entries. Weights are Glorot-normal, biases 1, activation leaky ReLU (slope 0.01) by default.
+``sigmoid(latitude in degrees)``. The process and initial-pool heads pass through the bounded
+transforms of their registry entries. The phenology timings act only modulo a year; by default
+each is the angle of a (cos, sin) pair of outputs, placed in the registry's range
+(``NetworkConfig(phenology="bounded")`` gives the published bounded output, spec 7.2). Weights
+are Glorot-normal, biases 1, activation leaky ReLU (slope 0.01) by default.
 """
 
 from __future__ import annotations
@@ -43,10 +46,11 @@ class NetworkConfig:
     depth: int = 3
     activation: str = "leaky_relu"
     bias_init: float = 1.0
+    #: "cyclic" (default): each timing as the angle of a (cos, sin) pair of outputs, a day of
+    #: the year placed in the middle year of the registry's range (:func:`cyclic_days`);
     #: "bounded": each timing through its registry transform over [365.25, 1461] days, as
-    #: published; "cyclic": each timing as the angle of a (cos, sin) pair of outputs, a day of
-    #: the year placed in the middle year of that range (see :func:`cyclic_days`).
-    phenology: str = "bounded"
+    #: published (its three years let neighbouring pixels settle in different years).
+    phenology: str = "cyclic"
 
     def __post_init__(self):
         if self.phenology not in PHENOLOGY_OUTPUTS:

@@ -49,17 +49,19 @@ MODEL_STEP_DAYS = 30.0  #: every monthly step is a 30-day model step, as in the 
 BARE_LAI = 0.3  #: true mean LAI at or below which a cell counts as holding no canopy
 
 #: The world of twin experiments: 48 x 80 cells at 0.5 degrees over 12 degS-12 degN, 5-45 degE
-#: (the tropical band where the mapped parameters sustain a canopy at steady state: 2,343 cells,
-#: 51 patches of 4 x 5 degrees), 12 years, 48 flux towers to anchor the GPP level. Its planted
-#: parameters give the observations something to identify: canopy efficiency and LCMA vary as
-#: much as the other process parameters (amplitude 0.5, not 0.25), the leaf-fall day by up to
-#: about +-2 months (0.25, not 0.1), and the SIF slope five times less than before (0.1), so that
-#: spatial SIF contrasts come mostly from GPP rather than from the observation operator. Its
-#: land cover follows the planted canopy (``land_cover_follows_canopy``): the 1,189 land cells
-#: whose parameters cannot keep leaves show as mostly non-vegetated, as they would on a map.
+#: (the tropical band where the mapped parameters sustain a canopy at steady state: 2,198 cells,
+#: 51 patches of 4 x 5 degrees), 12 years, 144 flux towers (one vegetated cell in 15) to pin
+#: the GPP level that SIF, LAI and ET leave open (canopy efficiency trades off with uWUE without
+#: them). Its planted parameters give the observations something to identify: canopy efficiency
+#: varies as much as the other process parameters (amplitude 0.5, not 0.25), LCMA over a
+#: wider range (0.8: 47-114 gC m-2 over the land), the leaf-fall day by up to about +-2 months
+#: (0.25, not 0.1), and the SIF slope five times less than before (0.1), so that spatial SIF
+#: contrasts come mostly from GPP rather than from the observation operator. Its land cover
+#: follows the planted canopy (``land_cover_follows_canopy``): the 1,334 land cells whose
+#: parameters cannot keep leaves show as mostly non-vegetated, as they would on a map.
 TWIN_PRESET: dict = {
-    "lat_range": (-12.0, 12.0), "lon_range": (5.0, 45.0), "n_years": 12, "tower_pixels": 48,
-    "parameter_amplitudes": {"canopy_efficiency": 0.5, "leaf_carbon_mass_per_area": 0.5,
+    "lat_range": (-12.0, 12.0), "lon_range": (5.0, 45.0), "n_years": 12, "tower_pixels": 144,
+    "parameter_amplitudes": {"canopy_efficiency": 0.5, "leaf_carbon_mass_per_area": 0.8,
                              "leaf_fall_day": 0.25, "sif_slope": 0.1},
     "land_cover_follows_canopy": True,
 }
@@ -197,8 +199,8 @@ def synthetic_world(
     Notes
     -----
     Twin experiments: ``synthetic_world(**TWIN_PRESET)`` gives 3840 cells (12 degS-12 degN,
-    5-45 degE; 3532 land cells, of which 2343 keep a canopy, mean LAI > 0.3, in 51 patches) over
-    12 years, with 48 flux towers and the planted contrasts described at :data:`TWIN_PRESET`.
+    5-45 degE; 3532 land cells, of which 2198 keep a canopy, mean LAI > 0.3, in 51 patches) over
+    12 years, with 144 flux towers and the planted contrasts described at :data:`TWIN_PRESET`.
 
     Examples
     --------
