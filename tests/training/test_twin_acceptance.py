@@ -2,8 +2,9 @@
 
 One seeded fit with default settings on ``synthetic_world(**TWIN_PRESET)`` (over 2,000 vegetated
 pixels in over 20 patches, 12 years of monthly steps, default noise; its land cover follows the
-planted canopy). Budget: at most 10 minutes on a 2-core CPU; the fit (1,112 epochs, 50,000 Adam
-steps) took 259 s on 2026-11-30. Opt-in (see ``pytestmark``); CI runs it after the default suite
+planted canopy). Budget: at most 10 minutes on a 2-core CPU; the fit (4 starts screened for 222
+epochs each, then 1,112 epochs, 50,000 Adam steps, in all) took 462 s on 2026-12-01. Opt-in
+(see ``pytestmark``); CI runs it after the default suite
 (``.ci/extra``).
 """
 
@@ -20,13 +21,13 @@ from xdifferland.datasets import DEFAULT_NOISE, TWIN_PRESET, synthetic_world
 from xdifferland.training import FitConfig, fit
 
 NSE_TARGETS = {"lai": 0.9, "sif": 0.9, "et": 0.9, "nbe": 0.7}
-# The recovery of canopy efficiency, LCMA and uWUE is not reached (r 0.45, 0.59, 0.68 of 0.8 on
-# generator 1.4, and 0.23 higher for canopy efficiency in a default fit whose world differed only
-# in the land cover of bare cells: docs/examples.md, twin section); the marker is not strict, so the
-# test reports XPASS once the targets are met and can then be removed.
+# Canopy efficiency and LCMA are not recovered (r 0.78 and 0.58 of 0.8 at seed 0; the leaf-fall
+# day 0.85 and uWUE 0.84 are): LCMA is not identified by what the world observes, and canopy
+# efficiency swings between fits (docs/examples.md, twin section); the marker is not strict, so
+# the test reports XPASS once the targets are met and can then be removed.
 NOT_MET = pytest.mark.xfail(reason="recovery targets not met yet: see docs/examples.md",
                             strict=False)
-# The fit takes about 5 minutes on 2 cores: opt in with XDIFFERLAND_ACCEPTANCE=1 (kept out of the
+# The fit takes about 7 minutes on 2 cores: opt in with XDIFFERLAND_ACCEPTANCE=1 (kept out of the
 # default run, which must stay within ~15 minutes).
 pytestmark = pytest.mark.skipif(not os.environ.get("XDIFFERLAND_ACCEPTANCE"),
                                 reason="long acceptance fit; set XDIFFERLAND_ACCEPTANCE=1 to run")
