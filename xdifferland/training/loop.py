@@ -245,6 +245,14 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                      scores[run.start], ", ".join(f"{s:.6g}" for s in scores))
         return run
 
+    def begin_finite(restarts: int) -> Run:
+        """``begin``, re-initialized with new seeds while no start stays finite."""
+        run = begin(restarts)
+        while run is None:
+            restarts = restart(restarts + 1, screen_epochs - 1)
+            run = begin(restarts)
+        return run
+
     def restart(restarts: int, epoch: int) -> int:
         if restarts > config.max_restarts:
             raise TrainingError(
@@ -265,11 +273,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                   average=None if average is None else place(average))
         log.info("resuming from %s at epoch %d", resume, epoch)
     else:
-        restarts = 0
-        run = begin(restarts)
-        while run is None:
-            restarts = restart(restarts + 1, screen_epochs - 1)
-            run = begin(restarts)
+        run = begin_finite(0)
         if checkpoint is not None and run.epoch > 0:  # the screening is not repeated on resume
             _save_checkpoint(checkpoint, run.weights, run.opt_state, run.epoch, run.restarts,
                              run.history, config, run.average)
@@ -277,12 +281,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     bar = _progress(config.epochs, run.epoch, progress)
     while run.epoch < config.epochs:
         if not advance(run):
-            epoch = run.epoch
-            restarts = restart(run.restarts + 1, epoch)
-            run = begin(restarts)
-            while run is None:
-                restarts = restart(restarts + 1, screen_epochs - 1)
-                run = begin(restarts)
+            run = begin_finite(restart(run.restarts + 1, run.epoch))
             bar.reset()
             bar.update(run.epoch)
             continue
