@@ -32,6 +32,7 @@ import numpy as np
 import xarray as xr
 
 from .model import DifferLandModel
+from .registry import DAYS_PER_YEAR, PHENOLOGY_DAYS
 from .simulation import prepare_dataset
 from .tasks import run_tasks
 from .training import FitConfig
@@ -55,7 +56,6 @@ __all__ = [
 _FIT_KEYWORDS = ("predictors", "roles", "patch_variable", "mask", "observation_mask",
                  "extra_terms", "callback")
 #: Parameters measured in days since the start that are periodic in the year.
-_DAY_OF_YEAR = ("labile_release_day", "leaf_fall_day")
 _INDEX_FILE = "ensemble.json"
 
 
@@ -110,8 +110,8 @@ def ensemble_spread(obj, dim: str = "member"):
 
 def _wrap_days(obj):
     if isinstance(obj, xr.Dataset):
-        return obj.assign({n: obj[n] % 365.25 for n in _DAY_OF_YEAR if n in obj})
-    return obj % 365.25 if obj.name in _DAY_OF_YEAR else obj
+        return obj.assign({n: obj[n] % DAYS_PER_YEAR for n in PHENOLOGY_DAYS if n in obj})
+    return obj % DAYS_PER_YEAR if obj.name in PHENOLOGY_DAYS else obj
 
 
 @dataclass(frozen=True)

@@ -19,7 +19,7 @@ import jax
 import jax.numpy as jnp
 
 from .engine.types import Parameters
-from .registry import HEADS, PARAMETER_NAMES
+from .registry import DAYS_PER_YEAR, HEADS, PARAMETER_NAMES
 from .transforms import to_physical
 
 __all__ = ["NetworkConfig", "SpatializationNetwork", "cyclic_days", "init_network",
@@ -35,7 +35,6 @@ ACTIVATIONS: dict[str, Callable] = {
 
 
 PHENOLOGY_OUTPUTS = ("bounded", "cyclic")
-YEAR_DAYS = 365.25
 
 
 @dataclass(frozen=True)
@@ -147,4 +146,4 @@ def cyclic_days(pairs):
     """
     cos, sin = pairs[:, 0::2], pairs[:, 1::2]
     turns = jnp.mod(jnp.arctan2(sin, cos) / (2 * jnp.pi), 1.0)
-    return 2 * YEAR_DAYS + YEAR_DAYS * turns
+    return 2 * DAYS_PER_YEAR + DAYS_PER_YEAR * turns

@@ -17,6 +17,8 @@ __all__ = [
     "ParameterSpec",
     "PARAMETERS",
     "PARAMETER_NAMES",
+    "DAYS_PER_YEAR",
+    "PHENOLOGY_DAYS",
     "HEADS",
     "DERIVED",
     "resolve_name",
@@ -131,6 +133,11 @@ PARAMETERS: tuple[ParameterSpec, ...] = (
 del _P
 
 PARAMETER_NAMES: tuple[str, ...] = tuple(p.name for p in PARAMETERS)
+
+#: Days per year: the period of the phenology timings (spec 2.3) and of annual sums.
+DAYS_PER_YEAR = 365.25
+#: The timings that act modulo a year (their registry range spans three years).
+PHENOLOGY_DAYS: tuple[str, ...] = ("labile_release_day", "leaf_fall_day")
 
 # Network heads (spec section 2.2), each listed in head order.
 HEADS: dict[str, tuple[str, ...]] = {

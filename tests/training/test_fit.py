@@ -18,14 +18,6 @@ from xdifferland.engine import LossTerm
 from xdifferland.training import FitConfig, TrainingError, fit, split_patches
 from xdifferland.training.checkpoint import ModelFileError
 
-SMALL = dict(n_lat=8, n_lon=20, n_years=2, seed=3)  # 160 cells, 2 patches of 4x5 degrees
-
-
-@pytest.fixture(scope="module")
-def small_world():
-    return synthetic_world(**SMALL)
-
-
 @pytest.fixture(scope="module")
 def trained(small_world):
     ds, _ = small_world
@@ -126,17 +118,13 @@ def test_split_is_seeded():
     np.testing.assert_array_equal(split_patches(50, FitConfig(seed=1)).test, a.test)
 
 
-def test_resume_after_a_stop_matches_an_uninterrupted_run(small_world, tmp_path):
+def test_resume_after_a_stop_matches_an_uninterrupted_run(small_world, tmp_path, stop_after):
     ds, _ = small_world
     settings = dict(epochs=4, seed=5, checkpoint_every=2, progress=False)
     full = fit(ds, **settings)
 
-    def stop_after_three(epoch, history):
-        if epoch == 3:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        fit(ds, checkpoint_dir=tmp_path, callback=stop_after_three, **settings)
+        fit(ds, checkpoint_dir=tmp_path, callback=stop_after(3), **settings)
     checkpoint = tmp_path / "checkpoint.npz"
     assert checkpoint.exists()
     resumed = fit(ds, resume=checkpoint, **settings)
@@ -146,7 +134,8 @@ def test_resume_after_a_stop_matches_an_uninterrupted_run(small_world, tmp_path)
     assert all(np.array_equal(a, b) for a, b in zip(leaves(resumed), leaves(full)))
 
 
-def test_average_last_returns_the_mean_of_the_last_epochs_and_resumes(small_world, tmp_path):
+def test_average_last_returns_the_mean_of_the_last_epochs_and_resumes(small_world, tmp_path,
+                                                                      stop_after):
     ds, _ = small_world
     settings = dict(seed=5, progress=False, checkpoint_every=1)
     third, fourth = (fit(ds, epochs=n, **settings) for n in (3, 4))
@@ -155,12 +144,8 @@ def test_average_last_returns_the_mean_of_the_last_epochs_and_resumes(small_worl
         np.testing.assert_allclose(mean, (a + b) / 2, rtol=1e-5, atol=1e-7)
     assert averaged.history["train_loss"] == fourth.history["train_loss"]
 
-    def stop_after_three(epoch, history):
-        if epoch == 3:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        fit(ds, epochs=4, average_last=0.5, checkpoint_dir=tmp_path, callback=stop_after_three,
+        fit(ds, epochs=4, average_last=0.5, checkpoint_dir=tmp_path, callback=stop_after(3),
             **settings)
     resumed = fit(ds, epochs=4, average_last=0.5, resume=tmp_path / "checkpoint.npz",
                   **settings)

@@ -9,17 +9,8 @@ import numpy as np
 import pytest
 
 import xdifferland.training.loop as loop
-from xdifferland.datasets import synthetic_world
 from xdifferland.training import FitConfig, fit
 from xdifferland.training.starts import Run, screen_starts, start_seed
-
-SMALL = dict(n_lat=8, n_lon=20, n_years=2, seed=3)  # 160 cells, 2 patches of 4x5 degrees
-
-
-@pytest.fixture(scope="module")
-def small_world():
-    return synthetic_world(**SMALL)
-
 
 def scripted(losses_of_start):
     """``new_run`` and ``advance`` of fake runs whose epochs have the given training losses."""
@@ -96,18 +87,15 @@ def test_a_screened_fit_equals_the_single_run_of_the_winning_start(small_world, 
         np.testing.assert_array_equal(a, b)
 
 
-def test_resume_after_the_screening_matches_an_uninterrupted_run(small_world, tmp_path):
+def test_resume_after_the_screening_matches_an_uninterrupted_run(small_world, tmp_path,
+                                                                 stop_after):
     ds, _ = small_world
     settings = dict(epochs=5, seed=2, starts=2, screen_share=0.4, checkpoint_every=10,
                     progress=False)
     full = fit(ds, **settings)
 
-    def stop_after_three(epoch, history):
-        if epoch == 3:
-            raise KeyboardInterrupt
-
     with pytest.raises(KeyboardInterrupt):
-        fit(ds, checkpoint_dir=tmp_path, callback=stop_after_three, **settings)
+        fit(ds, checkpoint_dir=tmp_path, callback=stop_after(3), **settings)
     # the checkpoint written right after the screening (epoch 2) is what resume continues from
     resumed = fit(ds, resume=tmp_path / "checkpoint.npz", **settings)
     assert resumed.history["train_loss"] == pytest.approx(full.history["train_loss"])

@@ -16,11 +16,12 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..registry import DAYS_PER_YEAR
+
 __all__ = ["EARTH_RADIUS", "cell_area", "cell_edges", "net_carbon_flux", "site_comparison"]
 
 EARTH_RADIUS = 6_371_008.8  #: mean Earth radius, m
 _G_PER_PG = 1e15
-_DAYS_PER_YEAR = 365.25
 
 
 def cell_edges(centres) -> np.ndarray:
@@ -108,7 +109,7 @@ def net_carbon_flux(flux: xr.DataArray, *, area: xr.DataArray | None = None,
         area = area.assign_coords(lat=flux["lat"], lon=flux["lon"])
     lat = flux["lat"].broadcast_like(area)
     masks = _regions(lat, regions, bands)
-    weighted = flux.fillna(0.0) * area * _DAYS_PER_YEAR / _G_PER_PG
+    weighted = flux.fillna(0.0) * area * DAYS_PER_YEAR / _G_PER_PG
     totals = [weighted.where(mask, 0.0).sum(("lat", "lon")) for mask in masks.values()]
     out = xr.concat(totals, dim=xr.DataArray(list(masks), dims="region"))
     if time_mean and "time" in out.dims:

@@ -16,9 +16,10 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..registry import DAYS_PER_YEAR
+
 __all__ = ["coefficient_of_variation", "identifiability", "parameter_recovery", "recovery_r"]
 
-_YEAR = 365.25
 
 
 def coefficient_of_variation(values, axis: int = 0, ddof: int = 1) -> np.ndarray:
@@ -122,15 +123,15 @@ def recovery_r(fitted, planted, cyclic: bool = False) -> float:
 def _unwrapped_days(fitted: np.ndarray, planted: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Planted days in the year around their circular mean; fitted days within half a year of
     their planted day."""
-    angle = 2 * np.pi * planted / _YEAR
-    centre = np.arctan2(np.sin(angle).sum(), np.cos(angle).sum()) * _YEAR / (2 * np.pi)
+    angle = 2 * np.pi * planted / DAYS_PER_YEAR
+    centre = np.arctan2(np.sin(angle).sum(), np.cos(angle).sum()) * DAYS_PER_YEAR / (2 * np.pi)
     planted = centre + _wrapped(planted - centre)
     return planted, planted + _wrapped(fitted - planted)
 
 
 def _wrapped(days: np.ndarray) -> np.ndarray:
     """Days moved by whole years into [-half a year, half a year)."""
-    return (days + _YEAR / 2) % _YEAR - _YEAR / 2
+    return (days + DAYS_PER_YEAR / 2) % DAYS_PER_YEAR - DAYS_PER_YEAR / 2
 
 
 def parameter_recovery(fitted: xr.Dataset, planted: xr.Dataset,

@@ -26,7 +26,8 @@ import numpy as np
 import xarray as xr
 
 from .. import boundary
-from ..registry import DERIVED, PARAMETER_NAMES, derived, resolve_name
+from ..registry import (DAYS_PER_YEAR, DERIVED, PARAMETER_NAMES, PHENOLOGY_DAYS, derived,
+                        resolve_name)
 from ..simulation import prepare_dataset
 from ..variables import PREDICTOR_GROUPS
 
@@ -41,7 +42,6 @@ __all__ = [
 
 #: Name of the extra feature holding latitude (degrees) for the phenology head.
 LATITUDE = "latitude"
-_PERIODIC_DAYS = ("labile_release_day", "leaf_fall_day")
 
 
 def _target_name(target: str) -> str:
@@ -77,7 +77,7 @@ def ensemble_function(members: Sequence, target: str) -> Callable[[np.ndarray], 
         if name in DERIVED:
             return np.asarray(derived(name, values), float)
         value = values[name]
-        return value % 365.25 if name in _PERIODIC_DAYS else value
+        return value % DAYS_PER_YEAR if name in PHENOLOGY_DAYS else value
 
     def f(x) -> np.ndarray:
         x = np.atleast_2d(np.asarray(x, float))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from ..registry import DAYS_PER_YEAR
 from . import fastmath
 
 __all__ = ["phenology_rate", "phenology_offset"]
@@ -18,7 +19,6 @@ _OFFSET_COEFFICIENTS = (
     0.126972018064287,
     -0.188459767342504,
 )
-_YEAR = 365.25
 
 
 def phenology_offset(lifespan, width):
@@ -45,5 +45,5 @@ def phenology_rate(time_days, lifespan, period, timing):
     half_log_ratio = 0.5 * (jnp.log(lifespan) - jnp.log(lifespan - 1.0))
     amplitude = 2.0 / jnp.sqrt(jnp.pi) * half_log_ratio / width
     shift = phenology_offset(lifespan, width) - timing
-    s = _YEAR / jnp.pi
+    s = DAYS_PER_YEAR / jnp.pi
     return amplitude * jnp.exp(-(fastmath.sin_squared((time_days + shift) / s) * (s / width) ** 2))
