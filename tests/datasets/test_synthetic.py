@@ -296,3 +296,28 @@ def test_land_cover_alone_cannot_drive_a_parameter_that_follows_the_canopy():
         synthetic_world(n_lat=4, n_lon=5, n_years=1, spinup_years=0,
                         land_cover_follows_canopy=True,
                         parameter_drivers={"LCMA": "non_vegetated"})
+
+
+@pytest.mark.parametrize("spinup_years, balanced", [(100, True), (0, False)])
+def test_spin_up_starts_the_planted_pools_in_balance(spinup_years, balanced):
+    """The loss's EDC term assumes each pool starts in balance; after the spin-up the planted
+    truth does (before the balancing, soil kept gaining carbon over the record)."""
+    import jax.numpy as jnp
+
+    import xdifferland
+    from xdifferland.engine.loss import EDC_BUDGETS, edc_per_pixel
+    from xdifferland.engine.types import Pools
+
+    ds, truth = synthetic_world(n_lat=8, n_lon=10, n_years=3, seed=3, spinup_years=spinup_years)
+    names = sorted({n for ins, outs, state in EDC_BUDGETS.values() for n in ins + outs + (state,)})
+    out = xdifferland.simulate(ds, truth[list(PARAMETER_NAMES)], outputs=names)
+    vegetated = ((truth["lai"].mean("time") > 0.3) & ds["land_mask"]).values
+    assert vegetated.sum() > 10
+    outputs = {n: jnp.asarray(out[n].values[:, vegetated]) for n in names}
+    pools = Pools(*(jnp.asarray(truth[f"initial_{p}"].values[vegetated], jnp.float32)
+                    for p in Pools._fields))
+    penalty = np.asarray(edc_per_pixel(outputs, pools))
+    if balanced:
+        assert np.median(penalty) < 0.02 and np.mean(penalty) < 0.1
+    else:  # the mapped pools are far from what the parameters sustain
+        assert np.median(penalty) > 1.0

@@ -43,13 +43,14 @@ __all__ = [
     "synthetic_world",
 ]
 
-GENERATOR_VERSION = "1.4"  # 1.4: land_cover_follows_canopy (twin preset); default worlds as 1.3
+#: 1.5: balanced spin-up (the soil starts in balance); 1.4: land_cover_follows_canopy.
+GENERATOR_VERSION = "1.5"
 DEFAULT_NOISE = 0.15  #: noise standard deviation as a fraction of each stream's standard deviation
 MODEL_STEP_DAYS = 30.0  #: every monthly step is a 30-day model step, as in the reference
 BARE_LAI = 0.3  #: true mean LAI at or below which a cell counts as holding no canopy
 
 #: The world of twin experiments: 48 x 80 cells at 0.5 degrees over 12 degS-12 degN, 5-45 degE
-#: (the tropical band where the mapped parameters sustain a canopy at steady state: 2,198 cells,
+#: (the tropical band where the mapped parameters sustain a canopy at steady state: 2,197 cells,
 #: 51 patches of 4 x 5 degrees), 12 years, 144 flux towers (one vegetated cell in 15) to pin
 #: the GPP level that SIF, LAI and ET leave open (canopy efficiency trades off with uWUE without
 #: them). Its planted parameters give the observations something to identify: canopy efficiency
@@ -57,7 +58,7 @@ BARE_LAI = 0.3  #: true mean LAI at or below which a cell counts as holding no c
 #: wider range (0.8: 47-114 gC m-2 over the land), the leaf-fall day by up to about +-2 months
 #: (0.25, not 0.1), and the SIF slope five times less than before (0.1), so that spatial SIF
 #: contrasts come mostly from GPP rather than from the observation operator. Its land cover
-#: follows the planted canopy (``land_cover_follows_canopy``): the 1,334 land cells whose
+#: follows the planted canopy (``land_cover_follows_canopy``): the 1,335 land cells whose
 #: parameters cannot keep leaves show as mostly non-vegetated, as they would on a map.
 TWIN_PRESET: dict = {
     "lat_range": (-12.0, 12.0), "lon_range": (5.0, 45.0), "n_years": 12, "tower_pixels": 144,
@@ -161,8 +162,10 @@ def synthetic_world(
         Chunk sizes; when given, the returned Dataset is dask-backed.
     spinup_years : int, default 100
         Years of cycled forcing (the record's first whole years, at most ten) run before the
-        record; the resulting pools replace the mapped initial pools, so the world starts near the
-        steady state its parameters imply. 0 keeps the mapped initial pools.
+        record; the resulting pools, each then scaled into balance over the record (the soil's
+        turnover takes centuries, see :func:`.synthetic_truth.spin_up`), replace the mapped
+        initial pools, so the world starts in the steady state its parameters imply, as the loss's
+        EDC term assumes. 0 keeps the mapped initial pools.
     independent_groups : sequence of {"AGE", "SOIL"}, default ()
         Predictor groups drawn independently of the climate, of PFT and of each other (a designed
         experiment, e.g. to test that a partition attributes nothing to groups that drive no
@@ -199,7 +202,7 @@ def synthetic_world(
     Notes
     -----
     Twin experiments: ``synthetic_world(**TWIN_PRESET)`` gives 3840 cells (12 degS-12 degN,
-    5-45 degE; 3532 land cells, of which 2198 keep a canopy, mean LAI > 0.3, in 51 patches) over
+    5-45 degE; 3532 land cells, of which 2197 keep a canopy, mean LAI > 0.3, in 51 patches) over
     12 years, with 144 flux towers and the planted contrasts described at :data:`TWIN_PRESET`.
 
     Examples
