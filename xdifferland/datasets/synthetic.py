@@ -43,7 +43,8 @@ __all__ = [
     "synthetic_world",
 ]
 
-#: 1.5: balanced spin-up (the soil starts in balance); 1.4: land_cover_follows_canopy.
+#: 1.5: balance_pools (on in the twin preset; default worlds as before); 1.4:
+#: land_cover_follows_canopy (likewise).
 GENERATOR_VERSION = "1.5"
 DEFAULT_NOISE = 0.15  #: noise standard deviation as a fraction of each stream's standard deviation
 MODEL_STEP_DAYS = 30.0  #: every monthly step is a 30-day model step, as in the reference
@@ -59,12 +60,13 @@ BARE_LAI = 0.3  #: true mean LAI at or below which a cell counts as holding no c
 #: (0.25, not 0.1), and the SIF slope five times less than before (0.1), so that spatial SIF
 #: contrasts come mostly from GPP rather than from the observation operator. Its land cover
 #: follows the planted canopy (``land_cover_follows_canopy``): the 1,335 land cells whose
-#: parameters cannot keep leaves show as mostly non-vegetated, as they would on a map.
+#: parameters cannot keep leaves show as mostly non-vegetated, as they would on a map. Its pools
+#: start in balance (``balance_pools``), as the loss's steady-state (EDC) term assumes.
 TWIN_PRESET: dict = {
     "lat_range": (-12.0, 12.0), "lon_range": (5.0, 45.0), "n_years": 12, "tower_pixels": 144,
     "parameter_amplitudes": {"canopy_efficiency": 0.5, "leaf_carbon_mass_per_area": 0.8,
                              "leaf_fall_day": 0.25, "sif_slope": 0.1},
-    "land_cover_follows_canopy": True,
+    "land_cover_follows_canopy": True, "balance_pools": True,
 }
 
 _FORCING = ("t_min", "t_max", "shortwave_radiation", "precipitation", "vpd", "co2",
@@ -118,6 +120,7 @@ def synthetic_world(
     spinup_years: int = 100,
     independent_groups: Sequence[str] = (),
     land_cover_follows_canopy: bool = False,
+    balance_pools: bool = False,
 ) -> tuple[xr.Dataset, xr.Dataset]:
     """A seeded synthetic land world with known parameters: forcing, predictors, observations.
 
@@ -162,10 +165,8 @@ def synthetic_world(
         Chunk sizes; when given, the returned Dataset is dask-backed.
     spinup_years : int, default 100
         Years of cycled forcing (the record's first whole years, at most ten) run before the
-        record; the resulting pools, each then scaled into balance over the record (the soil's
-        turnover takes centuries, see :func:`.synthetic_truth.spin_up`), replace the mapped
-        initial pools, so the world starts in the steady state its parameters imply, as the loss's
-        EDC term assumes. 0 keeps the mapped initial pools.
+        record; the resulting pools replace the mapped initial pools, so the world starts near
+        the steady state its parameters imply. 0 keeps the mapped initial pools.
     independent_groups : sequence of {"AGE", "SOIL"}, default ()
         Predictor groups drawn independently of the climate, of PFT and of each other (a designed
         experiment, e.g. to test that a partition attributes nothing to groups that drive no
@@ -183,6 +184,13 @@ def synthetic_world(
         those cells the ten shares sum to more than 1. Off, about a third of a tropical world's
         land loses its canopy where the land cover shows savanna or forest, and nothing a
         network sees tells those cells apart.
+    balance_pools : bool, default False
+        After the spin-up, scale each carbon pool by its inflow over its outflow across the
+        record (twice; see :func:`.synthetic_truth.spin_up`), so that the planted truth starts in
+        the balance the loss's steady-state (EDC) term assumes. A century of cycling settles the
+        fast pools but not the soil, whose turnover takes centuries: in the twin world it still
+        gained carbon over the record (inflow 1.8 times outflow) and the EDC term penalized the
+        truth. On in :data:`TWIN_PRESET`; off, the world is that of generator 1.4.
 
     Returns
     -------
@@ -256,7 +264,8 @@ def synthetic_world(
         mean_precipitation=predictors["mean_annual_precipitation"][land] / 365.22,
     )
     parameters = southern_phenology(parameters, forcing.latitude)
-    parameters = spin_up(parameters, forcing, spinup_years)
+    parameters = spin_up(parameters, forcing, spinup_years,
+                         balance_passes=2 if balance_pools else 0)
     true = {k: _scatter(v, land) for k, v in simulate_truth(parameters, forcing).items()}
 
     patch = patch_ids(grid.lat, grid.lon, patch_size)
@@ -312,6 +321,8 @@ def synthetic_world(
     }
     if land_cover_follows_canopy:
         ds.attrs["land_cover_follows_canopy"] = 1
+    if balance_pools:
+        ds.attrs["balance_pools"] = 1
     if independent:
         ds.attrs["independent_groups"] = " ".join(g for g in ("AGE", "SOIL")
                                                   if g in set(independent_groups))

@@ -242,18 +242,19 @@ def southern_phenology(parameters: Mapping[str, np.ndarray], latitude: np.ndarra
 
 
 def spin_up(parameters: Mapping[str, np.ndarray], forcing, years: int,
-            balance_passes: int = 2) -> dict[str, np.ndarray]:
+            balance_passes: int = 0) -> dict[str, np.ndarray]:
     """Parameters whose initial pools are the state after ``years`` of cycled forcing, balanced.
 
     The first whole years of the record (at most ten) are repeated until ``years`` have passed.
     A century of cycling settles the fast pools but not the soil: with turnover times of
     centuries it would still gain carbon over the record (inflow 1.8 times its outflow in the
     twin world), and the loss's EDC term, which assumes each pool starts in balance, would then
-    penalize the planted truth and pull fits away from it. So ``balance_passes`` times each
-    carbon pool is scaled by its inflow over its outflow across the record itself (a pool loses
-    carbon in proportion to its size, so this is its balanced size; the semi-analytic spin-up
-    of land models). The pools become the initial-pool entries, clipped into their registry
-    bounds. Pools that cannot be kept (a canopy that dies out) end at the lower bound.
+    penalize the planted truth and pull fits away from it. So ``balance_passes`` times (0, the
+    default: none, as before generator 1.5) each carbon pool is then scaled by its inflow over
+    its outflow across the record itself (a pool loses carbon in proportion to its size, so this
+    is its balanced size; the semi-analytic spin-up of land models). The pools become the
+    initial-pool entries, clipped into their registry bounds. Pools that cannot be kept (a
+    canopy that dies out) end at the lower bound.
     """
     import jax
     import jax.numpy as jnp
