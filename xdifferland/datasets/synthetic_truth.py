@@ -243,7 +243,7 @@ def southern_phenology(parameters: Mapping[str, np.ndarray], latitude: np.ndarra
 
 def spin_up(parameters: Mapping[str, np.ndarray], forcing, years: int,
             balance_passes: int = 0) -> dict[str, np.ndarray]:
-    """Parameters whose initial pools are the state after ``years`` of cycled forcing, balanced.
+    """Parameters whose initial pools are the state after ``years`` of cycled forcing.
 
     The first whole years of the record (at most ten) are repeated until ``years`` have passed.
     A century of cycling settles the fast pools but not the soil: with turnover times of
