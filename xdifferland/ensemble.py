@@ -55,7 +55,6 @@ __all__ = [
 #: ``fit`` keywords that are not training settings (everything else goes into ``FitConfig``).
 _FIT_KEYWORDS = ("predictors", "roles", "patch_variable", "mask", "observation_mask",
                  "extra_terms", "callback")
-#: Parameters measured in days since the start that are periodic in the year.
 _INDEX_FILE = "ensemble.json"
 
 

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ..registry import PARAMETER_NAMES, resolve_name
+from ..registry import DAYS_PER_YEAR, PARAMETER_NAMES, PHENOLOGY_DAYS, resolve_name
 from ..transforms import to_physical, to_unconstrained
 from ..variables import PREDICTOR_GROUPS
 
@@ -236,8 +236,8 @@ def southern_phenology(parameters: Mapping[str, np.ndarray], latitude: np.ndarra
     """
     out = dict(parameters)
     southness = 1.0 - 1.0 / (1.0 + np.exp(-np.asarray(latitude, np.float64)))
-    for name in ("labile_release_day", "leaf_fall_day"):
-        out[name] = (np.asarray(out[name]) + 365.25 / 2 * southness).astype(np.float32)
+    for name in PHENOLOGY_DAYS:
+        out[name] = (np.asarray(out[name]) + DAYS_PER_YEAR / 2 * southness).astype(np.float32)
     return out
 
 
