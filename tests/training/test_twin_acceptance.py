@@ -3,8 +3,8 @@
 One seeded fit with default settings on ``synthetic_world(**TWIN_PRESET)`` (over 2,000 vegetated
 pixels in over 20 patches, 12 years of monthly steps, default noise; its land cover follows the
 planted canopy). Budget: at most 10 minutes on a 2-core CPU; the fit (4 starts screened for 222
-epochs each, then 1,112 epochs, 50,000 Adam steps, in all) took 386 s on 2026-12-01 (generator
-1.5). Opt-in
+epochs each, then 1,112 epochs, 50,000 Adam steps, in all) took 465 s on 2026-12-01 (generator
+1.5, 288 towers). Opt-in
 (see ``pytestmark``); CI runs it after the default suite
 (``.ci/extra``).
 """
@@ -22,10 +22,11 @@ from xdifferland.datasets import DEFAULT_NOISE, TWIN_PRESET, synthetic_world
 from xdifferland.training import FitConfig, fit
 
 NSE_TARGETS = {"lai": 0.9, "sif": 0.9, "et": 0.9, "nbe": 0.7}
-# Canopy efficiency and LCMA are not recovered (r 0.61 and 0.62 of 0.8 at seed 0; the leaf-fall
-# day 0.88 and uWUE 0.83 are): LCMA is not identified by what the world observes, and canopy
-# efficiency swings between fits (docs/examples.md, twin section); the marker is not strict, so
-# the test reports XPASS once the targets are met and can then be removed.
+# LCMA is not recovered (r 0.59 of 0.8 at seed 0; canopy efficiency 0.84, the leaf-fall day
+# 0.88 and uWUE 0.92 are): nothing the world observes weighs foliar carbon, so LCMA trades off
+# with the allocation fractions along the leaf area grown per unit GPP, which is recovered
+# (docs/examples.md, twin section). The marker is not strict, so the test reports XPASS once
+# the targets are met and can then be removed.
 NOT_MET = pytest.mark.xfail(reason="recovery targets not met yet: see docs/examples.md",
                             strict=False)
 # The fit takes about 7 minutes on 2 cores: opt in with XDIFFERLAND_ACCEPTANCE=1 (kept out of the
@@ -72,4 +73,24 @@ def test_default_fit_recovers_the_key_parameters_on_test_patches(twin):
     vegetated = truth["lai"].mean("time") > 0.3  # leafless pixels constrain no leaf parameter
     r = parameter_recovery(model.parameters(ds), truth, model.split_mask(ds, "test") & vegetated)
     reached = {k: round(float(r.sel(parameter=k)), 3) for k in KEY_PARAMETERS}
+    assert all(value >= 0.8 for value in reached.values()), reached
+
+
+@pytest.mark.slow
+def test_default_fit_recovers_what_the_observations_identify(twin):
+    """The leaf-fall day, and the foliar carbon balance as LAI and GPP see it: the leaf area
+    grown per unit GPP, (foliar + labile allocation)(1 - autotrophic fraction) / LCMA (r 0.94-0.97
+    in every twin fit measured, whatever LCMA itself did)."""
+    ds, truth, model = twin
+    fitted = model.parameters(ds)
+    where = model.split_mask(ds, "test") & (truth["lai"].mean("time") > 0.3)
+
+    def log_leaf_area_per_gpp(p):
+        supply = (p["foliar_allocation"] + p["labile_allocation"]) * (1 - p["autotrophic_fraction"])
+        return np.log(supply / p["leaf_carbon_mass_per_area"]).values[where.values]
+
+    combination = np.corrcoef(log_leaf_area_per_gpp(fitted), log_leaf_area_per_gpp(truth))[0, 1]
+    fall = parameter_recovery(fitted, truth, where).sel(parameter="leaf_fall_day")
+    reached = {"leaf_area_per_gpp": round(float(combination), 3),
+               "leaf_fall_day": round(float(fall), 3)}
     assert all(value >= 0.8 for value in reached.values()), reached
