@@ -25,7 +25,7 @@ import warnings
 import numpy as np
 
 import xdifferland  # also registers ds.differland
-from xdifferland.analysis import local_identifiability, parameter_recovery
+from xdifferland.analysis import leaf_area_per_gpp, local_identifiability, parameter_recovery
 from xdifferland.datasets import TWIN_PRESET, synthetic_world
 from xdifferland.registry import PARAMETERS
 
@@ -53,19 +53,10 @@ def recovery(model, ds, truth, split="test", vegetated_only=True) -> dict[str, f
     return {name: float(value) for name, value in zip(r["parameter"].values, r.values)}
 
 
-def leaf_area_per_gpp(params) -> np.ndarray:
-    """Leaf area grown per unit GPP: (foliar + labile allocation)(1 - autotrophic fraction)/LCMA.
-
-    The combination of the foliar carbon balance that LAI and GPP observe (m2 leaf per gC):
-    nothing the world observes weighs foliar carbon itself, so LCMA and the allocation fractions
-    trade off along it.
-    """
-    alloc = params["foliar_allocation"] + params["labile_allocation"]
-    return alloc * (1 - params["autotrophic_fraction"]) / params["leaf_carbon_mass_per_area"]
-
-
 def combination_recovery(model, ds, truth, split="test") -> float:
-    """Pearson r of log :func:`leaf_area_per_gpp`, fitted vs planted, on vegetated pixels."""
+    """Pearson r of log leaf area per unit GPP, fitted vs planted, on vegetated pixels: what
+    LAI and GPP identify of the foliar carbon balance, along which LCMA and the allocation
+    fractions trade off (:func:`xdifferland.analysis.leaf_area_per_gpp`)."""
     where = (model.split_mask(ds, split) & (truth["lai"].mean("time") > VEGETATED_LAI)).values
     fitted = np.log(leaf_area_per_gpp(model.parameters(ds)).values[where])
     planted = np.log(leaf_area_per_gpp(truth).values[where])

@@ -80,3 +80,23 @@ def test_cyclic_recovery_does_not_depend_on_where_the_calendar_starts(shift):
     r = recovery_r(fitted + shift, planted + shift, cyclic=True)
     assert r == pytest.approx(expected[0, 1], abs=1e-9)
     assert 0.85 < r < 0.93  # errors of 20 days on a spread of 40
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_leaf_area_per_gpp_combines_allocation_respiration_and_lcma(chunked):
+    from xdifferland.analysis import leaf_area_per_gpp
+
+    p = xr.Dataset({
+        "foliar_allocation": ("x", [0.2, 0.1]), "labile_allocation": ("x", [0.1, 0.3]),
+        "autotrophic_fraction": ("x", [0.5, 0.25]),
+        "leaf_carbon_mass_per_area": ("x", [50.0, 100.0])})
+    p = p.chunk({"x": 1}) if chunked else p
+    out = leaf_area_per_gpp(p)
+    assert out.attrs["units"] == "m2 g-1" and out.name == "leaf_area_per_gpp"
+    assert (out.chunks is not None) == chunked  # lazy stays lazy
+    np.testing.assert_allclose(out.values, [0.3 * 0.5 / 50.0, 0.4 * 0.75 / 100.0])
+    # what LAI sees is unchanged when LCMA and both allocations scale together
+    scaled = p.assign(foliar_allocation=2 * p.foliar_allocation,
+                      labile_allocation=2 * p.labile_allocation,
+                      leaf_carbon_mass_per_area=2 * p.leaf_carbon_mass_per_area)
+    np.testing.assert_allclose(leaf_area_per_gpp(scaled).values, out.values)

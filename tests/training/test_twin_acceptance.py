@@ -17,7 +17,7 @@ import os
 import numpy as np
 import pytest
 
-from xdifferland.analysis import parameter_recovery
+from xdifferland.analysis import leaf_area_per_gpp, parameter_recovery
 from xdifferland.datasets import DEFAULT_NOISE, TWIN_PRESET, synthetic_world
 from xdifferland.training import FitConfig, fit
 
@@ -84,12 +84,8 @@ def test_default_fit_recovers_what_the_observations_identify(twin):
     ds, truth, model = twin
     fitted = model.parameters(ds)
     where = model.split_mask(ds, "test") & (truth["lai"].mean("time") > 0.3)
-
-    def log_leaf_area_per_gpp(p):
-        supply = (p["foliar_allocation"] + p["labile_allocation"]) * (1 - p["autotrophic_fraction"])
-        return np.log(supply / p["leaf_carbon_mass_per_area"]).values[where.values]
-
-    combination = np.corrcoef(log_leaf_area_per_gpp(fitted), log_leaf_area_per_gpp(truth))[0, 1]
+    combination = np.corrcoef(*(np.log(leaf_area_per_gpp(p)).values[where.values]
+                                for p in (fitted, truth)))[0, 1]
     fall = parameter_recovery(fitted, truth, where).sel(parameter="leaf_fall_day")
     reached = {"leaf_area_per_gpp": round(float(combination), 3),
                "leaf_fall_day": round(float(fall), 3)}

@@ -7,6 +7,7 @@
   score game) plus the CONTROL share; :func:`partition_shares`;
 * :func:`identifiability` -- coefficient of variation across ensemble members;
   :func:`parameter_recovery` -- spatial r of fitted vs planted parameters (twin experiments);
+  :func:`leaf_area_per_gpp` -- the foliar-balance combination LAI and GPP identify;
   :func:`local_identifiability` -- what the observed streams can pin down at each pixel
   (Fisher information);
 * :func:`parameter_pca` -- principal components of parameter maps;
@@ -20,7 +21,7 @@
 from .diagnostics import cell_area, net_carbon_flux, site_comparison
 from .fisher import local_identifiability, posterior_summary
 from .factorial import LATLON, NOISE, factorial, factorial_scores, setup_predictors
-from .identifiability import (coefficient_of_variation, identifiability,
+from .identifiability import (coefficient_of_variation, identifiability, leaf_area_per_gpp,
                               parameter_recovery, recovery_r)
 from .partition import CONTROL, hierarchical_partition, partition_shares
 from .pca import parameter_pca
@@ -37,6 +38,7 @@ __all__ = [
            "functional_form",
            "hierarchical_partition",
            "identifiability",
+           "leaf_area_per_gpp",
            "local_identifiability",
            "net_carbon_flux",
            "parameter_pca",

@@ -18,8 +18,8 @@ import xarray as xr
 
 from ..registry import DAYS_PER_YEAR
 
-__all__ = ["coefficient_of_variation", "identifiability", "parameter_recovery", "recovery_r"]
-
+__all__ = ["coefficient_of_variation", "identifiability", "leaf_area_per_gpp", "parameter_recovery",
+           "recovery_r"]
 
 
 def coefficient_of_variation(values, axis: int = 0, ddof: int = 1) -> np.ndarray:
@@ -165,3 +165,35 @@ def parameter_recovery(fitted: xr.Dataset, planted: xr.Dataset,
         values.append(recovery_r(a.values, b.values, cyclic=name in HEADS["phenology"]))
     return xr.DataArray(values, dims="parameter", coords={"parameter": names}, name="r",
                         attrs={"long_name": "spatial Pearson r, fitted vs planted"})
+
+
+def leaf_area_per_gpp(parameters: xr.Dataset) -> xr.DataArray:
+    """Leaf area grown per unit GPP: (foliar + labile allocation)(1 - autotrophic fraction)/LCMA.
+
+    The part of the foliar carbon balance that LAI and GPP observations identify. Nothing in the
+    loss weighs foliar carbon itself (LAI is foliar carbon over LCMA), so LCMA and the allocation
+    fractions trade off along this combination: in twin experiments it is recovered where LCMA
+    alone is not.
+
+    Parameters
+    ----------
+    parameters : xarray.Dataset
+        Parameter maps, e.g. ``model.parameters(ds)`` or a twin world's truth.
+
+    Returns
+    -------
+    xarray.DataArray
+        m2 of leaf per gC of GPP.
+
+    Examples
+    --------
+    >>> p = xr.Dataset({"foliar_allocation": 0.2, "labile_allocation": 0.1,
+    ...                 "autotrophic_fraction": 0.5, "leaf_carbon_mass_per_area": 50.0})
+    >>> round(float(leaf_area_per_gpp(p)), 6)
+    0.003
+    """
+    supply = ((parameters["foliar_allocation"] + parameters["labile_allocation"])
+              * (1 - parameters["autotrophic_fraction"]))
+    out = supply / parameters["leaf_carbon_mass_per_area"]
+    return out.rename("leaf_area_per_gpp").assign_attrs(
+        units="m2 g-1", long_name="leaf area grown per unit GPP")
