@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import argparse
 import time
-import warnings
 
 import jax
 import jax.numpy as jnp
@@ -34,8 +33,6 @@ from xdifferland.training.batches import Standardization, patch_members
 from xdifferland.training.data import training_data
 from xdifferland.training.loop import split_patches
 from xdifferland.transforms import to_unconstrained
-
-warnings.filterwarnings("ignore", category=UserWarning)
 
 TARGETS = ("canopy_efficiency", "underlying_wue", "leaf_carbon_mass_per_area")
 VEGETATED_LAI = 0.3
