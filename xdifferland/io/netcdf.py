@@ -4,7 +4,9 @@ Two failure modes of ``Dataset.to_netcdf`` / ``to_zarr`` matter for long trainin
 mid-write leaves a truncated file where a good one used to be, and a second run silently replaces
 the results of the first. The writers here write to a temporary sibling of the target (same
 directory, hence same filesystem, so the final rename is atomic) and move it into place only when
-the write has succeeded; an existing target is refused unless ``overwrite=True``.
+the write has succeeded; an existing target is refused unless ``overwrite=True``. Results get
+the permissions the umask gives, and what a killed writer left is removed on the next write of the
+same target (:mod:`xdifferland.io.atomic`).
 
 NetCDF attributes can only be strings, numbers and flat arrays of them. Attributes that are not
 (``None``, booleans, dicts, nested or mixed lists) are stored as JSON strings and their names
@@ -18,13 +20,13 @@ from __future__ import annotations
 import json
 import numbers
 import os
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 
 import numpy as np
 import xarray as xr
+
+from .atomic import atomic_path
 
 __all__ = ["decode_attrs", "encode_attrs", "open_netcdf", "open_zarr", "to_netcdf", "to_zarr"]
 
@@ -77,17 +79,9 @@ def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = Fals
     if "mode" in kwargs:
         raise TypeError("to_netcdf() does not take mode; use overwrite=True to replace a file")
     path = Path(path)
-    _refuse_existing(path, overwrite)
     encoded = encode_attrs(ds)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(path, overwrite=overwrite) as tmp:
         encoded.to_netcdf(tmp, mode="w", **kwargs)
-        _refuse_existing(path, overwrite)  # someone may have created it while we wrote
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path
 
 
@@ -133,31 +127,13 @@ def to_zarr(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False,
     if "mode" in kwargs:
         raise TypeError("to_zarr() does not take mode; use overwrite=True to replace a store")
     path = Path(path)
-    _refuse_existing(path, overwrite)
     encoded = _variable_length_strings(encode_attrs(ds))
-    tmp = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp"))
-    aside = None
-    try:
-        with warnings.catch_warnings():
-            # zarr warns on every v3 write that consolidated metadata is not in the v3 spec yet;
-            # we still want it (xarray opens consolidated stores without listing every array).
-            warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
-            encoded.to_zarr(tmp, mode="w", **kwargs)
-        _refuse_existing(path, overwrite)
-        if path.exists() or path.is_symlink():
-            aside = Path(tempfile.mkdtemp(dir=path.parent, prefix=f".{path.name}.", suffix=".old"))
-            aside.rmdir()  # only the unique name is wanted
-            os.replace(path, aside)
-        os.replace(tmp, path)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if aside is not None and not path.exists():
-            os.replace(aside, path)  # put the previous store back
-            aside = None
-        raise
-    finally:
-        if aside is not None:
-            _remove(aside)
+    with atomic_path(path, overwrite=overwrite, directory=True) as tmp, \
+            warnings.catch_warnings():
+        # zarr warns on every v3 write that consolidated metadata is not in the v3 spec yet;
+        # we still want it (xarray opens consolidated stores without listing every array).
+        warnings.filterwarnings("ignore", message="Consolidated metadata", module="zarr")
+        encoded.to_zarr(tmp, mode="w", **kwargs)
     return path
 
 
@@ -208,18 +184,6 @@ def decode_attrs(ds: xr.Dataset) -> xr.Dataset:
 
 
 # --- helpers ---------------------------------------------------------------------------------
-
-
-def _refuse_existing(path: Path, overwrite: bool) -> None:
-    if not overwrite and (path.exists() or path.is_symlink()):
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
-
-
-def _remove(path: Path) -> None:
-    if path.is_dir() and not path.is_symlink():
-        shutil.rmtree(path, ignore_errors=True)
-    else:
-        path.unlink(missing_ok=True)
 
 
 def _netcdf_safe(value) -> bool:

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
+
+from .atomic import atomic_open
 
 __all__ = ["write_text_atomic"]
 
 
-def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
+def write_text_atomic(path: str | os.PathLike, text: str, *, overwrite: bool = True) -> Path:
     """Replace ``path`` with ``text`` (UTF-8) in one rename; a failure leaves the old file.
 
-    Callers decide beforehand whether an existing file may be replaced.
+    The file gets the permissions the umask gives (``0644`` with ``umask 022``); see
+    :mod:`xdifferland.io.atomic`. With ``overwrite=False`` an existing ``path`` is refused
+    (:class:`FileExistsError`); by default callers decide beforehand.
 
     Examples
     --------
@@ -22,12 +25,6 @@ def write_text_atomic(path: str | os.PathLike, text: str) -> Path:
     'first\\n'
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "w", overwrite=overwrite) as handle:
+        handle.write(text)
     return path

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from ..io.atomic import atomic_open, refuse_existing
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "flatten", "unflatten", "write_arrays", "read_arrays",
            "ModelFileError"]
@@ -49,22 +50,19 @@ def unflatten(flat: dict[str, np.ndarray]) -> dict:
 
 def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadata: dict, *,
                  overwrite: bool = False) -> Path:
-    """Write arrays and JSON metadata to one ``.npz`` file, atomically (temp file + rename)."""
+    """Write arrays and JSON metadata to one ``.npz`` file, atomically (temp file + rename).
+
+    The file gets the permissions the umask gives; a temporary left by a writer killed earlier
+    is removed first (:mod:`xdifferland.io.atomic`). Missing parent folders are created.
+    """
     path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    refuse_existing(path, overwrite)
     path.parent.mkdir(parents=True, exist_ok=True)
     meta = {"format": FORMAT, "format_version": FORMAT_VERSION, **metadata}
     payload = dict(arrays)
     payload[_META_KEY] = np.frombuffer(json.dumps(meta).encode("utf-8"), dtype=np.uint8)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            np.savez(handle, **payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_open(path, "wb", overwrite=overwrite) as handle:
+        np.savez(handle, **payload)
     return path
 
 
