@@ -55,3 +55,31 @@ def x64():
 def rng():
     """A seeded NumPy generator."""
     return np.random.default_rng(20241114)
+
+
+class Umask:
+    """A umask set for one test and the modes it gives: ``file`` and ``folder``."""
+
+    def __init__(self, mask: int):
+        self.mask, self.file, self.folder = mask, 0o666 & ~mask, 0o777 & ~mask
+
+    def check(self, *roots: Path) -> None:
+        """Assert that every file and folder under (and including) ``roots`` has our mode."""
+        for root in roots:
+            paths = [root, *root.rglob("*")] if root.is_dir() else [root]
+            for path in paths:
+                want = self.folder if path.is_dir() else self.file
+                mode = path.stat().st_mode & 0o777
+                assert mode == want, f"{path}: {oct(mode)}, want {oct(want)} (umask {self.mask:03o})"
+
+
+@pytest.fixture(params=[0o022, 0o077], ids=["umask022", "umask077"])
+def umask(request):
+    """Run the test under umask 022 and 077 (the process umask is restored afterwards)."""
+    if os.name != "posix":
+        pytest.skip("POSIX permissions")
+    old = os.umask(request.param)
+    try:
+        yield Umask(request.param)
+    finally:
+        os.umask(old)

@@ -175,3 +175,25 @@ def test_zarr_failed_swap_restores_old_store(tmp_path, monkeypatch):
     with open_zarr(tmp_path / "out.zarr") as back:
         xr.testing.assert_identical(back.load(), old)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.zarr"]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_results_follow_the_umask(tmp_path, fmt, umask):
+    write, _, name = FORMATS[fmt]
+    write(xr.Dataset({"x": ("t", [1.0, 2.0])}), tmp_path / name)
+    umask.check(tmp_path / name)  # a store: the folder, its groups and chunks
+    write(xr.Dataset({"x": ("t", [3.0])}), tmp_path / name, overwrite=True)
+    umask.check(tmp_path / name)
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_orphans_of_a_killed_write_go_with_the_next_write(tmp_path, fmt):
+    write, _, name = FORMATS[fmt]
+    orphan_file = tmp_path / f".{name}.k1ll3d_9.tmp"
+    orphan_file.write_bytes(b"")  # what kill -9 during a write leaves
+    orphan_store = tmp_path / f".{name}.k1ll3d_8.tmp"
+    orphan_store.mkdir()
+    other = tmp_path / ".other.nc.k1ll3d_9.tmp"
+    other.write_bytes(b"")
+    write(xr.Dataset({"x": ("t", [1.0])}), tmp_path / name)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, name]
