@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import xdifferland
-from tests.analysis.conftest import FIT, client, lai_world  # noqa: F401  (fixtures)
+from tests.analysis.conftest import FIT, client, lai_world, make_model  # noqa: F401
 from xdifferland import Ensemble, fit_ensemble
 from xdifferland.tasks import TaskError, run_tasks
 
@@ -85,6 +85,66 @@ def test_save_and_load_without_pickle(pair, tmp_path):
         assert f.files
     with pytest.raises(FileExistsError):
         ens.save(tmp_path / "ens")
+
+
+def _untrained(ds, n: int, seed: int = 0) -> Ensemble:
+    """An ensemble of untrained members (no fit: these tests are about files)."""
+    members = tuple(make_model(ds, ["sand", "clay"], seed=seed + k) for k in range(n))
+    return Ensemble(members, tuple(range(n)), tuple(range(seed, seed + n)),
+                    tuple(float(k) for k in range(n)), {"made": seed})
+
+
+def test_save_gives_the_umask_permissions(lai_world, tmp_path, umask):  # noqa: F811
+    _untrained(lai_world[0], 2).save(tmp_path / "ens")
+    umask.check(tmp_path / "ens")
+
+
+def test_replacing_an_ensemble(lai_world, tmp_path):  # noqa: F811
+    ds, _ = lai_world
+    _untrained(ds, 2).save(tmp_path / "ens")
+    (tmp_path / "ens" / "notes.txt").write_text("mine")
+    new = _untrained(ds, 2, seed=7)
+    new.save(tmp_path / "ens", overwrite=True)
+    files = sorted(os.listdir(tmp_path / "ens"))
+    assert files == ["ensemble.json", "member_000_v1.npz", "member_001_v1.npz", "notes.txt"]
+    back = xdifferland.load_ensemble(tmp_path / "ens")
+    assert back.seeds == new.seeds and back.info == {"made": 7}
+    assert _same_weights(back.members[1].weights, new.members[1].weights)
+    _untrained(ds, 1, seed=9).save(tmp_path / "ens", overwrite=True)  # the next version
+    assert sorted(os.listdir(tmp_path / "ens")) == ["ensemble.json", "member_000_v2.npz",
+                                                    "notes.txt"]
+
+
+@pytest.mark.parametrize("fail_at", ["second member", "index"])
+def test_a_crash_while_replacing_keeps_the_old_ensemble(lai_world, tmp_path,  # noqa: F811
+                                                        monkeypatch, fail_at):
+    ds, _ = lai_world
+    old = _untrained(ds, 2)
+    old.save(tmp_path / "ens")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "ens").iterdir()}
+    saved = []
+    real_save = xdifferland.DifferLandModel.save
+
+    def dying_save(self, path, **kwargs):
+        if fail_at == "second member" and saved:
+            raise KeyboardInterrupt
+        saved.append(path)
+        return real_save(self, path, **kwargs)
+
+    def dying_index(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(xdifferland.DifferLandModel, "save", dying_save)
+    if fail_at == "index":
+        monkeypatch.setattr("xdifferland.ensemble.write_text_atomic", dying_index)
+    with pytest.raises(KeyboardInterrupt):
+        _untrained(ds, 2, seed=7).save(tmp_path / "ens", overwrite=True)
+    monkeypatch.undo()
+    after = {p.name: p.read_bytes() for p in (tmp_path / "ens").iterdir()}
+    assert {k: after[k] for k in before} == before  # the old ensemble, whole and untouched
+    back = xdifferland.load_ensemble(tmp_path / "ens")
+    assert back.seeds == old.seeds
+    assert _same_weights(back.members[1].weights, old.members[1].weights)
 
 
 def test_accessor_forwards(lai_world):  # noqa: F811
