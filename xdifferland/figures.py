@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from .io.atomic import atomic_open
+
 __all__ = ["summary_figure"]
 
 
@@ -95,7 +97,11 @@ def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, titl
         ax_loss.legend()
     if title:
         fig.suptitle(title)
-    fig.savefig(path, dpi=110)
+    # Atomic, with the umask's permissions, like every file of a run (savefig would open the
+    # target itself and leave a truncated image behind if interrupted).
+    path = Path(path)
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, dpi=110, format=path.suffix.lstrip(".").lower() or None)
     plt.close(fig)
     return path
 
