@@ -8,9 +8,11 @@ import numpy as np
 import xarray as xr
 
 from . import boundary
+from .io.conventions import cf_result, udunits
 from .metrics import skill
 from .simulation import prepare_dataset
 from .training.data import COARSE_STREAMS, patch_ids
+from .variables import variable as declared
 
 __all__ = ["evaluate", "SIMULATED_COUNTERPART"]
 
@@ -80,7 +82,7 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
     gridded = "lat" in spatial and "lon" in spatial
     ids = patch_ids(data, spatial, model.config.patch_size, model.patch_variable)
 
-    scalars, maps = {}, {}
+    scalars, maps, metric_attrs = {}, {}, {}
     for name in observed:
         sim = sum(simulated[o] for o in SIMULATED_COUNTERPART[name]).where(inside)
         obs = data[name].where(inside)
@@ -93,6 +95,7 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
             result = skill(obs, sim, spatial_dims=list(spatial), warmup=warmup)
             maps[name] = result[list(_MAPS)]
         scalars[name] = {m: float(result[m]) for m in _SCALARS if m in result}
+        metric_attrs |= {m: dict(result[m].attrs) for m in (*_SCALARS, *_MAPS) if m in result}
     variables = list(scalars)
     out = xr.Dataset(
         {m: ("variable", [scalars[v].get(m, np.nan) for v in variables]) for m in _SCALARS},
@@ -101,6 +104,24 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
         stacked = xr.concat(list(maps.values()), dim=xr.DataArray(list(maps), dims="variable"),
                             coords="minimal", compat="override")
         out = xr.merge([out, stacked.reindex(variable=variables)], compat="override")
+    out = _describe(out, metric_attrs)
     out.attrs.update({"split": split, "warmup_months": warmup_months, "warmup_steps": warmup,
                       "n_locations": int(inside.sum())})
+    return cf_result(out, title=f"DifferLand skill on the {split} split",
+                     what=f"evaluate on the {split} split")
+
+
+def _describe(out: xr.Dataset, metric_attrs: dict) -> xr.Dataset:
+    """Metric attributes; RMSE and bias are in each variable's units (``variable_units``)."""
+    units = [udunits(declared(str(v)).units, declared(str(v)).standard_name)
+             for v in out["variable"].values]
+    out = out.assign_coords(variable_units=("variable", units))
+    out["variable"].attrs = {"long_name": "observed variable"}
+    out["variable_units"].attrs = {"long_name": "units of each variable's RMSE and bias"}
+    for name, var in out.data_vars.items():
+        attrs = dict(metric_attrs.get(name, {}))
+        if name.endswith(("rmse", "bias")):
+            attrs.pop("units", None)
+            attrs["long_name"] = f"{attrs.get('long_name', name)}, in variable_units"
+        var.attrs = attrs
     return out

@@ -16,6 +16,7 @@ import xarray as xr
 from . import boundary
 from ._version import __version__
 from .errors import DataError, Problem
+from .io.conventions import cf_result
 from .network import NetworkConfig, predict_parameters
 from .parameters import parameters_dataset
 from .registry import PARAMETER_NAMES
@@ -157,9 +158,9 @@ class DifferLandModel:
         stacked_template = boundary.stack_pixels(template.astype(float), spatial)
         out = parameters_dataset(values, stacked_template)
         out = boundary.unstack_pixels(out, spatial)
-        out.attrs.update({"title": "DALEC993 parameters predicted by a DifferLand model",
-                          "xdifferland_version": __version__})
-        return out
+        out.attrs["xdifferland_version"] = __version__
+        return cf_result(out, title="DALEC993 parameters predicted by a DifferLand model",
+                         what="parameters predicted from the predictors")
 
     def simulate(self, ds: xr.Dataset, outputs: Sequence[str] | str | None = None, *,
                  roles: Mapping[str, str] | None = None, mask: xr.DataArray | None = None,

@@ -9,17 +9,37 @@ import xarray as xr
 
 from ._version import __version__
 from .errors import DataError, Problem
+from .io.conventions import udunits
 from .registry import PARAMETERS, resolve_name, spec
 
 __all__ = ["default_parameters", "parameter_attrs", "parameters_dataset", "parameter_arrays"]
 
 
 def parameter_attrs(name: str) -> dict:
-    """CF-style attributes of one parameter variable."""
+    """CF attributes of one parameter variable (UDUNITS units, bounds, published name).
+
+    Units UDUNITS cannot spell (the ``kPa**0.5`` of the underlying water-use efficiency) are
+    given in ``long_name`` and ``units_description`` rather than as an invalid ``units``.
+
+    Examples
+    --------
+    >>> parameter_attrs("autotrophic_fraction")["units"]
+    '1'
+    >>> parameter_attrs("temperature_sensitivity")["units"]
+    'K-1'
+    """
     entry = spec(name)
-    return {"units": entry.units, "long_name": entry.description.rstrip("."),
-            "published_name": entry.alias, "valid_min": entry.min, "valid_max": entry.max,
-            "group": entry.group}
+    long_name = entry.description.rstrip(".")
+    units = udunits(entry.units)
+    attrs = {"long_name": long_name}
+    if units is None:
+        attrs["long_name"] = f"{long_name} [{entry.units}]"
+        attrs["units_description"] = entry.units
+    else:
+        attrs["units"] = units
+    attrs.update({"published_name": entry.alias, "valid_min": entry.min,
+                  "valid_max": entry.max, "group": entry.group})
+    return attrs
 
 
 def _spatial_template(like: xr.Dataset | xr.DataArray, spatial_dims: Sequence[str] | None
@@ -57,14 +77,14 @@ def default_parameters(like: xr.Dataset | xr.DataArray | None = None, *,
     >>> import xdifferland
     >>> p = xdifferland.default_parameters()
     >>> round(float(p["canopy_efficiency"]), 3), p["canopy_efficiency"].attrs["units"]
-    (15.811, 'g/m**2/day')
+    (15.811, 'g m-2 d-1')
     """
     template = None if like is None else _spatial_template(like, spatial_dims)
     variables = {}
     for entry in PARAMETERS:
         value = np.float64(entry.midpoint)
         da = xr.DataArray(value) if template is None else xr.full_like(template, value)
-        variables[entry.name] = da.assign_attrs(parameter_attrs(entry.name))
+        variables[entry.name] = _with_attrs(da, parameter_attrs(entry.name))
     return xr.Dataset(variables, attrs={"title": "DALEC993 mid-range parameters",
                                         "xdifferland_version": __version__})
 
@@ -73,10 +93,17 @@ def parameters_dataset(values: Mapping[str, np.ndarray], template: xr.DataArray,
                        attrs: Mapping | None = None) -> xr.Dataset:
     """Wrap per-pixel parameter arrays into a labeled Dataset shaped like ``template``."""
     variables = {
-        resolve_name(name): template.copy(data=np.asarray(v)).assign_attrs(parameter_attrs(name))
+        resolve_name(name): _with_attrs(template.copy(data=np.asarray(v)), parameter_attrs(name))
         for name, v in values.items()
     }
     return xr.Dataset(variables, attrs=dict(attrs or {}))
+
+
+def _with_attrs(da: xr.DataArray, attrs: dict) -> xr.DataArray:
+    """``da`` carrying exactly ``attrs``: nothing of the template's (say, a mask's units) leaks."""
+    da = da.copy(deep=False)
+    da.attrs = dict(attrs)
+    return da
 
 
 def parameter_arrays(parameters: xr.Dataset) -> dict[str, xr.DataArray]:

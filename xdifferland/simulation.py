@@ -13,6 +13,7 @@ from ._version import __version__
 from .discovery import canonicalize
 from .engine.outputs import output_spec, resolve_outputs
 from .errors import DataError, Problem
+from .io.conventions import cf_result, udunits
 from .parameters import parameter_arrays
 from .registry import PARAMETER_NAMES
 from .units import to_canonical_units
@@ -191,18 +192,35 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
         kwargs={"outputs": names, "mass_conserving": bool(mass_conserving),
                 "water_stress": water_stress},
         dask="parallelized", output_dtypes=[dtype] * len(names),
+        keep_attrs=False,  # outputs carry their own metadata, never an input's or a coordinate's
     )
     results = results if isinstance(results, tuple) else (results,)
     variables = {}
     for name, da in zip(names, results):
-        meta = output_spec(name)
-        attrs = {"units": meta.units, "long_name": meta.long_name}
-        if meta.standard_name:
-            attrs["standard_name"] = meta.standard_name
-        variables[name] = boundary.unstack_pixels(da, spatial).assign_attrs(attrs)
+        da = boundary.unstack_pixels(da, spatial)
+        da.attrs = output_attrs(name)
+        variables[name] = da
     out = xr.Dataset(variables).assign_coords(time=prepared.data["time"])
     out.attrs.update(_provenance(mass_conserving, prepared.time, water_stress))
+    out = cf_result(out, title="DALEC993 simulation", what=f"simulate {', '.join(names)}")
     return out
+
+
+def output_attrs(name: str) -> dict:
+    """CF attributes of one simulated output: UDUNITS units, names, cell methods.
+
+    Fluxes are means over the step (``time: mean``); pools and LAI are states at one instant of
+    the step (``time: point``).
+    """
+    meta = output_spec(name)
+    units = udunits(meta.units, meta.standard_name)
+    attrs = {"long_name": meta.long_name}
+    if meta.standard_name:
+        attrs["standard_name"] = meta.standard_name
+    attrs["units"] = units if units is not None else meta.units
+    state = meta.units in ("g/m**2", "mm", "m**2/m**2")
+    attrs["cell_methods"] = f"time: {'point' if state else 'mean'}"
+    return attrs
 
 
 def _x64() -> bool:
@@ -219,7 +237,6 @@ def _provenance(mass_conserving: bool, axis: boundary.TimeAxis, water_stress=Non
         "model_variant": "mass_conserving" if mass_conserving else "reference",
         "water_stress": "default" if water_stress is None else water_stress[0],
         "time_step_days": axis.delta_t,
-        "Conventions": "CF-1.8",
     }
 
 

@@ -27,6 +27,7 @@ import numpy as np
 import xarray as xr
 
 from .atomic import atomic_path
+from .conventions import netcdf_encoding, with_cell_measures
 
 __all__ = ["decode_attrs", "encode_attrs", "open_netcdf", "open_zarr", "to_netcdf", "to_zarr"]
 
@@ -79,7 +80,8 @@ def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = Fals
     if "mode" in kwargs:
         raise TypeError("to_netcdf() does not take mode; use overwrite=True to replace a file")
     path = Path(path)
-    encoded = encode_attrs(ds)
+    encoded = encode_attrs(with_cell_measures(ds))
+    kwargs["encoding"] = _cf_encoding(encoded, kwargs.get("encoding"))
     with atomic_path(path, overwrite=overwrite) as tmp:
         encoded.to_netcdf(tmp, mode="w", **kwargs)
     return path
@@ -127,7 +129,7 @@ def to_zarr(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = False,
     if "mode" in kwargs:
         raise TypeError("to_zarr() does not take mode; use overwrite=True to replace a store")
     path = Path(path)
-    encoded = _variable_length_strings(encode_attrs(ds))
+    encoded = _variable_length_strings(encode_attrs(with_cell_measures(ds)))
     with atomic_path(path, overwrite=overwrite, directory=True) as tmp, \
             warnings.catch_warnings():
         # zarr warns on every v3 write that consolidated metadata is not in the v3 spec yet;
@@ -184,6 +186,14 @@ def decode_attrs(ds: xr.Dataset) -> xr.Dataset:
 
 
 # --- helpers ---------------------------------------------------------------------------------
+
+
+def _cf_encoding(ds: xr.Dataset, requested: dict | None) -> dict:
+    """CF on-disk encoding (float time, no fill on coordinates, char strings), then the caller's."""
+    encoding = netcdf_encoding(ds)
+    for name, enc in (requested or {}).items():
+        encoding[name] = {**encoding.get(name, {}), **enc}
+    return encoding
 
 
 def _netcdf_safe(value) -> bool:

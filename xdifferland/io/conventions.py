@@ -1,0 +1,298 @@
+"""CF metadata of everything xdifferland produces: units, coordinates, bounds, cell methods.
+
+Results are handed on — to ILAMB, to a colleague's cf-xarray notebook, to a CF checker — so their
+metadata are the package's own, written here in one place and never inherited from whatever the
+installed xarray copies between objects:
+
+* :func:`udunits` turns the pint units of the declared tables into UDUNITS-2 strings that a
+  CF checker accepts and that are consistent with the variable's standard name.
+* :func:`coordinate_attrs` is the one source of the attributes of ``time``, ``lat``, ``lon`` and
+  ``site``.
+* :func:`cf_result` finishes a result Dataset: coordinate attributes, ``time_bnds``,
+  ``cell_measures`` on lat/lon grids, and the global attributes ``Conventions``, ``title``,
+  ``history``, ``source`` and, for site lists, ``featureType``; :func:`with_cell_measures` adds
+  the ``cell_area`` variable those name when a file is written.
+* :func:`netcdf_encoding` is the per-variable encoding the NetCDF writer applies: float time with
+  units and calendar, no ``_FillValue`` on coordinates and bounds, strings as character arrays.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+
+import numpy as np
+import xarray as xr
+
+from .._version import __version__
+
+__all__ = ["CONVENTIONS", "cell_area", "cf_result", "coordinate_attrs", "history_line",
+           "netcdf_encoding", "time_bounds", "udunits", "with_cell_measures"]
+
+#: The CF version the outputs follow (what ``compliance-checker --test cf:1.8`` checks).
+CONVENTIONS = "CF-1.8"
+
+#: Mean Earth radius (m) used for grid-cell areas (the authalic radius of WGS84).
+EARTH_RADIUS = 6_371_007.2
+
+_COORDINATES = {
+    "time": {"standard_name": "time", "long_name": "time", "axis": "T"},
+    "lat": {"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north",
+            "axis": "Y"},
+    "lon": {"standard_name": "longitude", "long_name": "longitude", "units": "degrees_east",
+            "axis": "X"},
+    "site": {"long_name": "site identifier", "cf_role": "timeseries_id"},
+}
+# Spellings of the same coordinates (site lists carry ``latitude``/``longitude`` along ``site``).
+_COORDINATE_ALIASES = {"latitude": "lat", "longitude": "lon"}
+
+# pint unit name → UDUNITS-2 symbol, for the units the declared tables use. A pint "year" is
+# 365.25 days exactly; UDUNITS' "a" is the are (100 m2) and its "year" a tropical year, so the
+# year is spelled as the number of days it is.
+_SYMBOLS = {
+    "gram": "g", "kilogram": "kg", "milligram": "mg", "meter": "m", "millimeter": "mm",
+    "centimeter": "cm", "nanometer": "nm", "second": "s", "day": "d", "year": "(365.25 d)",
+    "kilopascal": "kPa", "pascal": "Pa", "megajoule": "MJ", "joule": "J", "watt": "W",
+    "milliwatt": "mW", "steradian": "sr", "kelvin": "K", "delta_degree_Celsius": "K",
+    "degree_Celsius": "degC", "parts_per_million": "ppm", "percent": "%", "mole": "mol",
+}
+# Order in which symbols are written: mass, amount, energy/power/pressure, area/length, then time.
+_ORDER = ["g", "kg", "mg", "mol", "MJ", "J", "W", "mW", "kPa", "Pa", "K", "degC", "m", "mm",
+          "cm", "nm", "sr", "d", "(365.25 d)", "s"]
+
+# Standard names whose canonical units are a mass flux or mass per area of water, although the
+# model keeps water as a depth: 1 mm of liquid water is 1 kg m-2 (density 1000 kg m-3).
+_WATER_MASS = {"water_evapotranspiration_flux", "runoff_flux",
+               "mass_content_of_water_in_soil", "water_evaporation_flux"}
+
+
+def udunits(units: str, standard_name: str | None = None) -> str | None:
+    """UDUNITS-2 spelling of pint ``units``, consistent with ``standard_name``.
+
+    Returns ``None`` for units UDUNITS cannot express (fractional powers such as the
+    ``kPa**0.5`` of the underlying water-use efficiency); callers then describe the units in
+    ``long_name`` instead of writing an invalid ``units`` attribute.
+
+    Examples
+    --------
+    >>> udunits("g/m**2/day"), udunits("dimensionless"), udunits("1/delta_degC")
+    ('g m-2 d-1', '1', 'K-1')
+    >>> udunits("mm/day", "water_evapotranspiration_flux")  # 1 mm of water = 1 kg m-2
+    'kg m-2 d-1'
+    >>> udunits("g*kPa**0.5/kg") is None
+    True
+    """
+    from ..units import UREG
+
+    unit = UREG.Unit(units)
+    if standard_name in _WATER_MASS and unit.dimensionality.get("[length]") in (1, 1.0):
+        # mm → kg m-2: same numbers; check it rather than assume the spelling is millimetres
+        factor = UREG.Quantity(1.0, units).to(f"mm{'/day' if '[time]' in unit.dimensionality else ''}")
+        if not np.isclose(float(factor.magnitude), 1.0):
+            raise ValueError(f"{units!r} is not a water depth in mm for {standard_name}")
+        return "kg m-2 d-1" if "[time]" in unit.dimensionality else "kg m-2"
+    items = []
+    for name, power in unit._units.items():
+        if float(power) != int(power):
+            return None
+        symbol = _SYMBOLS.get(name)
+        if symbol is None:
+            raise ValueError(f"no UDUNITS symbol declared for pint unit {name!r} (in {units!r})")
+        items.append((symbol, int(power)))
+    # m2 m-2 and the like cancel: pint keeps them apart
+    merged: dict[str, int] = {}
+    for symbol, power in items:
+        merged[symbol] = merged.get(symbol, 0) + power
+    merged = {s: p for s, p in merged.items() if p}
+    if not merged:
+        return "1"
+    order = sorted(merged, key=lambda s: (merged[s] < 0, _ORDER.index(s) if s in _ORDER else 99))
+    return " ".join(s if merged[s] == 1 else f"{s}{merged[s]}" for s in order)
+
+
+def coordinate_attrs(name: str) -> dict:
+    """The package's attributes for a coordinate (``time``, ``lat``, ``lon``, ``site``).
+
+    Examples
+    --------
+    >>> coordinate_attrs("lat")["units"], coordinate_attrs("longitude")["standard_name"]
+    ('degrees_north', 'longitude')
+    """
+    return dict(_COORDINATES.get(_COORDINATE_ALIASES.get(name, name), {}))
+
+
+def history_line(what: str) -> str:
+    """One ``history`` entry: the package version and what produced the data.
+
+    No time stamp: the same call on the same data gives identical results, attributes included
+    (a seeded fit is reproducible bit for bit, and ``xr.testing.assert_identical`` holds).
+
+    Examples
+    --------
+    >>> history_line("simulate gpp")  # doctest: +ELLIPSIS
+    'xdifferland ...: simulate gpp'
+    """
+    return f"xdifferland {__version__}: {what}"
+
+
+def time_bounds(time: xr.DataArray) -> xr.DataArray:
+    """Cell bounds ``(time, nv)`` of a 1-D time coordinate.
+
+    Monthly data are bounded by their calendar month (whatever day stamps them), daily data by
+    their day; other regular steps by the midpoints between stamps (the ends extrapolated by half
+    a step), as :meth:`cf_xarray.CFAccessor.add_bounds` would.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> t = xr.DataArray(pd.date_range("2001-01-01", periods=2, freq="MS") + pd.Timedelta("14D"),
+    ...                  dims="time")
+    >>> time_bounds(t).values.astype("datetime64[D]").tolist()[0]
+    [datetime.date(2001, 1, 1), datetime.date(2001, 2, 1)]
+    """
+    from ..boundary import time_axis
+
+    values = np.asarray(time.values)
+    frequency = time_axis(time).frequency if values.size > 1 else "other"
+    if frequency == "monthly" and np.issubdtype(values.dtype, np.datetime64):
+        start = values.astype("datetime64[M]")
+        lower, upper = start.astype(values.dtype), (start + 1).astype(values.dtype)
+    elif frequency == "daily" and np.issubdtype(values.dtype, np.datetime64):
+        start = values.astype("datetime64[D]")
+        lower, upper = start.astype(values.dtype), (start + 1).astype(values.dtype)
+    else:
+        # midpoints; a single stamp (or cftime) gets the step from its neighbours or 1 day
+        step = (values[1:] - values[:-1]) if values.size > 1 else None
+        half = (step / 2) if step is not None else None
+        if half is None:
+            delta = (np.timedelta64(12, "h") if np.issubdtype(values.dtype, np.datetime64)
+                     else _dt.timedelta(hours=12))
+            lower, upper = values - delta, values + delta
+        else:
+            mid = values[:-1] + half
+            lower = np.concatenate([[values[0] - half[0]], mid])
+            upper = np.concatenate([mid, [values[-1] + half[-1]]])
+    return xr.DataArray(np.stack([lower, upper], axis=-1), dims=(time.dims[0], "nv"),
+                        coords={time.dims[0]: time.values})
+
+
+def cell_area(lat: xr.DataArray, lon: xr.DataArray) -> xr.DataArray:
+    """Area (m2) of the cells of a regular lat/lon grid, on a sphere of radius 6,371,007.2 m.
+
+    Examples
+    --------
+    >>> lat = xr.DataArray([-0.25, 0.25], dims="lat", coords={"lat": [-0.25, 0.25]})
+    >>> lon = xr.DataArray([0.25], dims="lon", coords={"lon": [0.25]})
+    >>> round(float(cell_area(lat, lon).sum()) / 1e6)  # two 0.5° cells at the equator, km2
+    6182
+    """
+    def edges(centres: np.ndarray) -> np.ndarray:
+        if centres.size == 1:
+            return np.array([centres[0] - 0.25, centres[0] + 0.25])
+        mid = (centres[1:] + centres[:-1]) / 2
+        return np.concatenate([[2 * centres[0] - mid[0]], mid, [2 * centres[-1] - mid[-1]]])
+
+    lat_edges = np.clip(edges(np.asarray(lat.values, float)), -90.0, 90.0)
+    lon_edges = edges(np.asarray(lon.values, float))
+    band = np.abs(np.diff(np.sin(np.deg2rad(lat_edges))))
+    width = np.abs(np.diff(np.deg2rad(lon_edges)))
+    area = EARTH_RADIUS ** 2 * band[:, None] * width[None, :]
+    return xr.DataArray(area, dims=("lat", "lon"), coords={"lat": lat.values, "lon": lon.values},
+                        attrs={"standard_name": "cell_area", "long_name": "grid-cell area",
+                               "units": "m2"})
+
+
+def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
+    """``ds`` (a result: simulation, parameters, metrics) with its CF metadata completed.
+
+    Coordinates get :func:`coordinate_attrs` (replacing whatever they carried), a time axis gets
+    a ``time_bnds`` coordinate, gridded variables get ``cell_measures = "area: cell_area"`` (the
+    NetCDF writer adds that variable, see :func:`with_cell_measures`), and the global attributes ``Conventions``, ``title``, ``source`` and
+    ``history`` (appended to, as NCO does) are set. Data variables keep exactly their own
+    attributes. Nothing is computed: dask-backed variables stay lazy.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ds = xr.Dataset({"gpp": (("time", "lat", "lon"), np.ones((2, 1, 1)), {"units": "g m-2 d-1"})},
+    ...                 coords={"time": pd.date_range("2001-01-15", periods=2, freq="30D"),
+    ...                         "lat": [0.25], "lon": [10.25]})
+    >>> out = cf_result(ds, title="GPP", what="example")
+    >>> out["gpp"].attrs["cell_measures"], out["time"].attrs["bounds"], out.attrs["Conventions"]
+    ('area: cell_area', 'time_bnds', 'CF-1.8')
+    >>> sorted(with_cell_measures(out).data_vars)
+    ['cell_area', 'gpp']
+    """
+    out = ds.copy(deep=False)
+    # ``out.variables[name]`` is the variable itself (``out[name]`` may be a new object for an
+    # index coordinate); the shallow copy above means the caller's attributes stay untouched
+    for name in out.coords:
+        attrs = coordinate_attrs(name)
+        if attrs:
+            if "axis" in attrs and attrs["axis"] in "XY" and out[name].dims != (name,):
+                attrs.pop("axis", None)  # auxiliary coordinates of a station list or curvilinear grid
+            out.variables[name].attrs = attrs
+    if "time" in out.dims and "time" in out.coords and out["time"].ndim == 1:
+        # as a bare variable: a DataArray's own ``time`` coordinate would replace ours
+        out = out.assign_coords(time_bnds=time_bounds(out["time"]).variable)
+        out.variables["time"].attrs["bounds"] = "time_bnds"
+    if "lat" in out.dims and "lon" in out.dims:
+        for name in out.data_vars:
+            if {"lat", "lon"} <= set(out[name].dims):
+                out.variables[name].attrs["cell_measures"] = "area: cell_area"
+    if "site" in out.dims:
+        out.attrs["featureType"] = "timeSeries" if "time" in out.dims else "point"
+    previous = out.attrs.get("history")
+    out.attrs.update({
+        "Conventions": CONVENTIONS,
+        "title": title,
+        "source": f"xdifferland {__version__} (DALEC993, DifferLand)",
+        "history": "\n".join(filter(None, [previous, history_line(what)])),
+    })
+    return out
+
+
+def with_cell_measures(ds: xr.Dataset) -> xr.Dataset:
+    """``ds`` plus the ``cell_area`` variable its variables' ``cell_measures`` name, if missing.
+
+    Kept out of results in memory (it would join every ``data_vars`` loop) and added where a
+    file is written, so every written grid carries the area its cell measures promise.
+    """
+    wanted = any("area: cell_area" in str(v.attrs.get("cell_measures", ""))
+                 for v in ds.data_vars.values())
+    if not wanted or "cell_area" in ds.variables or not {"lat", "lon"} <= set(ds.dims):
+        return ds
+    return ds.assign(cell_area=cell_area(ds["lat"], ds["lon"]).variable)
+
+
+def netcdf_encoding(ds: xr.Dataset) -> dict:
+    """Encoding that makes ``ds`` CF-valid on disk, for :meth:`xarray.Dataset.to_netcdf`.
+
+    Time coordinates (and their bounds) are stored as float64 days since the first stamp with
+    an explicit calendar; coordinates and bounds carry no ``_FillValue``; string variables are
+    written as character arrays (CF 1.8 has no variable-length strings). Encodings already set
+    on a variable are replaced where they conflict (an int64 time read from another file).
+    """
+    encoding: dict = {}
+    no_fill = set(ds.coords) | {v.attrs.get("bounds") for v in ds.variables.values()}
+    for name, var in ds.variables.items():
+        enc: dict = {}
+        if np.issubdtype(var.dtype, np.datetime64):
+            first = np.asarray(var.values).ravel()
+            first = first[~np.isnat(first)][:1]
+            origin = (str(first[0].astype("datetime64[D]")) if first.size else "1970-01-01")
+            enc.update(dtype="float64", units=f"days since {origin}",
+                       calendar="proleptic_gregorian")
+        elif var.dtype.kind in "UO" and var.size and isinstance(
+                np.asarray(var.values).ravel()[0], str):
+            enc["dtype"] = "S1"
+        if name in no_fill:
+            enc["_FillValue"] = None
+        if enc:
+            encoding[name] = enc
+    # bounds share their coordinate's time units
+    for name, var in ds.variables.items():
+        bounds = var.attrs.get("bounds")
+        if bounds in encoding and name in encoding and "units" in encoding[name]:
+            encoding[bounds].update(units=encoding[name]["units"],
+                                    calendar=encoding[name]["calendar"])
+    return encoding
