@@ -17,7 +17,7 @@ if _os.environ.get("XDIFFERLAND_COMPILE_LOOPS_WHOLE", "1") != "0":
 
 from . import accessor as _accessor  # noqa: F401  (registers ds.differland)
 from ._version import __version__
-from .errors import DataError, Problem, UnitsError, ValidationError
+from .errors import DataError, ModelFileError, Problem, UnitsError, ValidationError
 from .ensemble import Ensemble, fit_ensemble, load_ensemble
 from .evaluation import evaluate
 from .analysis import factorial, hierarchical_partition
@@ -61,5 +61,6 @@ __all__ = [
     "DataError",
     "UnitsError",
     "ValidationError",
+    "ModelFileError",
     "Problem",
 ]

@@ -1,4 +1,4 @@
-"""Errors raised at the xarray boundary, before any JAX code runs.
+"""Errors raised at the boundaries, before any JAX code runs: input data and model files.
 
 A user's Dataset usually has several things wrong at once (a missing variable, units in hPa, a NaN
 somewhere). Reporting them one per run is frustrating, so every error here carries the *whole*
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-__all__ = ["DataError", "Problem", "UnitsError", "ValidationError"]
+__all__ = ["DataError", "ModelFileError", "Problem", "UnitsError", "ValidationError"]
 
 
 @dataclass(frozen=True)
@@ -92,3 +92,12 @@ class UnitsError(DataError):
 
 class ValidationError(DataError):
     """The Dataset fails validation (see :func:`xdifferland.validation.validate`)."""
+
+
+class ModelFileError(ValueError):
+    """A model or checkpoint file that cannot be used: corrupted, edited, incompatible or not ours.
+
+    Raised while the file is read, before anything uses it (see
+    :mod:`xdifferland.training.model_file`); the message names the file, everything found wrong
+    with it and what to do.
+    """

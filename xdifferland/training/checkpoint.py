@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import zipfile
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from ..errors import ModelFileError
 from ..io.atomic import atomic_open, refuse_existing
 
 __all__ = ["FORMAT", "FORMAT_VERSION", "flatten", "unflatten", "write_arrays", "read_arrays",
@@ -18,10 +18,6 @@ __all__ = ["FORMAT", "FORMAT_VERSION", "flatten", "unflatten", "write_arrays", "
 FORMAT = "xdifferland-model"
 FORMAT_VERSION = 1
 _META_KEY = "__metadata__"
-
-
-class ModelFileError(ValueError):
-    """A model or checkpoint file that cannot be read (corrupted, incompatible, not ours)."""
 
 
 def flatten(tree: Any, prefix: str = "") -> dict[str, np.ndarray]:
@@ -67,27 +63,13 @@ def write_arrays(path: str | os.PathLike, arrays: dict[str, np.ndarray], metadat
 
 
 def read_arrays(path: str | os.PathLike) -> tuple[dict[str, np.ndarray], dict]:
-    """Read a file written by :func:`write_arrays`; no code can run (``allow_pickle=False``)."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"no model file at {path}")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {k: archive[k] for k in archive.files}
-    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as error:
-        raise ModelFileError(f"{path} is not a readable xdifferland file ({error}); it may be "
-                             "truncated or corrupted: re-save it from the fitted model") from None
-    if _META_KEY not in arrays:
-        raise ModelFileError(f"{path} has no xdifferland metadata; was it written by "
-                             "DifferLandModel.save()?")
-    try:
-        meta = json.loads(arrays.pop(_META_KEY).tobytes().decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise ModelFileError(f"{path} has corrupted metadata") from None
-    if meta.get("format") != FORMAT:
-        raise ModelFileError(f"{path} is not an xdifferland model file")
-    if meta.get("format_version", 0) > FORMAT_VERSION:
-        raise ModelFileError(
-            f"{path} was written by a newer xdifferland (format {meta['format_version']}, this "
-            f"version reads up to {FORMAT_VERSION}); upgrade xdifferland to load it")
-    return arrays, meta
+    """Read a file written by :func:`write_arrays`; no code can run (``allow_pickle=False``).
+
+    Validated before any array data is read: format tag and version, array sizes bounded by
+    what the file declares, every value finite (:func:`xdifferland.training.model_file.read_file`;
+    :func:`~xdifferland.training.model_file.read_model` and ``read_checkpoint`` also check the
+    arrays against the stored configuration).
+    """
+    from .model_file import read_file  # builds on this module
+
+    return read_file(path)
