@@ -22,9 +22,10 @@ from .parameters import parameters_dataset
 from .registry import PARAMETER_NAMES
 from .simulation import prepare_dataset, simulate
 from .training.batches import Standardization
-from .training.checkpoint import ModelFileError, flatten, read_arrays, unflatten, write_arrays
+from .training.checkpoint import ModelFileError, flatten, unflatten, write_arrays
 from .training.config import FitConfig
 from .training.data import patch_ids
+from .training.model_file import manifest, read_model
 
 __all__ = ["DifferLandModel", "ExtrapolationWarning", "load_model"]
 
@@ -210,16 +211,19 @@ class DifferLandModel:
                 "predictors": list(self.predictors),
                 "splits": {k: list(v) for k, v in self.splits.items()},
                 "history": dict(self.history), "patch_variable": self.patch_variable,
-                "metadata": dict(self.metadata)}
+                "metadata": dict(self.metadata),
+                "arrays": manifest(arrays)}  # every size known before any data is read
         return write_arrays(path, arrays, meta, overwrite=overwrite)
 
     @classmethod
     def load(cls, path: str | Path) -> "DifferLandModel":
-        """Read a model written by :meth:`save`."""
-        arrays, meta = read_arrays(path)
-        if meta.get("kind") != "model":
-            raise ModelFileError(f"{path} is a training checkpoint, not a model; resume training "
-                                 "with fit(..., resume=path) instead")
+        """Read a model written by :meth:`save`.
+
+        The file is validated completely first
+        (:func:`~xdifferland.training.model_file.read_model`); a
+        :class:`~xdifferland.errors.ModelFileError` says what is wrong with it.
+        """
+        arrays, meta = read_model(path)
         try:
             config = FitConfig.from_dict(meta["config"])
             weights = unflatten({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")})

@@ -18,9 +18,10 @@ from ..engine.loss import LossTerm, active_terms, required_outputs
 from ..engine.water_stress import init_water_stress
 from ..network import init_network
 from .batches import Standardization, epoch_batches, patch_members, stack_batches
-from .checkpoint import flatten, read_arrays, unflatten, write_arrays
+from .checkpoint import flatten, unflatten, write_arrays
 from .config import FitConfig
 from .data import TrainingData, training_data
+from .model_file import manifest, read_checkpoint
 from .starts import Run, screen_starts, start_seed
 from .steps import _compiled_steps
 
@@ -81,20 +82,14 @@ def _save_checkpoint(path: Path, weights, opt_state, epoch: int, restarts: int, 
     for i, leaf in enumerate(jax.tree_util.tree_leaves(opt_state)):
         arrays[f"optimizer/{i:04d}"] = np.asarray(leaf)
     write_arrays(path, arrays, {"kind": "checkpoint", "epoch": epoch, "restarts": restarts,
-                                "history": history, "config": config.to_dict()},
+                                "history": history, "config": config.to_dict(),
+                                "arrays": manifest(arrays)},
                  overwrite=True)
 
 
-def _load_checkpoint(path, config: FitConfig, opt_template):
-    arrays, meta = read_arrays(path)
-    if meta.get("kind") != "checkpoint":
-        raise ValueError(f"{path} is a saved model, not a training checkpoint")
-    saved = FitConfig.from_dict(meta["config"])
-    if saved.to_dict() | {"epochs": 0} != config.to_dict() | {"epochs": 0}:
-        diff = sorted(k for k, v in saved.to_dict().items()
-                      if k != "epochs" and config.to_dict().get(k) != v)
-        raise ValueError(f"cannot resume {path}: settings differ from the checkpoint's in "
-                         f"{diff}; resume with the same settings (only epochs may change)")
+def _load_checkpoint(path, config: FitConfig, weights_template, opt_template):
+    # validated against this run (settings, every array's shape, finite values) before use
+    arrays, meta = read_checkpoint(path, config, weights_template, opt_template)
     weights = jax.tree_util.tree_map(
         jnp.asarray, unflatten({k[8:]: v for k, v in arrays.items() if k.startswith("weights/")}))
     leaves = [jnp.asarray(arrays[k]) for k in sorted(a for a in arrays if a.startswith("optim"))]
@@ -266,7 +261,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     if resume is not None:
         run = fresh(0)
         weights, opt_state, epoch, restarts, history, average = _load_checkpoint(
-            resume, config, run.opt_state)
+            resume, config, run.weights, run.opt_state)
         # checkpoints of 0.1 have no per-term history
         run = Run(place(weights), place(opt_state), restarts=restarts, epoch=epoch,
                   history=_empty_history() | history,
