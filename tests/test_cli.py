@@ -7,15 +7,20 @@ plumbing (files, messages, exit codes), not the skill.
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import xarray as xr
 
 import xdifferland
+from tests.conftest import Umask
 from xdifferland.cli import main
 from xdifferland.datasets import synthetic_world
+from xdifferland.pipeline import finished_run
 from xdifferland.runconfig import ConfigError, config_to_toml, parse_config, tomllib
 
 
@@ -69,6 +74,7 @@ def test_demo_quick_end_to_end(tmp_path, capsys):
         assert (out / name).is_file(), name
     png = (out / "summary.png").read_bytes()
     assert png.startswith(b"\x89PNG") and len(png) > 10_000
+    Umask(_current_umask()).check(out)  # readable by the group where the umask allows it
     for variable in ("LAI", "SIF", "ET", "NBE"):
         assert variable in stdout
     assert str(out) in stdout and "NSE" in stdout
@@ -231,3 +237,52 @@ def test_console_script_one_line_error(tmp_path):
     assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"xdifferland: error: configuration file not found: {tmp_path / 'absent.toml'}"]
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)  # tests run single-threaded: the swap is safe here
+    os.umask(mask)
+    return mask
+
+
+def _state(folder):
+    """Bytes and mtime of every file under ``folder``, hidden ones included."""
+    return {p.relative_to(folder): (p.read_bytes(), p.stat().st_mtime_ns)
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_run_files_follow_the_umask(fitted):
+    Umask(_current_umask()).check(fitted)  # model, config, results, checkpoints folder and file
+
+
+def test_finished_run(fitted, tmp_path):
+    assert "finished (model.npz, 1 epoch);" in finished_run(fitted, None)
+    assert finished_run(fitted, 1) and finished_run(fitted, 2) is None  # more epochs: resume
+    assert finished_run(tmp_path, None) is None
+    (tmp_path / "model.npz").write_bytes(b"not a model")
+    assert finished_run(tmp_path, None) is None
+
+
+def test_resume_of_a_finished_run(fitted, world_nc, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(fitted, run)
+    orphans = [run / ".model.npz.k1ll3d_0.tmp",
+               run / "checkpoints" / ".checkpoint.npz.k1ll3d_1.tmp"]
+    for orphan in orphans:
+        orphan.write_bytes(b"")  # what kill -9 during a write leaves
+    config = tmp_path / "run.toml"
+    config.write_text(_config(world_nc, run))
+    before = _state(run)
+    code, stdout, stderr = _run(capsys, "fit", str(config), "--resume")
+    assert code == 0, stderr
+    assert "finished" in stdout and "nothing was changed" in stdout and "--overwrite" in stdout
+    assert _state(run) == before  # model.npz, config.toml, ... byte-identical and untouched
+    # --overwrite: the outputs are written again (training is over: no epoch is added), and the
+    # temporaries the killed run left are gone
+    code, _, stderr = _run(capsys, "--quiet", "fit", str(config), "--resume", "--overwrite")
+    assert code == 0, stderr
+    after = _state(run)
+    assert not any(o.exists() for o in orphans)
+    for name in ("model.npz", "config.toml", "parameters.nc"):
+        assert after[Path(name)][1] > before[Path(name)][1], name
+    assert xdifferland.load_model(run / "model.npz").config.epochs == 1

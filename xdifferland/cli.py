@@ -16,8 +16,8 @@ import time
 import warnings
 from pathlib import Path
 
-from .pipeline import (Step, format_table, metrics_table, one_line, prepare_folder, print_summary,
-                       refuse_file, run_job)
+from .pipeline import (Step, finished_run, format_table, metrics_table, one_line, prepare_folder,
+                       print_summary, refuse_file, run_job)
 
 __all__ = ["DEMO_EPOCHS", "DEMO_WORLD", "QUICK_EPOCHS", "QUICK_WORLD", "build_parser", "main"]
 
@@ -88,7 +88,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--overwrite", action="store_true",
                      help="write into the output folder even if it already holds files")
     fit.add_argument("--resume", action="store_true",
-                     help="continue a stopped run from OUT/checkpoints/checkpoint.npz")
+                     help="continue a stopped run from OUT/checkpoints/checkpoint.npz; a "
+                          "finished run is reported and left unchanged (exit code 0) unless "
+                          "--overwrite is also given, which writes its outputs again")
     fit.add_argument("--check", action="store_true",
                      help="only validate the configuration (and data), then stop")
     fit.set_defaults(handler=_cmd_fit)
@@ -109,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="also write the predicted parameter maps to FILE")
     sim.add_argument("--mass-conserving", action="store_true",
                      help="run the mass-conserving variant instead of the model's own setting")
+    sim.add_argument("--cmip", default=None, metavar="DIR",
+                     help="also write CMIP-named files and the model table ILAMB reads to DIR "
+                          "(without --outputs, the outputs every CMIP variable needs; see "
+                          "docs/ilamb.md)")
     sim.add_argument("--overwrite", action="store_true", help="replace existing result files")
     _add_data_options(sim)
     sim.set_defaults(handler=_cmd_simulate)
@@ -279,6 +285,10 @@ def _cmd_fit(args, *, quiet: bool) -> None:
     config = load_config(args.config, output=args.output)
     folder = Path(config.output["directory"])
     checkpoint = folder / "checkpoints" / "checkpoint.npz"
+    if args.resume and not (args.overwrite or args.check):
+        if finished := finished_run(folder, config.fit.epochs):  # nothing to continue
+            print(finished)
+            return
     if args.resume and not checkpoint.exists():
         raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
     if args.check:
@@ -304,7 +314,11 @@ def _cmd_simulate(args, *, quiet: bool) -> None:
     refuse_file(out, args.overwrite)
     if args.parameters:
         refuse_file(Path(args.parameters), args.overwrite)
-    outputs = None
+    if args.cmip:
+        from .io.cmip import CMIP_OUTPUTS, to_cmip
+
+        refuse_file(Path(args.cmip) / "models.csv", args.overwrite)
+    outputs = list(CMIP_OUTPUTS) if args.cmip else None
     if args.outputs:
         names = [n.strip() for n in args.outputs.split(",") if n.strip()]
         outputs = "all" if names == ["all"] else list(resolve_outputs(names))
@@ -318,6 +332,10 @@ def _cmd_simulate(args, *, quiet: bool) -> None:
     if args.parameters:
         with Step("predicting parameter maps"):
             _write(model.parameters(ds, roles=roles), Path(args.parameters), args.overwrite)
+    if args.cmip:
+        with Step(f"writing CMIP files to {args.cmip}"):
+            table = to_cmip(result, args.cmip, overwrite=args.overwrite)
+        print(f"CMIP files: {args.cmip}  (model table for ILAMB: {table})")
     print(f"simulation: {out}  ({', '.join(result.data_vars)}; dims {dict(result.sizes)})")
     if args.parameters:
         print(f"parameters: {args.parameters}")

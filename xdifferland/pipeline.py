@@ -14,14 +14,20 @@ import math
 import time
 from pathlib import Path
 
+from .io.atomic import remove_orphans
 from .io.text import write_text_atomic
 
-__all__ = ["KEY_VARIABLES", "Step", "metrics_table", "format_table", "prepare_folder",
-           "print_summary", "refuse_file", "run_job", "skill_comparison", "training_skill"]
+__all__ = ["KEY_VARIABLES", "RUN_FILES", "Step", "finished_run", "metrics_table",
+           "format_table", "prepare_folder", "print_summary", "refuse_file", "run_job",
+           "skill_comparison", "training_skill"]
 
 log = logging.getLogger("xdifferland.cli")
 
 KEY_VARIABLES = ("lai", "sif", "et", "nbe")
+#: Files a run writes into its folder (:func:`run_job`); their orphaned temporaries are removed
+#: when a new run starts there.
+RUN_FILES = ("config.toml", "model.npz", "parameters.nc", "simulation.nc", "metrics.nc",
+             "metrics.json", "summary.png", "checkpoints/checkpoint.npz")
 _METRICS = ("nse", "r2", "rmse", "bias", "n")
 _GAP = 0.2  #: NSE gap between training and held-out patches worth a hint
 
@@ -46,14 +52,46 @@ class Step:
 # --- output folders ------------------------------------------------------------------------------
 
 def prepare_folder(folder: Path, overwrite: bool, *, resume: bool = False) -> Path:
-    """Refuse a folder that holds files unless ``overwrite`` (or ``resume``)."""
+    """Refuse a folder that holds files unless ``overwrite`` (or ``resume``); otherwise create
+    it and remove what writers killed in an earlier run left of :data:`RUN_FILES`.
+
+    The orphans go only once this run is allowed to write there: a refused run must not delete
+    the temporary of a run still writing into the same folder.
+    """
     if folder.exists() and not folder.is_dir():
         raise FileExistsError(f"output {folder} exists and is not a folder")
     if folder.exists() and any(folder.iterdir()) and not (overwrite or resume):
         raise FileExistsError(f"output folder {folder} already holds files; choose another "
                               "folder or pass --overwrite to replace them")
     folder.mkdir(parents=True, exist_ok=True)
+    for name in RUN_FILES:
+        for orphan in remove_orphans(folder / name):
+            log.info("removed %s, left by an interrupted run", orphan)
     return folder
+
+
+def finished_run(folder: Path, epochs: int | None) -> str | None:
+    """What to say of the finished run in ``folder``, or None if there is none to leave alone.
+
+    A run is finished once its ``model.npz`` is written (after the last epoch) and it was
+    trained for at least ``epochs`` (the configuration's; None: any number). No model, an
+    unreadable one, or fewer epochs than asked for: None, and resuming continues the run.
+    """
+    from .model import load_model
+
+    path = folder / "model.npz"
+    if not path.is_file():
+        return None
+    try:
+        trained = load_model(path).config.epochs
+    except (OSError, ValueError):  # ModelFileError is a ValueError
+        return None
+    if epochs is not None and trained < epochs:
+        return None
+    return (f"{folder}: the run is finished ({path.name}, {trained} epoch"
+            f"{'s' * (trained != 1)}); nothing was "
+            "changed. Pass --overwrite to write its outputs again, or raise [training] epochs "
+            "to train on.")
 
 
 def refuse_file(path: Path, overwrite: bool) -> None:
