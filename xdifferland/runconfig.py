@@ -459,15 +459,13 @@ def _is_subtable(value) -> bool:
 
 def write_config(config: RunConfig, path: str | os.PathLike, *, header: str = "",
                  overwrite: bool = False) -> Path:
-    """Write the resolved configuration as TOML (readable again by :func:`load_config`)."""
-    path = Path(path)
-    if path.exists() and not overwrite:
-        raise FileExistsError(f"{path} exists; pass overwrite=True to replace it")
+    """Write the resolved configuration as TOML (readable again by :func:`load_config`),
+    atomically and with the umask's permissions (:func:`~xdifferland.io.write_text_atomic`)."""
     tables = config.to_dict()
     tables["training"] = _Table(tables["training"])
     tables["training"]["network"] = _Table(tables["training"]["network"])
     text = config_to_toml(tables, header)
-    return write_text_atomic(path, text)
+    return write_text_atomic(path, text, overwrite=overwrite)
 
 
 class _Table(dict):
