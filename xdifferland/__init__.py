@@ -21,7 +21,7 @@ from .errors import DataError, ModelFileError, Problem, UnitsError, ValidationEr
 from .ensemble import Ensemble, fit_ensemble, load_ensemble
 from .evaluation import evaluate
 from .analysis import factorial, hierarchical_partition
-from .io import open_cardamom_site, open_cardamom_sites, to_netcdf, to_zarr
+from .io import open_cardamom_site, open_cardamom_sites, to_cmip, to_netcdf, to_zarr
 from .model import DifferLandModel, ExtrapolationWarning, load_model
 from .network import NetworkConfig
 from .parameters import default_parameters
@@ -58,6 +58,7 @@ __all__ = [
     "open_cardamom_sites",
     "to_netcdf",
     "to_zarr",
+    "to_cmip",
     "DataError",
     "UnitsError",
     "ValidationError",

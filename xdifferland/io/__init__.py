@@ -1,4 +1,4 @@
-"""Input/output: CARDAMOM site-driver readers and safe NetCDF / Zarr writers.
+"""Input/output: CARDAMOM site-driver readers, safe NetCDF / Zarr writers, CMIP/ILAMB export.
 
 Readers return canonical Datasets (names, units and CF metadata of :mod:`xdifferland.variables`);
 writers are atomic, refuse to overwrite unless asked, and keep attributes round-tripping.
@@ -12,6 +12,8 @@ from .cardamom import (
     open_cardamom_sites,
     read_site_coords,
 )
+from .cmip import to_cmip
+from .ilamb import write_ilamb_references
 from .netcdf import decode_attrs, encode_attrs, open_netcdf, open_zarr, to_netcdf, to_zarr
 from .text import write_text_atomic
 
@@ -24,7 +26,9 @@ __all__ = [
     "open_netcdf",
     "open_zarr",
     "read_site_coords",
+    "to_cmip",
     "to_netcdf",
     "to_zarr",
+    "write_ilamb_references",
     "write_text_atomic",
 ]
