@@ -70,7 +70,8 @@ class Umask:
             for path in paths:
                 want = self.folder if path.is_dir() else self.file
                 mode = path.stat().st_mode & 0o777
-                assert mode == want, f"{path}: {oct(mode)}, want {oct(want)} (umask {self.mask:03o})"
+                assert mode == want, (f"{path}: {oct(mode)}, want {oct(want)} "
+                                      f"(umask {self.mask:03o})")
 
 
 @pytest.fixture(params=[0o022, 0o077], ids=["umask022", "umask077"])
