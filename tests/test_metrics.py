@@ -121,7 +121,7 @@ def grid_case():
 
 def test_spatial_vs_temporal_grid(grid_case):
     o, s, a = grid_case
-    res = skill(o, s)
+    res = skill(o, s, weights=None)
     # Temporal: each series is off by the constant a -> r2 1, bias a, nse 1 - 4 a^2 / 2.
     xr.testing.assert_allclose(res.temporal_bias, a, check_dim_order=False)
     xr.testing.assert_allclose(res.temporal_rmse, a)
@@ -201,8 +201,31 @@ def test_attrs_and_units(obs):
     assert all("long_name" in res[v].attrs for v in res.data_vars)
     assert "Nash-Sutcliffe" in res.nse.attrs["long_name"]
     assert res.attrs["min_count"] == 3 and res.attrs["nse_reference"] == "observed"
-    with pytest.warns(UserWarning, match="units"):
+    with pytest.raises(ValueError, match="cannot be converted to the observed units"):
         skill(obs, _sites(obs.values, units="mm/day"))
+
+
+def test_simulation_in_other_units_is_converted(obs):
+    per_second = _sites(obs.values / 86400.0 / 1000.0, units="kg m-2 s-1")
+    res = skill(obs, per_second)
+    assert float(res.nse) == pytest.approx(1.0) and float(res.rmse) < 1e-9
+    assert res.rmse.attrs["units"] == "gC m-2 d-1"
+
+
+def test_area_weights_on_a_grid(grid_case):
+    o, s, _ = grid_case
+    equal = skill(o, s, weights=None)
+    ones = skill(o, s, weights=xr.ones_like(o.isel(time=0, drop=True)))
+    xr.testing.assert_allclose(equal, ones)
+    area = skill(o, s)  # default: cell areas of the (lat, lon) coordinates
+    cos = np.cos(np.deg2rad(o["lat"])).broadcast_like(o.isel(time=0, drop=True))
+    manual = skill(o, s, weights=cos)  # on a regular grid areas are proportional to cos(lat)
+    for name in ("nse", "bias", "rmse", "spatial_nse", "spatial_bias"):
+        assert float(area[name]) == pytest.approx(float(manual[name]), rel=1e-3), name
+    assert float(area.bias) != pytest.approx(float(equal.bias), rel=1e-6)
+    xr.testing.assert_allclose(area.temporal_nse, equal.temporal_nse)  # never weighted
+    with pytest.raises(ValueError, match="non-negative"):
+        skill(o, s, weights=-cos)
 
 
 def test_alignment_and_input_errors(obs):

@@ -97,7 +97,8 @@ def ensemble_mean(obj, dim: str = "member"):
     >>> float(ensemble_mean(da))
     2.0
     """
-    return _wrap_days(obj).mean(dim)
+    return _relabel(_wrap_days(obj).mean(dim, keep_attrs=True), "ensemble mean of ",
+                    keep_standard_name=True)
 
 
 def ensemble_spread(obj, dim: str = "member"):
@@ -108,13 +109,30 @@ def ensemble_spread(obj, dim: str = "member"):
     >>> float(ensemble_spread(xr.DataArray([1.0, 3.0], dims="member")))
     1.4142135623730951
     """
-    return _wrap_days(obj).std(dim, ddof=1 if obj.sizes[dim] > 1 else 0)
+    return _relabel(_wrap_days(obj).std(dim, ddof=1 if obj.sizes[dim] > 1 else 0,
+                                        keep_attrs=True),
+                    "ensemble standard deviation of ", keep_standard_name=False)
 
 
 def _wrap_days(obj):
+    # attributes set explicitly: whether arithmetic keeps them depends on the xarray version
+    def wrap(da):
+        return (da % DAYS_PER_YEAR).assign_attrs(da.attrs)
+
     if isinstance(obj, xr.Dataset):
-        return obj.assign({n: obj[n] % DAYS_PER_YEAR for n in PHENOLOGY_DAYS if n in obj})
-    return obj % DAYS_PER_YEAR if obj.name in PHENOLOGY_DAYS else obj
+        return obj.assign({n: wrap(obj[n]) for n in PHENOLOGY_DAYS if n in obj})
+    return wrap(obj) if obj.name in PHENOLOGY_DAYS else obj
+
+
+def _relabel(obj, prefix: str, keep_standard_name: bool):
+    """Member statistics named for what they are; a spread is not the quantity's standard name."""
+    arrays = obj.data_vars.values() if isinstance(obj, xr.Dataset) else [obj]
+    for da in arrays:
+        if "long_name" in da.attrs:
+            da.attrs["long_name"] = prefix + da.attrs["long_name"]
+        if not keep_standard_name:
+            da.attrs.pop("standard_name", None)
+    return obj
 
 
 @dataclass(frozen=True)
@@ -148,9 +166,16 @@ class Ensemble:
 
     def _stack(self, results: list):
         member = xr.DataArray(list(self.member_ids), dims="member")
-        out = xr.concat(results, dim=member, coords="minimal", compat="override")
-        return out.assign_coords(seed=("member", list(self.seeds)),
-                                 loss=("member", list(self.losses)))
+        out = xr.concat(results, dim=member, coords="minimal", compat="override",
+                        combine_attrs="override")
+        out = out.assign_coords(seed=("member", list(self.seeds)),
+                                loss=("member", list(self.losses)))
+        out.variables["member"].attrs = {"standard_name": "realization",
+                                         "long_name": "ensemble member (index among all fitted)"}
+        out.variables["seed"].attrs = {"long_name": "random seed of the member's fit"}
+        out.variables["loss"].attrs = {"long_name": "member's final training loss (ranking)",
+                                       "units": "1"}
+        return out
 
     # --- applying the members ------------------------------------------------------------
     def parameters(self, ds: xr.Dataset, **kwargs) -> xr.Dataset:

@@ -21,7 +21,6 @@ and guards the inputs.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Hashable, Iterable, Sequence
 
 import numpy as np
@@ -47,37 +46,84 @@ _FAMILIES = {
 _DUMMY = "_location"  # stands in for the spatial dims of a single time series
 
 
-def _stats(obs: xr.DataArray, sim: xr.DataArray, dims: list[Hashable], min_count: int) -> dict:
+def _stats(obs: xr.DataArray, sim: xr.DataArray, dims: list[Hashable], min_count: int,
+           weights: xr.DataArray | None = None) -> dict:
     """NSE, r2, RMSE, bias and count of already-masked ``obs``/``sim`` reduced over ``dims``.
 
     Everything is NaN where fewer than ``min_count`` pairs remain; NSE is NaN where the observation
     is constant and r2 where either side is constant (both are undefined there, and floating-point
-    round-off would otherwise turn 0/0 into arbitrary numbers).
+    round-off would otherwise turn 0/0 into arbitrary numbers). ``weights`` (e.g. cell areas)
+    weight each pair; those over dims not reduced here are dropped (temporal metrics are
+    unweighted).
     """
     n = obs.notnull().sum(dims)
     enough = n >= min_count
     obs_varies = obs.max(dims) > obs.min(dims)
     sim_varies = sim.max(dims) > sim.min(dims)
+    kw: dict = {"dim": dims, "skipna": True}
+    if weights is not None and set(weights.dims) & set(dims):
+        # one weight per pair, zero where the pair is missing (xskillscore normalizes)
+        kw["weights"] = weights.broadcast_like(obs).where(obs.notnull(), 0.0)
     out = {
-        "nse": xs.r2(obs, sim, dim=dims, skipna=True).where(enough & obs_varies),
-        "r2": (xs.pearson_r(obs, sim, dim=dims, skipna=True) ** 2).where(
-            enough & obs_varies & sim_varies),
-        "rmse": xs.rmse(obs, sim, dim=dims, skipna=True).where(enough),
-        "bias": xs.me(sim, obs, dim=dims, skipna=True).where(enough),
+        "nse": xs.r2(obs, sim, **kw).where(enough & obs_varies),
+        "r2": (xs.pearson_r(obs, sim, **kw) ** 2).where(enough & obs_varies & sim_varies),
+        "rmse": xs.rmse(obs, sim, **kw).where(enough),
+        "bias": xs.me(sim, obs, **kw).where(enough),
     }
     return out | {"n": n}
 
 
-def _same_units(a: str, b: str) -> bool:
-    if " ".join(a.split()) == " ".join(b.split()):
-        return True
-    try:
-        from .units import parse_units
+def _weights(weights, obs: xr.DataArray, space: list[Hashable]) -> xr.DataArray | None:
+    """The weights :func:`skill` applies: ``"area"`` = cell areas on a lat/lon grid."""
+    if weights is None:
+        return None
+    if isinstance(weights, str):
+        if weights != "area":
+            raise ValueError(f"weights must be 'area', None or a DataArray, got {weights!r}")
+        if not {"lat", "lon"} <= set(space) or not {"lat", "lon"} <= set(obs.coords):
+            return None  # sites, pixels, patches or an unlabeled grid: locations count the same
+        from .io.conventions import cell_area
 
-        ratio = (parse_units(a) / parse_units(b)).to("dimensionless").magnitude
-        return bool(np.isclose(ratio, 1.0))
-    except (ValueError, TypeError):  # unparsable, or incompatible (DimensionalityError)
+        return cell_area(obs["lat"], obs["lon"]).assign_coords(lat=obs["lat"], lon=obs["lon"])
+    if not isinstance(weights, xr.DataArray):
+        raise TypeError(f"weights must be an xarray.DataArray, got {type(weights).__name__}")
+    bad = [d for d in weights.dims if d not in obs.dims]
+    if bad:
+        raise ValueError(f"weights have dims {bad} that the observations lack ({obs.dims})")
+    if bool((weights < 0).any()) or not bool(np.isfinite(weights).all()):
+        raise ValueError("weights must be finite and non-negative")
+    return weights
+
+
+def _is_water(name: str) -> bool:
+    """Whether a declared variable is liquid water (kept as a depth: ET, water storage)."""
+    from .variables import variable
+
+    try:
+        return "mm" in variable(name).units
+    except KeyError:
         return False
+
+
+def _in_units_of(simulated: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:
+    """``simulated`` in the observed units, when both declare units (pint, water mass = depth).
+
+    Raises a ValueError naming both units when they are not convertible.
+    """
+    obs_units, sim_units = observed.attrs.get("units"), simulated.attrs.get("units")
+    if not obs_units or not sim_units or " ".join(str(obs_units).split()) == " ".join(
+            str(sim_units).split()):
+        return simulated
+    from .errors import UnitsError
+    from .units import convert_to
+
+    name = str(observed.name or simulated.name or "simulated")
+    try:
+        return convert_to(simulated, str(obs_units), name=name, water=_is_water(name))
+    except UnitsError:
+        raise ValueError(
+            f"{name}: simulated units {sim_units!r} cannot be converted to the observed units "
+            f"{obs_units!r}; fix the units attribute of the one that is wrong") from None
 
 
 def _prepare(observed, simulated, time_dim, spatial_dims, warmup):
@@ -99,11 +145,7 @@ def _prepare(observed, simulated, time_dim, spatial_dims, warmup):
     if not isinstance(warmup, (int, np.integer)) or isinstance(warmup, bool) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
 
-    obs_units, sim_units = observed.attrs.get("units"), simulated.attrs.get("units")
-    if obs_units and sim_units and not _same_units(str(obs_units), str(sim_units)):
-        warnings.warn(f"observed units {obs_units!r} differ from simulated units {sim_units!r}; "
-                      "metrics are reported in the observed units", UserWarning, stacklevel=3)
-
+    simulated = _in_units_of(simulated, observed)
     obs, sim = xr.align(observed, simulated.transpose(*observed.dims), join="inner")
     obs, sim = obs.isel({time_dim: slice(warmup, None)}), sim.isel({time_dim: slice(warmup, None)})
     if obs.sizes[time_dim] == 0:
@@ -119,7 +161,7 @@ def _prepare(observed, simulated, time_dim, spatial_dims, warmup):
 
 def skill(observed: xr.DataArray, simulated: xr.DataArray, *, time_dim: Hashable = "time",
           spatial_dims: Sequence[Hashable] | None = None, warmup: int = 0,
-          min_count: int = 3) -> xr.Dataset:
+          min_count: int = 3, weights: xr.DataArray | str | None = "area") -> xr.Dataset:
     """Flat, spatial and temporal skill of ``simulated`` against ``observed``.
 
     Parameters
@@ -143,6 +185,12 @@ def skill(observed: xr.DataArray, simulated: xr.DataArray, *, time_dim: Hashable
         drops a location with any missing month). The flat and spatial statistics likewise need
         ``min_count`` pairs / locations.
 
+    weights : DataArray, "area" or None, default "area"
+        Weights of the locations in the flat and spatial metrics, as ``weights=`` of
+        xskillscore: ``"area"`` weights the cells of a ``(lat, lon)`` grid by their area (and
+        leaves sites, pixels and patches equal), ``None`` weights every pair equally, a
+        DataArray over the spatial dims gives your own. Temporal metrics are never weighted.
+
     Returns
     -------
     xarray.Dataset
@@ -151,7 +199,8 @@ def skill(observed: xr.DataArray, simulated: xr.DataArray, *, time_dim: Hashable
         spatial dims ``temporal_nse, temporal_r2, temporal_rmse, temporal_bias, temporal_n``.
         NSE is NaN where the observation has zero variance and r2 where either side has; RMSE and
         bias stay defined there. Every variable has a ``long_name``; RMSE and bias carry
-        ``observed.attrs["units"]`` when present. ``attrs`` record ``warmup``, ``min_count``,
+        ``observed.attrs["units"]`` when present: a simulation whose ``units`` differ from the
+        observation's is converted to them first (a ValueError names both if they cannot be). ``attrs`` record ``warmup``, ``min_count``,
         ``time_dim`` and ``spatial_dims``.
 
     Examples
@@ -172,13 +221,14 @@ def skill(observed: xr.DataArray, simulated: xr.DataArray, *, time_dim: Hashable
     if not isinstance(min_count, (int, np.integer)) or min_count < 1:
         raise ValueError(f"min_count must be a positive integer, got {min_count!r}")
     obs, sim, space = _prepare(observed, simulated, time_dim, spatial_dims, warmup)
+    area = _weights(weights, obs, space)
 
-    flat = _stats(obs, sim, [time_dim, *space], min_count)
+    flat = _stats(obs, sim, [time_dim, *space], min_count, area)
     temporal = _stats(obs, sim, [time_dim], min_count)
     located = temporal["n"] >= min_count
     obs_mean = obs.mean(time_dim, skipna=True).where(located)
     sim_mean = sim.mean(time_dim, skipna=True).where(located)
-    spatial = _stats(obs_mean, sim_mean, space, min_count)
+    spatial = _stats(obs_mean, sim_mean, space, min_count, area)
 
     data = {name: flat[name] for name in (*_METRICS, "n")}
     data |= {f"spatial_{name}": spatial[name] for name in (*_METRICS, "n")}

@@ -36,6 +36,7 @@ from .variables import Variable, variable
 __all__ = [
     "UREG",
     "WATER_DENSITY",
+    "convert_to",
     "convert_units",
     "parse_units",
     "to_canonical_units",
@@ -177,6 +178,53 @@ def _convert(da: xr.DataArray, v: Variable, source: pint.Quantity | None,
         da = da.copy(data=q.pint.to(target).pint.dequantify().data)
     # Always the table's spelling, so downstream code can compare strings.
     return da.assign_attrs(units=v.units)
+
+
+def convert_to(da: xr.DataArray, units: str, *, name: str | None = None,
+               water: bool = False) -> xr.DataArray:
+    """``da`` converted from its ``units`` attribute to ``units`` (any CF/UDUNITS/pint spelling).
+
+    With ``water=True`` (the quantity is liquid water) a mass per area and a depth convert into
+    each other (1 kg m-2 = 1 mm); otherwise that would turn, say, a carbon flux into a depth.
+    Dask-backed data stay lazy.
+
+    Raises
+    ------
+    UnitsError
+        Naming the variable, if ``da`` has no units or they cannot be converted to ``units``.
+
+    Examples
+    --------
+    >>> import xarray as xr
+    >>> flux = xr.DataArray([1.0], dims="time", attrs={"units": "kg m-2 s-1"})
+    >>> float(convert_to(flux, "g m-2 d-1")[0])
+    86400000.0
+    >>> et = xr.DataArray([2.0], attrs={"units": "kg m-2 d-1"})
+    >>> float(convert_to(et, "mm/day", water=True)[0])
+    2.0
+    """
+    label = name or str(da.name or "the variable")
+    found = da.attrs.get("units")
+    fix = f"set its 'units' attribute to the data's real units (convertible to {units})"
+    if not found:
+        raise UnitsError([Problem(label, "has no 'units' attribute.", fix)])
+    try:
+        source, target = parse_units(str(found)), parse_units(units)
+    except ValueError as error:
+        raise UnitsError([Problem(label, str(error) + ".", fix)]) from None
+    if source.is_compatible_with(target):
+        factor = source
+    elif water and (source / WATER_DENSITY).is_compatible_with(target):
+        factor = source / WATER_DENSITY
+    elif water and (source * WATER_DENSITY).is_compatible_with(target):
+        factor = source * WATER_DENSITY
+    else:
+        raise UnitsError([Problem(label, f"units {found!r} cannot be converted to {units!r}.",
+                                  fix)])
+    bare = xr.DataArray(da.data, dims=da.dims)
+    q = bare.pint.quantify(factor.units, unit_registry=UREG) * float(factor.magnitude)
+    converted = q.pint.to(target.units).pint.dequantify().data / float(target.magnitude)
+    return da.copy(data=converted).assign_attrs(units=units)
 
 
 def _plans(ds: xr.Dataset, roles: Mapping[str, str] | None, found: Mapping[str, str] | None):

@@ -1,7 +1,8 @@
 """Carbon-budget diagnostics: cell areas, area-weighted net carbon flux, site comparisons.
 
-* :func:`cell_area`: area of each cell of a regular lat/lon grid on a sphere (m²), from the cell
-  edges halfway between centres: ``R² (sin φ_n - sin φ_s) (λ_e - λ_w)``.
+* :func:`cell_area`: area of each cell of a lat/lon grid on a sphere (m²), from the cell
+  edges halfway between centres (the one implementation, :func:`xdifferland.io.conventions.cell_area`,
+  which also gives written files their ``cell_area`` variable).
 * :func:`net_carbon_flux`: global and regional totals of a flux density such as simulated NBE
   (g C m⁻² d⁻¹) in Pg C yr⁻¹: ``Σ flux × area × 365.25 / 1e15``, regions being latitude bands or
   user masks.
@@ -16,49 +17,13 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..io.conventions import EARTH_RADIUS, cell_area, cell_edges
 from ..registry import DAYS_PER_YEAR
+from ..units import convert_to
 
 __all__ = ["EARTH_RADIUS", "cell_area", "cell_edges", "net_carbon_flux", "site_comparison"]
 
-EARTH_RADIUS = 6_371_008.8  #: mean Earth radius, m
 _G_PER_PG = 1e15
-
-
-def cell_edges(centres) -> np.ndarray:
-    """Edges of cells around regularly or irregularly spaced ``centres`` (midpoints).
-
-    Examples
-    --------
-    >>> cell_edges([0.25, 0.75, 1.25])
-    array([0. , 0.5, 1. , 1.5])
-    """
-    c = np.asarray(centres, float)
-    if c.size < 2:
-        raise ValueError("need at least two cell centres to infer the cell size")
-    mid = 0.5 * (c[1:] + c[:-1])
-    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
-
-
-def cell_area(lat, lon, *, radius: float = EARTH_RADIUS) -> xr.DataArray:
-    """Spherical area (m²) of every cell of a lat/lon grid given by its centres (degrees).
-
-    Examples
-    --------
-    >>> lat = np.arange(-89.5, 90.0, 1.0)
-    >>> lon = np.arange(-179.5, 180.0, 1.0)
-    >>> area = cell_area(lat, lon)
-    >>> round(float(area.sum()) / (4 * np.pi * EARTH_RADIUS ** 2), 10)
-    1.0
-    """
-    lat_values = np.asarray(lat, float)
-    lon_values = np.asarray(lon, float)
-    phi = np.deg2rad(np.clip(cell_edges(lat_values), -90.0, 90.0))
-    lam = np.deg2rad(cell_edges(lon_values))
-    band = np.abs(np.diff(np.sin(phi)))
-    width = np.abs(np.diff(lam))
-    area = radius ** 2 * band[:, None] * width[None, :]
-    return xr.DataArray(area, dims=("lat", "lon"), coords={"lat": lat_values, "lon": lon_values},
-                        name="cell_area", attrs={"units": "m**2", "long_name": "cell area"})
 
 
 def _regions(lat: xr.DataArray, regions, bands) -> dict[str, xr.DataArray]:
@@ -79,8 +44,9 @@ def net_carbon_flux(flux: xr.DataArray, *, area: xr.DataArray | None = None,
     Parameters
     ----------
     flux : xarray.DataArray
-        Flux density in g C m⁻² d⁻¹ over ``(…, lat, lon)``, e.g. simulated NBE (positive = source
-        to the atmosphere). Missing cells (NaN) count as zero.
+        Carbon flux density over ``(…, lat, lon)``, e.g. simulated NBE (positive = source to the
+        atmosphere), with a ``units`` attribute convertible to g m⁻² d⁻¹ (``kg m-2 s-1``,
+        ``gC/m2/d``, ...): it is converted first. Missing cells (NaN) count as zero.
     area : xarray.DataArray, optional
         Cell areas in m² (default :func:`cell_area` of the grid).
     bands : sequence of (south, north), optional
@@ -95,18 +61,26 @@ def net_carbon_flux(flux: xr.DataArray, *, area: xr.DataArray | None = None,
     xarray.DataArray
         Dims ``(region, …)`` with ``region`` = ``"global"``, the bands, then the user regions.
 
+    Raises
+    ------
+    UnitsError
+        If ``flux`` has no ``units`` or units that are not a mass flux density.
+
     Examples
     --------
     >>> lat, lon = np.arange(-89.5, 90.0, 1.0), np.arange(-179.5, 180.0, 1.0)
     >>> flux = xr.DataArray(np.ones((180, 360)), dims=("lat", "lon"),
-    ...                     coords={"lat": lat, "lon": lon})
+    ...                     coords={"lat": lat, "lon": lon}, attrs={"units": "g m-2 d-1"})
     >>> total = net_carbon_flux(flux, bands=[(0, 90)])  # 1 g m-2 d-1 over the whole sphere
     >>> [round(float(v), 1) for v in total]  # 5.1e14 m2 * 365.25 d / 1e15
     [186.3, 93.2]
     """
+    flux = convert_to(flux, "g/m**2/day", name=str(flux.name or "flux"))
     if area is None:
         area = cell_area(flux["lat"].values, flux["lon"].values)
         area = area.assign_coords(lat=flux["lat"], lon=flux["lon"])
+    else:
+        area = convert_to(area, "m**2", name=str(area.name or "area"))
     lat = flux["lat"].broadcast_like(area)
     masks = _regions(lat, regions, bands)
     weighted = flux.fillna(0.0) * area * DAYS_PER_YEAR / _G_PER_PG
@@ -115,7 +89,8 @@ def net_carbon_flux(flux: xr.DataArray, *, area: xr.DataArray | None = None,
     if time_mean and "time" in out.dims:
         out = out.mean("time")
     out.name = "net_carbon_flux"
-    out.attrs.update(units="Pg C / yr", long_name="area-integrated carbon flux")
+    out.attrs.update(units="Pg yr-1",
+                     long_name="area-integrated carbon flux (Pg C per year of 365.25 days)")
     return out
 
 
@@ -129,7 +104,9 @@ def site_comparison(simulated: xr.DataArray, observed: xr.DataArray, *,
     Parameters
     ----------
     simulated, observed : xarray.DataArray
-        ``(time, site)`` or ``(time, lat, lon)`` with NaN where unobserved.
+        ``(time, site)`` or ``(time, lat, lon)`` with NaN where unobserved. When both declare
+        ``units``, the simulation is converted to the observed units first (a ValueError names
+        both when they cannot be).
 
     Returns
     -------
@@ -144,6 +121,9 @@ def site_comparison(simulated: xr.DataArray, observed: xr.DataArray, *,
     >>> float(res.r), int(res.n_sites)
     (1.0, 3)
     """
+    from ..metrics import _in_units_of
+
+    simulated = _in_units_of(simulated, observed)
     simulated, observed = xr.align(simulated, observed, join="inner")
     both = simulated.notnull() & observed.notnull()
     spatial = [d for d in observed.dims if d != time_dim]

@@ -25,14 +25,14 @@ import xarray as xr
 
 from .._version import __version__
 
-__all__ = ["CONVENTIONS", "cell_area", "cf_result", "coordinate_attrs", "history_line",
+__all__ = ["CONVENTIONS", "EARTH_RADIUS", "cell_area", "cell_edges", "cf_result", "coordinate_attrs", "history_line",
            "netcdf_encoding", "time_bounds", "udunits", "with_cell_measures"]
 
 #: The CF version the outputs follow (what ``compliance-checker --test cf:1.8`` checks).
 CONVENTIONS = "CF-1.8"
 
-#: Mean Earth radius (m) used for grid-cell areas (the authalic radius of WGS84).
-EARTH_RADIUS = 6_371_007.2
+#: Mean Earth radius (m, IUGG) used for grid-cell areas.
+EARTH_RADIUS = 6_371_008.8
 
 _COORDINATES = {
     "time": {"standard_name": "time", "long_name": "time", "axis": "T"},
@@ -175,30 +175,44 @@ def time_bounds(time: xr.DataArray) -> xr.DataArray:
                         coords={time.dims[0]: time.values})
 
 
-def cell_area(lat: xr.DataArray, lon: xr.DataArray) -> xr.DataArray:
-    """Area (m2) of the cells of a regular lat/lon grid, on a sphere of radius 6,371,007.2 m.
+def cell_edges(centres) -> np.ndarray:
+    """Edges of cells around regularly or irregularly spaced ``centres`` (midpoints).
 
     Examples
     --------
-    >>> lat = xr.DataArray([-0.25, 0.25], dims="lat", coords={"lat": [-0.25, 0.25]})
-    >>> lon = xr.DataArray([0.25], dims="lon", coords={"lon": [0.25]})
-    >>> round(float(cell_area(lat, lon).sum()) / 1e6)  # two 0.5° cells at the equator, km2
-    6182
+    >>> cell_edges([0.25, 0.75, 1.25])
+    array([0. , 0.5, 1. , 1.5])
     """
-    def edges(centres: np.ndarray) -> np.ndarray:
-        if centres.size == 1:
-            return np.array([centres[0] - 0.25, centres[0] + 0.25])
-        mid = (centres[1:] + centres[:-1]) / 2
-        return np.concatenate([[2 * centres[0] - mid[0]], mid, [2 * centres[-1] - mid[-1]]])
+    c = np.asarray(centres, float)
+    if c.size < 2:
+        raise ValueError("need at least two cell centres to infer the cell size")
+    mid = 0.5 * (c[1:] + c[:-1])
+    return np.concatenate([[c[0] - (mid[0] - c[0])], mid, [c[-1] + (c[-1] - mid[-1])]])
 
-    lat_edges = np.clip(edges(np.asarray(lat.values, float)), -90.0, 90.0)
-    lon_edges = edges(np.asarray(lon.values, float))
-    band = np.abs(np.diff(np.sin(np.deg2rad(lat_edges))))
-    width = np.abs(np.diff(np.deg2rad(lon_edges)))
-    area = EARTH_RADIUS ** 2 * band[:, None] * width[None, :]
-    return xr.DataArray(area, dims=("lat", "lon"), coords={"lat": lat.values, "lon": lon.values},
-                        attrs={"standard_name": "cell_area", "long_name": "grid-cell area",
-                               "units": "m2"})
+
+def cell_area(lat, lon, *, radius: float = EARTH_RADIUS) -> xr.DataArray:
+    """Spherical area (m2) of every cell of a lat/lon grid given by its centres (degrees).
+
+    ``R² (sin φ_n - sin φ_s) (λ_e - λ_w)`` with edges halfway between centres.
+
+    Examples
+    --------
+    >>> lat = np.arange(-89.5, 90.0, 1.0)
+    >>> lon = np.arange(-179.5, 180.0, 1.0)
+    >>> area = cell_area(lat, lon)
+    >>> round(float(area.sum()) / (4 * np.pi * EARTH_RADIUS ** 2), 10)
+    1.0
+    """
+    lat_values = np.asarray(lat, float)
+    lon_values = np.asarray(lon, float)
+    phi = np.deg2rad(np.clip(cell_edges(lat_values), -90.0, 90.0))
+    lam = np.deg2rad(cell_edges(lon_values))
+    band = np.abs(np.diff(np.sin(phi)))
+    width = np.abs(np.diff(lam))
+    area = radius ** 2 * band[:, None] * width[None, :]
+    return xr.DataArray(area, dims=("lat", "lon"), coords={"lat": lat_values, "lon": lon_values},
+                        name="cell_area", attrs={"standard_name": "cell_area",
+                                                 "long_name": "grid-cell area", "units": "m2"})
 
 
 def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
@@ -213,9 +227,9 @@ def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
     Examples
     --------
     >>> import pandas as pd
-    >>> ds = xr.Dataset({"gpp": (("time", "lat", "lon"), np.ones((2, 1, 1)), {"units": "g m-2 d-1"})},
+    >>> ds = xr.Dataset({"gpp": (("time", "lat", "lon"), np.ones((2, 2, 2)), {"units": "g m-2 d-1"})},
     ...                 coords={"time": pd.date_range("2001-01-15", periods=2, freq="30D"),
-    ...                         "lat": [0.25], "lon": [10.25]})
+    ...                         "lat": [0.25, 0.75], "lon": [10.25, 10.75]})
     >>> out = cf_result(ds, title="GPP", what="example")
     >>> out["gpp"].attrs["cell_measures"], out["time"].attrs["bounds"], out.attrs["Conventions"]
     ('area: cell_area', 'time_bnds', 'CF-1.8')
@@ -235,7 +249,7 @@ def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
         # as a bare variable: a DataArray's own ``time`` coordinate would replace ours
         out = out.assign_coords(time_bnds=time_bounds(out["time"]).variable)
         out.variables["time"].attrs["bounds"] = "time_bnds"
-    if "lat" in out.dims and "lon" in out.dims:
+    if _is_grid(out):
         for name in out.data_vars:
             if {"lat", "lon"} <= set(out[name].dims):
                 out.variables[name].attrs["cell_measures"] = "area: cell_area"
@@ -259,9 +273,14 @@ def with_cell_measures(ds: xr.Dataset) -> xr.Dataset:
     """
     wanted = any("area: cell_area" in str(v.attrs.get("cell_measures", ""))
                  for v in ds.data_vars.values())
-    if not wanted or "cell_area" in ds.variables or not {"lat", "lon"} <= set(ds.dims):
+    if not wanted or "cell_area" in ds.variables or not _is_grid(ds):
         return ds
     return ds.assign(cell_area=cell_area(ds["lat"], ds["lon"]).variable)
+
+
+def _is_grid(ds: xr.Dataset) -> bool:
+    """A lat/lon grid whose cells have a size (at least two centres along each axis)."""
+    return all(d in ds.dims and d in ds.coords and ds.sizes[d] >= 2 for d in ("lat", "lon"))
 
 
 def netcdf_encoding(ds: xr.Dataset) -> dict:
