@@ -12,6 +12,7 @@ import pytest
 import xdifferland
 from tests.analysis.conftest import FIT, client, lai_world, make_model  # noqa: F401
 from xdifferland import Ensemble, fit_ensemble
+from xdifferland.errors import ModelFileError
 from xdifferland.tasks import TaskError, run_tasks
 
 
@@ -136,7 +137,7 @@ def test_a_crash_while_replacing_keeps_the_old_ensemble(lai_world, tmp_path,  # 
 
     monkeypatch.setattr(xdifferland.DifferLandModel, "save", dying_save)
     if fail_at == "index":
-        monkeypatch.setattr("xdifferland.ensemble.write_text_atomic", dying_index)
+        monkeypatch.setattr("xdifferland.ensemble_files.write_text_atomic", dying_index)
     with pytest.raises(KeyboardInterrupt):
         _untrained(ds, 2, seed=7).save(tmp_path / "ens", overwrite=True)
     monkeypatch.undo()
@@ -188,3 +189,36 @@ def test_retries_raise_on_the_cluster(client):  # noqa: F811
 
     with pytest.raises(TaskError, match="boom"):
         run_tasks(always, [(1,)], client=client, retries=1)
+
+
+@pytest.mark.parametrize(("damage", "message"), [
+    (lambda m: m["members"][0].update(file="../../elsewhere.npz"), "not a member file name"),
+    (lambda m: m["members"][1].update(file=m["members"][0]["file"]), "listed twice"),
+    (lambda m: m["members"][0].pop("seed"), "'seed' must be a non-negative integer"),
+    (lambda m: m["members"][0].update(loss="low"), "'loss' must be a number"),
+    (lambda m: m.update(members=[]), "non-empty list"),
+    (lambda m: m.update(kind="something-else"), "not an xdifferland ensemble index"),
+    (lambda m: m["members"][0].update(file="member_009.npz"), "missing from the folder"),
+], ids=["path-outside", "duplicate", "no-seed", "text-loss", "no-members", "kind", "missing"])
+def test_damaged_ensemble_index_is_refused(lai_world, tmp_path, damage, message):  # noqa: F811
+    _untrained(lai_world[0], 2).save(tmp_path / "ens")
+    index = tmp_path / "ens" / "ensemble.json"
+    meta = json.loads(index.read_text())
+    damage(meta)
+    index.write_text(json.dumps(meta))
+    with pytest.raises(ModelFileError, match=message):
+        xdifferland.load_ensemble(tmp_path / "ens")
+
+
+def test_ensemble_index_that_is_not_json_or_huge_is_refused(lai_world, tmp_path):  # noqa: F811
+    _untrained(lai_world[0], 1).save(tmp_path / "ens")
+    index = tmp_path / "ens" / "ensemble.json"
+    index.write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        xdifferland.load_ensemble(tmp_path / "ens")
+    index.write_text(" " * (2 << 20))
+    with pytest.raises(ModelFileError, match="more than an ensemble index can be"):
+        xdifferland.load_ensemble(tmp_path / "ens")
+    index.unlink()
+    with pytest.raises(ModelFileError, match="has no ensemble.json"):
+        xdifferland.load_ensemble(tmp_path / "ens")

@@ -21,9 +21,7 @@ any Client, any number of workers, or ``client="synchronous"``.
 from __future__ import annotations
 
 import dataclasses
-import json
 import os
-import re
 import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -32,8 +30,7 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from .io.atomic import refuse_existing
-from .io.text import write_text_atomic
+from .ensemble_files import read_index, save_members
 from .model import DifferLandModel
 from .registry import DAYS_PER_YEAR, PHENOLOGY_DAYS
 from .simulation import prepare_dataset
@@ -58,8 +55,6 @@ __all__ = [
 #: ``fit`` keywords that are not training settings (everything else goes into ``FitConfig``).
 _FIT_KEYWORDS = ("predictors", "roles", "patch_variable", "mask", "observation_mask",
                  "extra_terms", "callback")
-_INDEX_FILE = "ensemble.json"
-_MEMBER_FILE = re.compile(r"member_\d{3,}(?:_v(\d+))?\.npz")
 
 
 def member_seed(base_seed: int, index: int) -> int:
@@ -214,44 +209,18 @@ class Ensemble:
         """One model file per member plus ``ensemble.json`` (no pickle), atomically: the index
         goes last, so a crash leaves the previous complete ensemble or none. A replaced ensemble's
         members get new names (``member_003_v1.npz``, ...); the old ones go after the index."""
-        directory = Path(directory)
-        index = directory / _INDEX_FILE
-        refuse_existing(index, overwrite)
-        old = _old_members(index)
-        version = 1 + max((int(_MEMBER_FILE.fullmatch(n)[1] or 0) for n in old), default=-1)
-        entries = []
-        for model, mid, seed, loss in zip(self.members, self.member_ids, self.seeds,
-                                          self.losses):
-            name = f"member_{mid:03d}{f'_v{version}' if version else ''}.npz"
-            model.save(directory / name, overwrite=overwrite)
-            entries.append({"file": name, "member": mid, "seed": seed, "loss": loss})
-        text = json.dumps({"kind": "xdifferland-ensemble", "members": entries,
-                           "info": dict(self.info)}, indent=1)
-        write_text_atomic(index, text, overwrite=overwrite)
-        for name in old - {e["file"] for e in entries}:
-            (directory / name).unlink(missing_ok=True)
-        return directory
+        return save_members(Path(directory), self.members, self.member_ids, self.seeds,
+                            self.losses, dict(self.info), overwrite=overwrite)
 
     @classmethod
     def load(cls, directory: str | os.PathLike) -> Ensemble:
-        """Read an ensemble written by :meth:`save`."""
+        """Read an ensemble written by :meth:`save`; the index and every member are validated
+        first (:class:`~xdifferland.errors.ModelFileError` says what is wrong)."""
         directory = Path(directory)
-        meta = json.loads((directory / _INDEX_FILE).read_text())
-        if meta.get("kind") != "xdifferland-ensemble":
-            raise ValueError(f"{directory / _INDEX_FILE} is not an xdifferland ensemble index")
-        entries = meta["members"]
+        entries, info = read_index(directory)
         return cls(tuple(DifferLandModel.load(directory / e["file"]) for e in entries),
-                   tuple(int(e["member"]) for e in entries), tuple(int(e["seed"]) for e in entries),
-                   tuple(float(e["loss"]) for e in entries), meta.get("info", {}))
-
-
-def _old_members(index: Path) -> set[str]:
-    """Member files an existing index names; only names ``save`` writes (never delete others)."""
-    try:
-        names = {str(e["file"]) for e in json.loads(index.read_text())["members"]}
-    except (OSError, ValueError, KeyError, TypeError):
-        return set()
-    return {n for n in names if _MEMBER_FILE.fullmatch(n)}
+                   tuple(e["member"] for e in entries), tuple(e["seed"] for e in entries),
+                   tuple(float(e["loss"]) for e in entries), info)
 
 
 def load_ensemble(directory: str | os.PathLike) -> Ensemble:
