@@ -27,7 +27,7 @@ import pandas as pd
 import xarray as xr
 
 from .._version import __version__
-from .conventions import cell_area, cf_result
+from .conventions import cell_area, cell_edges, cf_result
 from .netcdf import to_netcdf
 from .text import write_text_atomic
 
@@ -134,7 +134,8 @@ def cmip_dataset(result: xr.Dataset, variables=None) -> xr.Dataset:
     Raises
     ------
     ValueError
-        If ``result`` is not on a lat/lon grid, or holds the outputs of none of the variables.
+        If ``result`` is not on a lat/lon grid (of at least 2 x 2 cells), or holds the outputs
+        of none of the variables.
     KeyError
         If a requested variable is unknown or an output it needs is missing.
 
@@ -142,9 +143,9 @@ def cmip_dataset(result: xr.Dataset, variables=None) -> xr.Dataset:
     --------
     >>> import numpy as np, pandas as pd, xarray as xr
     >>> time = pd.date_range("2001-01-01", periods=2, freq="MS") + pd.Timedelta("14D")
-    >>> sim = xr.Dataset({"gpp": (("time", "lat", "lon"), np.full((2, 1, 1), 8.64),
+    >>> sim = xr.Dataset({"gpp": (("time", "lat", "lon"), np.full((2, 2, 2), 8.64),
     ...                           {"units": "g m-2 d-1"})},
-    ...                  coords={"time": time, "lat": [0.25], "lon": [10.25]})
+    ...                  coords={"time": time, "lat": [0.25, 0.75], "lon": [10.25, 10.75]})
     >>> out = cmip_dataset(sim)
     >>> out["gpp"].attrs["units"], round(float(out["gpp"][0, 0, 0]) * 1e7, 6)  # 8.64 g m-2 d-1
     ('kg m-2 s-1', 1.0)
@@ -154,6 +155,9 @@ def cmip_dataset(result: xr.Dataset, variables=None) -> xr.Dataset:
     if not {"lat", "lon"} <= set(result.dims):
         raise ValueError("to_cmip needs a gridded result on (time, lat, lon); got dims "
                          f"{tuple(result.dims)}")
+    if min(result.sizes["lat"], result.sizes["lon"]) < 2:
+        # cells need neighbours to have edges, hence bounds and an area
+        raise ValueError("to_cmip needs at least two cells along lat and along lon")
     chosen = _choose(result, variables)
     out = xr.Dataset({v.name: _derive(result, v) for v in chosen}, attrs=result.attrs)
     out = out.assign_coords({name: result[name] for name in ("time", "lat", "lon")})
@@ -200,9 +204,9 @@ def to_cmip(result: xr.Dataset, directory: str | os.PathLike, *,
     --------
     >>> import tempfile, numpy as np, pandas as pd, xarray as xr
     >>> time = pd.date_range("2001-01-01", periods=3, freq="MS") + pd.Timedelta("14D")
-    >>> sim = xr.Dataset({"lai": (("time", "lat", "lon"), np.ones((3, 1, 2)),
+    >>> sim = xr.Dataset({"lai": (("time", "lat", "lon"), np.ones((3, 2, 2)),
     ...                           {"units": "m2 m-2"})},
-    ...                  coords={"time": time, "lat": [0.25], "lon": [10.25, 10.75]})
+    ...                  coords={"time": time, "lat": [0.25, 0.75], "lon": [10.25, 10.75]})
     >>> table = to_cmip(sim, tempfile.mkdtemp())
     >>> pd.read_csv(table)["path"].map(lambda p: Path(p).name).tolist()
     ['lai_Lmon_xdifferland_synthetic_r1i1p1f1_gn_200101-200103.nc', \
@@ -347,16 +351,11 @@ def convert(da: xr.DataArray, units: str, *, water: bool = False) -> xr.DataArra
 
 
 def _bounds(centres: xr.DataArray) -> xr.DataArray:
-    """Cell edges ``(n, 2)`` halfway between centres; an end cell mirrors its neighbour."""
-    c = np.asarray(centres.values, dtype=float)
-    if c.size == 1:
-        mid = np.array([c[0] - 0.25, c[0] + 0.25])  # a lone cell: the package's half degree
-    else:
-        inner = (c[1:] + c[:-1]) / 2
-        mid = np.concatenate([[2 * c[0] - inner[0]], inner, [2 * c[-1] - inner[-1]]])
+    """Cell edges ``(n, 2)`` halfway between centres (as the cell areas use them)."""
+    edges = cell_edges(centres.values)
     if centres.name == "lat":
-        mid = np.clip(mid, -90.0, 90.0)
-    return xr.DataArray(np.stack([mid[:-1], mid[1:]], axis=-1), dims=(centres.name, "nv"))
+        edges = np.clip(edges, -90.0, 90.0)
+    return xr.DataArray(np.stack([edges[:-1], edges[1:]], axis=-1), dims=(centres.name, "nv"))
 
 
 def _land_fraction(ds: xr.Dataset) -> xr.DataArray:
