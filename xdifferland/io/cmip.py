@@ -19,6 +19,7 @@ results (time bounds, cell measures, ``Conventions``, ``title``, ``history``) co
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -207,10 +208,11 @@ def to_cmip(result: xr.Dataset, directory: str | os.PathLike, *,
     >>> sim = xr.Dataset({"lai": (("time", "lat", "lon"), np.ones((3, 2, 2)),
     ...                           {"units": "m2 m-2"})},
     ...                  coords={"time": time, "lat": [0.25, 0.75], "lon": [10.25, 10.75]})
-    >>> table = to_cmip(sim, tempfile.mkdtemp())
-    >>> pd.read_csv(table)["path"].map(lambda p: Path(p).name).tolist()
-    ['lai_Lmon_xdifferland_synthetic_r1i1p1f1_gn_200101-200103.nc', \
-'areacella_fx_xdifferland_synthetic_r1i1p1f1_gn.nc', 'sftlf_fx_xdifferland_synthetic_r1i1p1f1_gn.nc']
+    >>> rows = pd.read_csv(to_cmip(sim, tempfile.mkdtemp()))
+    >>> rows[["variable_id", "table_id"]].values.tolist()
+    [['lai', 'Lmon'], ['areacella', 'fx'], ['sftlf', 'fx']]
+    >>> Path(rows["path"][0]).name
+    'lai_Lmon_xdifferland_synthetic_r1i1p1f1_gn_200101-200103.nc'
     """
     from ..boundary import time_axis
 
@@ -268,6 +270,14 @@ def cf_grid(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
 
     Adds ``lat_bnds``/``lon_bnds`` and the cell area ``areacella`` that every data variable's
     ``cell_measures`` then names (CMIP's name rather than the package's ``cell_area``).
+
+    Examples
+    --------
+    >>> ds = xr.Dataset({"cSoil": (("lat", "lon"), np.ones((2, 2)), {"units": "kg m-2"})},
+    ...                 coords={"lat": [0.25, 0.75], "lon": [10.25, 10.75]})
+    >>> out = cf_grid(ds, title="soil carbon", what="example")
+    >>> out["cSoil"].attrs["cell_measures"], out["lat_bnds"].values.tolist()
+    ('area: areacella', [[0.0, 0.5], [0.5, 1.0]])
     """
     out = cf_result(ds, title=title, what=what)
     for name in ("lat", "lon"):
@@ -315,12 +325,13 @@ def _derive(result: xr.Dataset, v: CmipVariable) -> xr.DataArray:
     for output, sign in v.terms:
         da = convert(result[output], v.units, water=v.water)
         total = sign * da if total is None else total + sign * da
-        methods.add(str(result[output].attrs.get("cell_methods", "time: mean")))
+        # only the time part is the engine's; the area part is CMIP's (land cells only)
+        found = re.search(r"time:\s*\w+", str(result[output].attrs.get("cell_methods", "")))
+        methods.add(found.group(0) if found else "time: mean")
     if len(methods) > 1:
         raise ValueError(f"{v.name}: its terms have different cell_methods {sorted(methods)}")
-    time_method = methods.pop()
     attrs = {"standard_name": v.standard_name, "long_name": v.long_name, "units": v.units,
-             "cell_methods": f"area: mean where land {time_method}"}
+             "cell_methods": f"area: mean where land {methods.pop()}"}
     if v.positive:
         attrs["positive"] = v.positive
     if v.comment:
@@ -332,6 +343,12 @@ def convert(da: xr.DataArray, units: str, *, water: bool = False) -> xr.DataArra
     """``da`` in ``units``, through pint-xarray; with ``water`` a depth is weighed as liquid water.
 
     The result has no attributes: the caller declares them.
+
+    Examples
+    --------
+    >>> et = xr.DataArray([8.64], dims="time", attrs={"units": "mm/day"})
+    >>> round(float(convert(et, "kg m-2 s-1", water=True)[0]) * 1e4, 6)  # 1 mm = 1 kg m-2
+    1.0
     """
     from ..units import UREG, WATER_DENSITY, parse_units
 
