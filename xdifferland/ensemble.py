@@ -165,7 +165,7 @@ class Ensemble:
                         combine_attrs="override")
         out = out.assign_coords(seed=("member", list(self.seeds)),
                                 loss=("member", list(self.losses)))
-        out.variables["member"].attrs = {"standard_name": "realization",
+        out.variables["member"].attrs = {"standard_name": "realization", "units": "1",
                                          "long_name": "ensemble member (index among all fitted)"}
         out.variables["seed"].attrs = {"long_name": "random seed of the member's fit"}
         out.variables["loss"].attrs = {"long_name": "member's final training loss (ranking)",

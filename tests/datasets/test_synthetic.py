@@ -65,12 +65,14 @@ def test_shapes_dims_coords_and_attrs(world):
 
 
 def test_units_parse_with_pint_xarray(world):
-    unit_registry = pytest.importorskip("pint_xarray").unit_registry
+    # the world is CF (UDUNITS spellings): pint-xarray users read it with cf-xarray's registry
+    unit_registry = pytest.importorskip("cf_xarray.units").units
     ds, truth = world
     for dataset in (ds, truth):
         for da in dataset.data_vars.values():
             if "units" in da.attrs:
                 unit_registry.Unit(da.attrs["units"])  # raises if unparseable
+    ds.pint.quantify(unit_registry=unit_registry)
     assert ds["t_min"].attrs["units"] == "degC"
     assert ds["shortwave_radiation"].attrs["standard_name"] == \
         "surface_downwelling_shortwave_flux_in_air"

@@ -16,6 +16,7 @@ import xarray as xr
 
 from ..boundary import time_axis
 from ..engine import Forcing, output_spec
+from ..io.conventions import history_line, udunits
 from ..registry import PARAMETER_NAMES, spec
 from ..variables import variable
 from .synthetic_climate import (
@@ -76,9 +77,10 @@ _FORCING = ("t_min", "t_max", "shortwave_radiation", "precipitation", "vpd", "co
 
 
 def _attrs(name: str, units: str | None = None) -> dict:
-    """CF attributes of a declared variable (optionally overriding the units)."""
+    """CF attributes of a declared variable (optionally overriding the units), in UDUNITS."""
     v = variable(name)
-    attrs = {"units": units or v.units, "long_name": v.long_name}
+    units = units or v.units
+    attrs = {"units": udunits(units, v.standard_name) or units, "long_name": v.long_name}
     if v.standard_name:
         attrs["standard_name"] = v.standard_name
     return attrs
@@ -313,6 +315,7 @@ def synthetic_world(
             "gpp, reco and et_ec exist only at tower cells; biomass repeats each annual value "
             "over its 12 months. Not real data."),
         "source": "xdifferland.datasets.synthetic_world",
+        "history": history_line(f"synthetic_world(seed={int(seed)})"),
         "seed": int(seed),
         "generator_version": GENERATOR_VERSION,
         "Conventions": "CF-1.8",

@@ -71,8 +71,8 @@ OUTPUTS: tuple[OutputSpec, ...] = (
        "leaf_mass_content_of_carbon"),
     _O("root_pool", "next_root_pool", "g/m**2", "fine-root carbon (end of step)",
        "root_mass_content_of_carbon"),
-    _O("wood_pool", "next_wood_pool", "g/m**2", "wood carbon (end of step)",
-       "wood_mass_content_of_carbon"),
+    # no CF standard name: "stem_mass_content_of_carbon" is narrower than DALEC's wood pool
+    _O("wood_pool", "next_wood_pool", "g/m**2", "wood carbon (end of step)"),
     _O("litter_pool", "next_litter_pool", "g/m**2", "litter carbon (end of step)",
        "litter_mass_content_of_carbon"),
     _O("som_pool", "next_som_pool", "g/m**2", "soil organic carbon (end of step)",

@@ -45,19 +45,20 @@ _COORDINATES = {
 # Spellings of the same coordinates (site lists carry ``latitude``/``longitude`` along ``site``).
 _COORDINATE_ALIASES = {"latitude": "lat", "longitude": "lon"}
 
-# pint unit name → UDUNITS-2 symbol, for the units the declared tables use. A pint "year" is
-# 365.25 days exactly; UDUNITS' "a" is the are (100 m2) and its "year" a tropical year, so the
-# year is spelled as the number of days it is.
+# pint unit name → UDUNITS-2 symbol, for the units the declared tables use. UDUNITS' "a" is the
+# are (100 m2), so a year is "year" (UDUNITS: a tropical year, 365.2422 days; pint and DALEC use
+# 365.25 days, a 2e-5 relative difference that cfchecks notes with a warning).
 _SYMBOLS = {
     "gram": "g", "kilogram": "kg", "milligram": "mg", "meter": "m", "millimeter": "mm",
-    "centimeter": "cm", "nanometer": "nm", "second": "s", "day": "d", "year": "(365.25 d)",
+    "centimeter": "cm", "nanometer": "nm", "second": "s", "day": "d", "year": "year",
     "kilopascal": "kPa", "pascal": "Pa", "megajoule": "MJ", "joule": "J", "watt": "W",
     "milliwatt": "mW", "steradian": "sr", "kelvin": "K", "delta_degree_Celsius": "K",
-    "degree_Celsius": "degC", "parts_per_million": "ppm", "percent": "%", "mole": "mol",
+    "degree_Celsius": "degC", "parts_per_million": "ppm", "ppm": "ppm", "percent": "%",
+    "mole": "mol",
 }
 # Order in which symbols are written: mass, amount, energy/power/pressure, area/length, then time.
 _ORDER = ["g", "kg", "mg", "mol", "MJ", "J", "W", "mW", "kPa", "Pa", "K", "degC", "m", "mm",
-          "cm", "nm", "sr", "d", "(365.25 d)", "s"]
+          "cm", "nm", "sr", "d", "year", "s"]
 
 # Standard names whose canonical units are a mass flux or mass per area of water, although the
 # model keeps water as a depth: 1 mm of liquid water is 1 kg m-2 (density 1000 kg m-3).
@@ -288,7 +289,8 @@ def netcdf_encoding(ds: xr.Dataset) -> dict:
 
     Time coordinates (and their bounds) are stored as float64 days since the first stamp with
     an explicit calendar; coordinates and bounds carry no ``_FillValue``; string variables are
-    written as character arrays (CF 1.8 has no variable-length strings). Encodings already set
+    written as character arrays and 64-bit integers as 32-bit ones (CF 1.8 has neither
+    variable-length strings nor 64-bit integers). Encodings already set
     on a variable are replaced where they conflict (an int64 time read from another file).
     """
     encoding: dict = {}
@@ -304,6 +306,11 @@ def netcdf_encoding(ds: xr.Dataset) -> dict:
         elif var.dtype.kind in "UO" and var.size and isinstance(
                 np.asarray(var.values).ravel()[0], str):
             enc["dtype"] = "S1"
+        elif var.dtype == np.int64:
+            # CF 1.8 has no 64-bit integers; counts and ids fit in 32 bits (else store doubles)
+            values = np.asarray(var.values)
+            small = values.size == 0 or (values.min() >= -2**31 and values.max() < 2**31)
+            enc["dtype"] = "int32" if small else "float64"
         if name in no_fill:
             enc["_FillValue"] = None
         if enc:
