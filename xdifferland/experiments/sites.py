@@ -26,8 +26,9 @@ from ..metrics import skill
 from ..variables import PREDICTOR_GROUPS
 from .loso import LOSO_PREDICTORS, LOSO_SEEDS, leave_one_site_out, loso_table, training_window
 
-__all__ = ["IGBP_TO_PFT", "prepare_sites", "temporal_split", "published_scores",
-           "site_validation", "SiteValidation", "SCORED", "SITE_SETTINGS", "LOSO_EPOCHS"]
+__all__ = ["IGBP_TO_PFT", "prepare_sites", "prepare_site_data", "temporal_split",
+           "published_scores", "site_validation", "SiteValidation", "SCORED", "SITE_SETTINGS",
+           "LOSO_EPOCHS"]
 
 log = logging.getLogger("xdifferland.experiments")
 
@@ -44,27 +45,51 @@ SCORED = {"gpp": (("gpp",), "GPP"), "et_ec": (("et",), "ET"), "nee": (("nee",), 
 _OBSERVATIONS = ("gpp", "reco", "nee", "et_ec", "lai")
 
 
-def prepare_sites(directory: str | Path, sites: Sequence[str] | None = None) -> xr.Dataset:
+def prepare_sites(directory: str | Path, sites: Sequence[str] | None = None, *,
+                  align: str = "step", pad: bool = True,
+                  coords_file: str | Path | None = "site_coords.csv",
+                  pfts: Sequence[str] = ()) -> xr.Dataset:
     """Site drivers as one ``(time, site)`` Dataset ready for fitting.
 
     Records are aligned by step and cut to the length all sites share (they differ by a day or
     two); eddy-covariance ET and NEE (the files' ``ET`` and ``NBE``) become ``et_ec`` and ``nee``;
     IGBP classes become one-hot PFT predictors next to MAT, MAP and elevation.
+
+    ``align``, ``pad`` and ``coords_file`` go to :func:`~xdifferland.io.open_cardamom_sites`
+    (with ``align="calendar"`` the record is cut to the days on which every site has its
+    forcing). ``pfts`` names PFT predictors to add even where no site has that class (all
+    zeros): those a model fitted on other sites needs.
     """
-    ds = open_cardamom_sites(directory, sites=sites)
+    ds = open_cardamom_sites(directory, sites=sites, align=align, pad=pad,
+                             coords_file=coords_file)
+    return prepare_site_data(ds, pfts=pfts)
+
+
+def prepare_site_data(ds: xr.Dataset, *, pfts: Sequence[str] = ()) -> xr.Dataset:
+    """The steps of :func:`prepare_sites` after reading: cut, rename, drop, one-hot PFTs."""
     forcing_ok = np.all([ds[v].notnull().all("site").values
                          for v in ("t_min", "t_max", "shortwave_radiation", "vpd",
                                    "precipitation", "co2")], axis=0)
-    ds = ds.isel(time=slice(0, int(np.argmin(forcing_ok)) if not forcing_ok.all() else None))
-    ds = ds.rename({"et": "et_ec", "nbe": "nee", "et_unc": "et_ec_unc", "nbe_unc": "nee_unc"})
+    ok = np.flatnonzero(forcing_ok)
+    if ok.size == 0:
+        raise ValueError("the site records share no step on which every site has its forcing; "
+                         "align them by step rather than by calendar, or choose sites whose "
+                         "records overlap")
+    start = int(ok[0])
+    gaps = np.flatnonzero(~forcing_ok[start:])
+    ds = ds.isel(time=slice(start, start + int(gaps[0]) if gaps.size else None))
+    names = {"et": "et_ec", "nbe": "nee", "et_unc": "et_ec_unc", "nbe_unc": "nee_unc"}
+    ds = ds.rename({k: v for k, v in names.items() if k in ds})  # site files without ET or NBE
     keep = set(_OBSERVATIONS) | {f"{v}_unc" for v in _OBSERVATIONS}
     drop = [v for v in ds.data_vars if ds[v].dims == ("time", "site") and v not in keep
             and v not in ("t_min", "t_max", "shortwave_radiation", "co2", "vpd",
                           "precipitation", "burned_area", "day_of_year")]
     ds = ds.drop_vars(drop)
+    if "igbp" not in ds.coords:  # read without the site table: no classes to encode
+        return ds
     for pft in PREDICTOR_GROUPS["PFT"]:
         onehot = np.array([IGBP_TO_PFT.get(str(c)) == pft for c in ds["igbp"].values], float)
-        if onehot.any():
+        if onehot.any() or pft in pfts:
             ds[pft] = ("site", onehot, {"units": "1", "long_name": f"{pft} (IGBP one-hot)"})
     return ds
 
