@@ -16,6 +16,7 @@ import time
 import warnings
 from pathlib import Path
 
+from .cli_data import add_data_options, open_cli_data
 from .pipeline import (Step, finished_run, format_table, metrics_table, one_line, prepare_folder,
                        print_summary, refuse_file, run_job)
 
@@ -33,6 +34,8 @@ QUICK_EPOCHS = 2
 #: Training settings of the full demo besides the epochs: a higher rate with cosine decay reaches
 #: a good training fit within the demo's time budget (the quick demo uses the defaults).
 DEMO_TRAINING = {"learning_rate": 3e-3, "schedule": "cosine"}
+_DATA_HELP = ("NetCDF files, Zarr stores or CARDAMOM site files: files, folders or globs "
+              "(format detected from the content)")
 
 
 class _UserError(Exception):
@@ -102,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                     ".zarr).")
     sim.add_argument("model", metavar="MODEL", help="model file written by fit (model.npz)")
     sim.add_argument("data", metavar="DATA", nargs="+",
-                     help="NetCDF files or Zarr stores (globs allowed)")
+                     help=_DATA_HELP)
     sim.add_argument("-o", "--output", required=True, metavar="OUT", help="result file")
     sim.add_argument("--outputs", default=None, metavar="NAMES",
                      help="comma-separated outputs, e.g. gpp,lai (default: lai,gpp,et,nee,nbe,"
@@ -116,7 +119,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "(without --outputs, the outputs every CMIP variable needs; see "
                           "docs/ilamb.md)")
     sim.add_argument("--overwrite", action="store_true", help="replace existing result files")
-    _add_data_options(sim)
+    add_data_options(sim)
     sim.set_defaults(handler=_cmd_simulate)
 
     ev = commands.add_parser(
@@ -125,7 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "split of patches (NSE, r2, RMSE, bias per observed variable).")
     ev.add_argument("model", metavar="MODEL", help="model file written by fit (model.npz)")
     ev.add_argument("data", metavar="DATA", nargs="+",
-                    help="NetCDF files or Zarr stores (globs allowed)")
+                    help=_DATA_HELP)
     ev.add_argument("--split", default="test", choices=("test", "dev", "train", "all"),
                     help="patches to evaluate on (default: %(default)s)")
     ev.add_argument("--warmup-months", type=_nonnegative_int, default=24, metavar="N",
@@ -134,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("-o", "--output", default=None, metavar="FILE",
                     help="also write all metrics, maps included, to FILE (NetCDF)")
     ev.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
-    _add_data_options(ev)
+    add_data_options(ev)
     ev.set_defaults(handler=_cmd_evaluate)
 
     val = commands.add_parser(
@@ -142,8 +145,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Find forcing, predictors and observations in DATA and report every problem "
                     "at once (missing variables, units, NaNs, time axis, ranges).")
     val.add_argument("data", metavar="DATA", nargs="+",
-                     help="NetCDF files or Zarr stores (globs allowed)")
-    _add_data_options(val)
+                     help=_DATA_HELP)
+    add_data_options(val)
     val.set_defaults(handler=_cmd_validate)
     return parser
 
@@ -155,14 +158,6 @@ def _add_verbosity(parser: argparse.ArgumentParser, default) -> None:
                        "results; no progress bar", **kw)
     group.add_argument("-v", "--verbose", action="store_true", help="detailed log messages and "
                        "tracebacks of errors", **kw)
-
-
-def _add_data_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--role", action="append", default=[], metavar="NAME=VARIABLE",
-                        help="use VARIABLE of the data as canonical variable NAME (repeatable)")
-    parser.add_argument("--format", default="auto", choices=("auto", "netcdf", "zarr",
-                                                             "cardamom"),
-                        help="how to read DATA (default: by file name)")
 
 
 def _positive_int(text: str) -> int:
@@ -323,7 +318,7 @@ def _cmd_simulate(args, *, quiet: bool) -> None:
         names = [n.strip() for n in args.outputs.split(",") if n.strip()]
         outputs = "all" if names == ["all"] else list(resolve_outputs(names))
     model = _load_model(args.model)
-    ds = _open_cli_data(args)
+    ds = open_cli_data(args, predictors=model.predictors)
     roles = _roles(args.role)
     with Step(f"simulating {args.outputs or 'the default outputs'}"):
         kwargs = {"mass_conserving": True} if args.mass_conserving else {}
@@ -345,7 +340,7 @@ def _cmd_evaluate(args, *, quiet: bool) -> None:
     if args.output:
         refuse_file(Path(args.output), args.overwrite)
     model = _load_model(args.model)
-    ds = _open_cli_data(args)
+    ds = open_cli_data(args, predictors=model.predictors)
     with Step(f"evaluating on the {args.split} split"):
         skill = model.evaluate(ds, args.split, warmup_months=args.warmup_months,
                                roles=_roles(args.role))
@@ -364,7 +359,7 @@ def _cmd_evaluate(args, *, quiet: bool) -> None:
 
 
 def _cmd_validate(args, *, quiet: bool) -> None:
-    ds = _open_cli_data(args)
+    ds = open_cli_data(args)
     report = ds.differland.validate(_roles(args.role))
     if getattr(report, "ok", True):
         print("no problems found")
@@ -382,20 +377,6 @@ def _load_model(path: str):
         raise FileNotFoundError(f"model file not found: {path}")
     with Step(f"loading the model {path}"):
         return xdifferland.load_model(path)
-
-
-def _open_cli_data(args):
-    from .runconfig import ConfigError, _expand, _Where, open_data
-
-    try:
-        paths = _expand(list(args.data), Path.cwd(), _Where("DATA"), args.format)
-    except ConfigError as error:
-        raise _UserError(str(error).removeprefix("DATA: ")) from None
-    except FileNotFoundError as error:
-        raise FileNotFoundError(str(error).replace("DATA: [data] paths: ", "DATA: ")) from None
-    with Step(f"opening {', '.join(paths)}"):
-        ds, _ = open_data({"paths": paths, "format": args.format})
-    return ds
 
 
 def _roles(items: list[str]) -> dict | None:

@@ -119,8 +119,14 @@ def run_job(config, folder: Path, *, overwrite: bool, quiet: bool, figure: bool,
             f"{time.strftime('%Y-%m-%d %H:%M:%S')}.\nEvery setting is spelled out; run it again "
             "with: xdifferland fit config.toml -o OTHER_FOLDER"))
     data = config.data
-    label = ("the synthetic world " + ", ".join(f"{k}={v}" for k, v in data["synthetic"].items())
-             if "synthetic" in data else f"{len(data['paths'])} data path(s)")
+    if "synthetic" in data:
+        label = "the synthetic world " + ", ".join(f"{k}={v}" for k, v in data["synthetic"].items())
+    elif data.get("format") == "cardamom":
+        from .cli_data import describe
+
+        label = describe(data)
+    else:
+        label = f"{len(data['paths'])} data path(s)"
     with Step(f"opening {label}"):
         ds, _ = open_data(data)
         ds = ds.load()

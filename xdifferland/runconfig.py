@@ -3,9 +3,11 @@
 A run is described by one TOML file with four tables::
 
     [data]                        # where the data are and how to read them
-    paths = ["forcing/*.nc"]      # NetCDF files or Zarr stores; globs allowed
+    paths = ["forcing/*.nc"]      # files, folders or globs: NetCDF, Zarr, CARDAMOM site files
     roles = { t_min = "tmn" }     # canonical name -> variable in the files (optional)
     predictors = ["mean_annual_temperature", "sand"]   # optional; default: all present
+    # align = "calendar"          # CARDAMOM site files only: the reader's options (align, pad,
+                                  # coords_file, sites; see xdifferland.cli_data)
 
     [training]                    # any field of xdifferland.FitConfig
     epochs = 50
@@ -31,7 +33,6 @@ file can be run again as it is.
 from __future__ import annotations
 
 import dataclasses
-import glob
 import inspect
 import math
 import os
@@ -64,12 +65,13 @@ class ConfigError(ValueError):
 
 #: Keys allowed in each table (``training`` also takes every FitConfig field).
 SECTIONS: dict[str, tuple[str, ...]] = {
-    "data": ("paths", "format", "synthetic", "roles", "predictors", "patch_variable"),
+    "data": ("paths", "format", "synthetic", "roles", "predictors", "patch_variable",
+             "align", "pad", "coords_file", "sites"),  # the last four: CARDAMOM reader options
     "training": (),  # filled from FitConfig at run time
     "loss_weights": (),  # loss term names
     "output": ("directory", "parameters", "simulation", "evaluate", "checkpoints"),
 }
-_FORMATS = ("auto", "netcdf", "zarr", "cardamom")
+_FORMATS = ("auto", "netcdf", "zarr", "cardamom")  # xdifferland.cli_data.FORMATS
 _SPLITS = ("test", "dev", "train", "all", "none")
 _DEFAULT_OUTPUTS = ["lai", "gpp", "et", "nee", "nbe", "sif"]
 
@@ -82,8 +84,10 @@ class RunConfig:
     ----------
     data : dict
         ``paths`` (list of expanded, absolute paths) or ``synthetic`` (arguments of
-        :func:`xdifferland.datasets.synthetic_world`), ``format``, ``roles``, ``predictors``,
-        ``patch_variable``.
+        :func:`xdifferland.datasets.synthetic_world`), ``format`` (as detected from the files'
+        content when the file says ``"auto"``), ``roles``, ``predictors``, ``patch_variable``;
+        for CARDAMOM site files the reader options ``align``, ``pad``, ``coords_file`` (false:
+        none) and ``sites`` (when given), defaults filled in.
     fit : FitConfig
         Training settings, loss weights included.
     output : dict
@@ -224,17 +228,28 @@ def _str_list(value, where: _Where, key: str) -> list[str]:
 
 
 def _parse_data(table: dict, base: Path, where: _Where) -> dict:
+    from .cli_data import READER_OPTIONS, DataArgumentError, expand_paths, resolve_data
     from .datasets import synthetic_world
     from .variables import VARIABLES, variable
 
     _check_keys(table, SECTIONS["data"], where)
     if ("paths" in table) == ("synthetic" in table):
-        raise where.error("[data] needs exactly one of 'paths' (NetCDF/Zarr files, globs "
-                          "allowed) or 'synthetic' (arguments of synthetic_world)")
+        raise where.error("[data] needs exactly one of 'paths' (NetCDF/Zarr/CARDAMOM files, "
+                          "folders or globs) or 'synthetic' (arguments of synthetic_world)")
     fmt = _choice(table.get("format", "auto"), _FORMATS, where, "format")
     data: dict = {"format": fmt}
+    options = {k: table[k] for k in READER_OPTIONS if k in table}
     if "paths" in table:
-        data["paths"] = _expand(_str_list(table["paths"], where, "paths"), base, where, fmt)
+        try:
+            paths = expand_paths(_str_list(table["paths"], where, "paths"), base)
+            data.update(resolve_data(paths, fmt, options))
+        except DataArgumentError as error:
+            raise where.error(str(error)) from None
+        except FileNotFoundError as error:
+            raise FileNotFoundError(f"{where.source}: {error}") from None
+    elif options:
+        raise where.error(f"[data] {', '.join(options)}: option(s) of the CARDAMOM site reader; "
+                          "they need 'paths' naming site files, not 'synthetic'")
     else:
         synthetic = table["synthetic"]
         allowed = [p for p in inspect.signature(synthetic_world).parameters
@@ -261,26 +276,6 @@ def _parse_data(table: dict, base: Path, where: _Where) -> dict:
     if "patch_variable" in table:
         data["patch_variable"] = _expect(table["patch_variable"], "str", where, "patch_variable")
     return data
-
-
-def _expand(patterns: list[str], base: Path, where: _Where, fmt: str) -> list[str]:
-    """Globs expanded against ``base``; every pattern must match something."""
-    if not patterns:
-        raise where.error("[data] paths is empty; give at least one file, store or glob")
-    found: list[str] = []
-    for pattern in patterns:
-        full = Path(os.path.expanduser(pattern))
-        full = full if full.is_absolute() else base / full
-        matches = sorted(glob.glob(str(full))) if glob.has_magic(str(full)) else (
-            [str(full)] if full.exists() else [])
-        if not matches:
-            raise FileNotFoundError(f"{where.source}: [data] paths: nothing matches {pattern!r} "
-                                    f"(looked in {full.parent})")
-        found.extend(str(Path(m).resolve()) for m in matches)
-    if fmt == "cardamom" and (len(found) != 1 or not Path(found[0]).is_dir()):
-        raise where.error("[data] format = 'cardamom' needs paths to name one folder of "
-                          "CARDAMOM site files")
-    return list(dict.fromkeys(found))
 
 
 def _plain(table: Mapping) -> dict:
@@ -479,32 +474,18 @@ class _Table(dict):
 def open_data(data: Mapping) -> tuple[Any, Any]:
     """Open the Dataset a ``[data]`` table describes; returns ``(ds, truth or None)``.
 
-    NetCDF files and Zarr stores are opened with xarray (several paths are combined by
-    coordinates); ``format = "cardamom"`` reads a folder of CARDAMOM site files with
-    :func:`xdifferland.open_cardamom_sites`; ``synthetic`` builds the embedded synthetic world.
+    Paths are read by :func:`xdifferland.cli_data.open_resolved`: NetCDF files and Zarr stores
+    with xarray (several are combined by coordinates), CARDAMOM site files (the format detected
+    from the content, or ``format = "cardamom"``) with :func:`xdifferland.open_cardamom_sites`
+    and prepared for fitting as :func:`xdifferland.experiments.prepare_sites` does;
+    ``synthetic`` builds the embedded synthetic world.
     """
-    import xarray as xr
-
-    from .io import decode_attrs, open_cardamom_sites
+    from .cli_data import READER_OPTIONS, open_resolved, resolve_data
 
     if "synthetic" in data:
         from .datasets import synthetic_world
 
         return synthetic_world(**data["synthetic"])
-    paths = list(data["paths"])
-    fmt = data.get("format", "auto")
-    if fmt == "cardamom":
-        return open_cardamom_sites(paths[0]), None
-    zarr = fmt == "zarr" or (fmt == "auto" and all(
-        p.rstrip("/").endswith(".zarr") or (Path(p).is_dir() and (Path(p) / ".zgroup").exists()
-                                            or (Path(p) / "zarr.json").exists())
-        for p in paths))
-    engine = "zarr" if zarr else None
-    for p in paths:
-        if not Path(p).exists():
-            raise FileNotFoundError(f"data not found: {p}")
-    if len(paths) == 1:
-        ds = xr.open_dataset(paths[0], engine=engine)
-    else:
-        ds = xr.open_mfdataset(paths, engine=engine, combine="by_coords")
-    return decode_attrs(ds), None
+    options = {k: data[k] for k in READER_OPTIONS if k in data}
+    resolved = resolve_data(list(data["paths"]), data.get("format", "auto"), options)
+    return open_resolved(resolved), None
