@@ -143,6 +143,7 @@ def test_round_trip_equals_the_original(world, back):
     assert set(back.data_vars) == set(world.data_vars) | FLAGS
     for name in ("time", "lat", "lon"):
         np.testing.assert_array_equal(back[name].values, world[name].values)
+        assert back[name].attrs == world[name].attrs
     for name, original in world.data_vars.items():
         read = back[name].load()
         assert read.dims == original.dims, name

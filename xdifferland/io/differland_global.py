@@ -27,21 +27,19 @@ A published data folder holds five files, named as the reference calibration rea
 ``co2_mm_gl_01_23.csv``
     NOAA global monthly mean CO2 (columns ``year, month, decimal, average``), one row per step.
 
-:func:`open_differland_global` turns such a folder into the canonical ``(time, lat, lon)``
-Dataset, lazily. :mod:`.differland_global_writer` writes any canonical Dataset in this layout.
+:mod:`.differland_global_writer` writes any canonical Dataset in this layout.
 """
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from ..errors import DataError, Problem
+from .co2_table import CO2_FILE, co2_for_steps, find_co2_table
 from ..variables import variable
 
 __all__ = ["open_differland_global", "DRIVER_FILE", "RUN_INDEX_FILE", "VALID_FILE", "BULK_FILE",
@@ -51,7 +49,6 @@ DRIVER_FILE = "differland_global_driver_v6.nc"
 RUN_INDEX_FILE, RUN_INDEX_VARIABLE = "run_simulation_idx_v6.nc", "run_simulation_idx"
 VALID_FILE, VALID_VARIABLE = "era_valid_v6.nc", "era_valid"
 BULK_FILE, BULK_VARIABLE = "assimilate_bulk_variable_v6.nc", "assimilate_bulk_variable"
-CO2_FILE, CO2_COLUMN = "co2_mm_gl_01_23.csv", "average"
 GRID_SHAPE = (720, 1440)  #: the published 0.25 degree grid
 
 #: Time-varying forcing of the driver in met-vector order (spec 1.1; CO2 comes from the table,
@@ -122,26 +119,24 @@ def open_differland_global(directory: str | Path, *, run: int = 1,
     Returns
     -------
     xarray.Dataset
-        Dims ``(time, lat, lon)``, latitude ascending, dask-backed for every driver field.
-        Forcing ``t_min``, ``t_max``, ``shortwave_radiation``, ``burned_area``, ``vpd``,
-        ``precipitation`` and ``co2 (time)``; the predictors present; observations ``sif``,
-        ``nbe``, ``lai``, ``ewt_anomaly``, ``biomass``, ``fire_emission``, ``som``, ``gpp``,
-        ``reco``, ``et_ec``, ``et`` (and ``gpp_weight``, ``reco_weight``, ``et_ec_weight``: the
-        published FLUXNET label weights, which xdifferland's loss does not use), all float32 in
-        canonical units. Predictors are NaN outside valid cells (``era_valid`` and a patch
-        index), so fit never sees them; ``nbe`` and ``ewt_anomaly`` are NaN where the bulk flag
-        is false. Flags: ``land_mask`` (``era_valid``), ``assimilate_coarse``, ``patch_id``
-        (int32, the run's published index; :data:`NO_PATCH` outside patches; for
-        ``fit(patch_variable="patch_id")``) and ``split`` (int8, :data:`SPLIT_FLAGS`, -1
-        unused; e.g. ``fit(mask=ds.split == 0)`` trains on the published training patches).
+        Dims ``(time, lat, lon)``, latitude ascending, every driver field dask-backed, float32
+        in canonical units: the forcing and ``co2 (time)``, the predictors and observations
+        present (and ``gpp_weight``, ``reco_weight``, ``et_ec_weight``, the FLUXNET label
+        weights, which xdifferland's loss does not use). Predictors are NaN outside valid cells
+        (``era_valid`` and a patch index), so fit never sees them; ``nbe`` and ``ewt_anomaly``
+        are NaN where the bulk flag is false. Flags: ``land_mask`` (``era_valid``),
+        ``assimilate_coarse``, ``patch_id`` (int32, the run's published index, :data:`NO_PATCH`
+        outside patches: ``fit(patch_variable="patch_id")``) and ``split`` (int8,
+        :data:`SPLIT_FLAGS`, -1 unused: ``fit(mask=ds.split == 0)`` trains on the published
+        training patches).
 
     Raises
     ------
     FileNotFoundError
         If ``directory`` does not exist.
     DataError
-        Listing every missing file or variable, unreadable file, wrong shape, bad flag, units or
-        CO2 table problem, each with its fix.
+        Naming each missing or unreadable file or variable, wrong shape, units or CO2 table
+        problem, with its fix.
 
     Examples
     --------
@@ -154,7 +149,7 @@ def open_differland_global(directory: str | Path, *, run: int = 1,
         raise FileNotFoundError(f"DifferLand global data folder not found: {directory}")
     missing = [f for f in (DRIVER_FILE, RUN_INDEX_FILE, VALID_FILE, BULK_FILE)
                if not (directory / f).is_file()]
-    co2_path = _co2_path(directory, co2_file)
+    co2_path = find_co2_table(directory, co2_file)
     if missing or co2_path is None:
         names = missing + ([] if co2_path else [str(co2_file or CO2_FILE)])
         raise DataError([Problem(n, f"is missing from {directory}.", _DATA_FIX) for n in names],
@@ -165,17 +160,18 @@ def open_differland_global(directory: str | Path, *, run: int = 1,
         raise DataError([Problem(n, f"is missing from {DRIVER_FILE}.", _DATA_FIX) for n in absent])
     tdim, ydim, xdim = raw[FORCING[0]].dims if raw[FORCING[0]].ndim == 3 else (None,) * 3
     if tdim is None:
-        raise DataError([Problem(FORCING[0], f"in {DRIVER_FILE} has dims "
-                                 f"{raw[FORCING[0]].dims}; the layout has (time, lat, lon).",
-                                 _DATA_FIX)])
+        raise DataError([Problem(FORCING[0], f"in {DRIVER_FILE} has dims {raw[FORCING[0]].dims}"
+                                 "; the layout has (time, lat, lon).", _DATA_FIX)])
     chunks = _DEFAULT_CHUNKS | dict(chunks or {})
     raw = raw.chunk({tdim: chunks["time"], ydim: chunks["lat"], xdim: chunks["lon"]})
     shape = (raw.sizes[ydim], raw.sizes[xdim])
     lat, lon = (_grid_coord(raw, d, n, shape) for d, n in ((ydim, "lat"), (xdim, "lon")))
-    table = _read_co2(co2_path)
-    time, co2, first_row = _time_and_co2(raw, tdim, table, co2_path)
-    coords = {"time": ("time", time, {"standard_name": "time", "axis": "T"}), "lat": lat,
-              "lon": lon}
+    time, time_attrs = None, {"standard_name": "time", "axis": "T"}
+    if tdim in raw.variables and " since " in str(raw[tdim].attrs.get("units", "")):
+        time = xr.decode_cf(xr.Dataset({"t": raw[tdim].variable.to_base_variable()}))["t"].values
+        time_attrs = {k: v for k, v in raw[tdim].attrs.items() if k not in ("units", "calendar")}
+    time, co2, first_row = co2_for_steps(co2_path, raw.sizes[tdim], time)
+    coords = {"time": ("time", time, time_attrs), "lat": lat, "lon": lon}
 
     index = _flag(directory / RUN_INDEX_FILE, RUN_INDEX_VARIABLE, shape, run)
     era_valid = _flag(directory / VALID_FILE, VALID_VARIABLE, shape).astype(bool)
@@ -199,9 +195,8 @@ def open_differland_global(directory: str | Path, *, run: int = 1,
         fields[name] = field(name, static).where(valid_da)
     for name in (n for n in WEIGHTED if f"{n}_weight" in raw.data_vars):
         fields[f"{name}_weight"] = field(f"{name}_weight", (tdim, ydim, xdim))
-    for name in COARSE:
-        if name in fields:
-            fields[name] = fields[name].where(bulk_da)
+    for name in (n for n in COARSE if n in fields):
+        fields[name] = fields[name].where(bulk_da)
     placeholders = set(str(raw.attrs.get(PLACEHOLDERS_ATTR, "")).split())
     out = _canonical({n: f for n, f in fields.items() if n not in placeholders})
 
@@ -212,8 +207,8 @@ def open_differland_global(directory: str | Path, *, run: int = 1,
     dev_threshold, split = _split(index, usable)
     out |= {
         "co2": xr.DataArray(co2, dims="time", attrs=_attrs("co2", "CO2")),
-        "land_mask": xr.DataArray(era_valid, dims=ll, attrs={
-            "long_name": "valid cell (published era_valid)", "original_name": VALID_VARIABLE}),
+        "land_mask": xr.DataArray(era_valid, dims=ll, attrs={"long_name": "valid cell",
+                                                             "original_name": VALID_VARIABLE}),
         "assimilate_coarse": xr.DataArray(bulk, dims=ll, attrs={
             "long_name": "coarse NBE and water storage assimilated",
             "original_name": BULK_VARIABLE}),
@@ -253,74 +248,9 @@ def _open(path: Path, **kwargs) -> xr.Dataset:
                                  _DATA_FIX)]) from error
 
 
-def _co2_path(directory: Path, co2_file) -> Path | None:
-    if co2_file is not None:
-        path = Path(co2_file) if Path(co2_file).is_absolute() else directory / co2_file
-        return path if path.is_file() else None
-    if (directory / CO2_FILE).is_file():
-        return directory / CO2_FILE
-    found = sorted(directory.glob("co2_mm_gl_*.csv"))
-    if len(found) > 1:
-        raise DataError([Problem("co2", f"{directory} holds several CO2 tables "
-                                 f"({', '.join(p.name for p in found)}).",
-                                 "pass co2_file= naming the one that goes with the driver")])
-    return found[0] if found else None
-
-
-def _read_co2(path: Path) -> pd.DataFrame:
-    try:
-        table = pd.read_csv(path, comment="#")
-    except (OSError, ValueError, pd.errors.ParserError) as error:
-        raise DataError([Problem(path.name, f"could not be read as CSV ({error}).",
-                                 _DATA_FIX)]) from error
-    if CO2_COLUMN not in table.columns:
-        raise DataError([Problem(path.name, f"has no column {CO2_COLUMN!r} (columns: "
-                                 f"{', '.join(map(str, table.columns))}).",
-                                 "use the NOAA global monthly table: year, month, decimal, "
-                                 "average (ppm)")])
-    return table
-
-
-def _time_and_co2(raw: xr.Dataset, tdim: str, table: pd.DataFrame, path: Path):
-    """Time axis (from the driver, else the table) and the CO2 row of every step."""
-    n = raw.sizes[tdim]
-    time = None
-    if tdim in raw.variables and " since " in str(raw[tdim].attrs.get("units", "")):
-        decoded = xr.decode_cf(xr.Dataset({"t": raw[tdim].variable.to_base_variable()}))["t"]
-        time = decoded.values
-    dated = {"year", "month"} <= set(table.columns)
-    first = 0
-    if time is not None and dated:
-        months = pd.DatetimeIndex(time) if np.issubdtype(time.dtype, np.datetime64) else None
-        wanted = (months.year[0], months.month[0]) if months is not None else \
-            (time[0].year, time[0].month)
-        rows = np.flatnonzero((table["year"] == wanted[0]) & (table["month"] == wanted[1]))
-        if rows.size == 0:
-            raise DataError([Problem(path.name, f"has no row for {wanted[0]}-{wanted[1]:02d}, "
-                                     f"the driver's first month.", "pass co2_file= naming a "
-                                     "table that covers the driver's period")])
-        first = int(rows[0])
-        if first:
-            warnings.warn(f"{path.name}: the driver starts at row {first} of the CO2 table; the "
-                          "reference calibration pairs row i with step i (spec 1.1) and would "
-                          "have used the first rows", stacklevel=3)
-    if len(table) - first < n:
-        raise DataError([Problem(path.name, f"has {len(table) - first} rows from row {first}, "
-                                 f"the driver {n} steps.", "use a table that covers every step")])
-    rows = table.iloc[first:first + n]
-    if time is None:  # no usable time in the driver: the table's months, mid-month
-        if not dated:
-            raise DataError([Problem(path.name, "has no year and month columns and the driver "
-                                     "no time coordinate.", "add them (NOAA's layout)")])
-        time = pd.to_datetime(pd.DataFrame({"year": rows["year"], "month": rows["month"],
-                                            "day": 15})).to_numpy()
-    return time, rows[CO2_COLUMN].to_numpy(np.float32), first
-
-
 def _grid_coord(raw: xr.Dataset, dim: str, name: str, shape) -> tuple:
-    attrs = {"units": f"degrees_{'north' if name == 'lat' else 'east'}",
-             "standard_name": {"lat": "latitude", "lon": "longitude"}[name],
-             "long_name": {"lat": "latitude", "lon": "longitude"}[name]}
+    full, end = {"lat": ("latitude", "north"), "lon": ("longitude", "east")}[name]
+    attrs = {"units": f"degrees_{end}", "standard_name": full, "long_name": full}
     if dim in raw.variables and raw[dim].ndim == 1:
         return name, np.asarray(raw[dim].values, float), attrs | dict(raw[dim].attrs)
     if tuple(shape) != GRID_SHAPE:

@@ -14,11 +14,11 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import xarray as xr
 
 from ..errors import DataError, Problem
-from .differland_global import (BULK_FILE, BULK_VARIABLE, CO2_FILE, DRIVER_FILE,
+from .co2_table import CO2_FILE, co2_table_text
+from .differland_global import (BULK_FILE, BULK_VARIABLE, DRIVER_FILE,
                                 EXTENSIONS_ATTR, FORCING, NO_PATCH, OBSERVATIONS, PERCENT,
                                 PLACEHOLDERS_ATTR, PREDICTORS, RUN_INDEX_FILE,
                                 RUN_INDEX_VARIABLE, TIME_FIELDS, VALID_FILE, VALID_VARIABLE,
@@ -147,7 +147,9 @@ def to_differland_global(ds: xr.Dataset, directory: str | Path, *, overwrite: bo
     to_netcdf(xr.Dataset({BULK_VARIABLE: (_LL, flags["bulk"], {
         "long_name": "coarse NBE and water storage assimilated"})}, coords=coords),
         paths["bulk"], overwrite=overwrite)
-    write_text_atomic(paths["co2"], _co2_table(data), overwrite=overwrite)
+    co2 = data["co2"].mean(_LL) if set(data["co2"].dims) - {"time"} else data["co2"]
+    write_text_atomic(paths["co2"], co2_table_text(data["time"].values, co2.values),
+                      overwrite=overwrite)
     to_netcdf(driver_ds, paths["driver"], overwrite=overwrite, encoding=encoding)
     return paths
 
@@ -296,19 +298,3 @@ def _flags(data, valid, patch_size, seed, test_fraction, runs) -> dict:
             np.arange(1, rest.size + 1)
         index[r][inside] = number[position]
     return {"bulk": bulk, "index": index}
-
-
-def _co2_table(data: xr.Dataset) -> str:
-    """The NOAA-layout CO2 table of the record: year, month, decimal, average (ppm)."""
-    co2 = data["co2"]
-    if set(co2.dims) - {"time"}:
-        co2 = co2.mean(_LL)
-    times = data["time"].values
-    if np.issubdtype(times.dtype, np.datetime64):
-        times = pd.DatetimeIndex(times)
-    years, months = [int(t.year) for t in times], [int(t.month) for t in times]
-    lines = ["year,month,decimal,average"]
-    for year, month, value in zip(years, months, np.asarray(co2.values, np.float32)):
-        lines.append(f"{year},{month},{year + (month - 0.5) / 12:.3f},"
-                     f"{np.format_float_positional(value, trim='-')}")
-    return "\n".join(lines) + "\n"
