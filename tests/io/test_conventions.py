@@ -160,3 +160,11 @@ def test_string_variables_are_written_as_characters(tmp_path):
         assert nc["variable"].dtype == np.dtype("S1")
     back = xdifferland.io.open_netcdf(path)
     assert back["variable"].values.tolist() == ["lai", "gpp"]
+
+
+def test_a_step_index_is_not_labeled_as_cf_time():
+    ds = xr.Dataset({"gpp": (("time", "site"), np.ones((3, 2)))},
+                    coords={"time": np.arange(3), "site": ["A", "B"]})
+    out = cf_result(ds, title="t", what="w")
+    assert out["time"].attrs == {"long_name": "model time step (index)", "units": "1"}
+    assert "time_bnds" not in out.variables

@@ -242,11 +242,15 @@ def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
     # index coordinate); the shallow copy above means the caller's attributes stay untouched
     for name in out.coords:
         attrs = coordinate_attrs(name)
+        if name == "time" and not _is_datetime(out[name]):
+            # sites aligned by step: "time" is a step index, not a CF time coordinate
+            attrs = {"long_name": "model time step (index)", "units": "1"}
         if attrs:
             if "axis" in attrs and attrs["axis"] in "XY" and out[name].dims != (name,):
                 attrs.pop("axis", None)  # auxiliary coordinates of a station list or curvilinear grid
             out.variables[name].attrs = attrs
-    if "time" in out.dims and "time" in out.coords and out["time"].ndim == 1:
+    if ("time" in out.dims and "time" in out.coords and out["time"].ndim == 1
+            and _is_datetime(out["time"])):
         # as a bare variable: a DataArray's own ``time`` coordinate would replace ours
         out = out.assign_coords(time_bnds=time_bounds(out["time"]).variable)
         out.variables["time"].attrs["bounds"] = "time_bnds"
@@ -277,6 +281,11 @@ def with_cell_measures(ds: xr.Dataset) -> xr.Dataset:
     if not wanted or "cell_area" in ds.variables or not _is_grid(ds):
         return ds
     return ds.assign(cell_area=cell_area(ds["lat"], ds["lon"]).variable)
+
+
+def _is_datetime(time: xr.DataArray) -> bool:
+    """datetime64 or cftime values (a step index of sites aligned by step is neither)."""
+    return time.dtype.kind in "MO"
 
 
 def _is_grid(ds: xr.Dataset) -> bool:
