@@ -28,7 +28,7 @@ __all__ = ["FORMATS", "READER_OPTIONS", "DataArgumentError", "add_data_options",
            "describe", "expand_paths", "open_cli_data", "open_resolved", "resolve_data"]
 
 #: Values of ``--format`` and ``[data] format``.
-FORMATS = ("auto", "netcdf", "zarr", "cardamom")
+FORMATS = ("auto", "netcdf", "zarr", "cardamom", "differland-global")
 #: Options of the CARDAMOM site reader accepted in ``[data]``, with their defaults (``sites``:
 #: all the paths name).
 READER_OPTIONS: dict[str, object] = {"align": "step", "pad": True,
@@ -112,6 +112,7 @@ def resolve_data(paths: Sequence[str], fmt: str = "auto", options: Mapping | Non
     error. ``spell`` says how messages name an option (``[data] align`` or ``--align``).
     """
     from .io.detect import NotDataError, detect_format, is_zarr_store
+    from .io.differland_global import DRIVER_FILE
 
     options = dict(options or {})
     if fmt not in FORMATS:
@@ -119,7 +120,9 @@ def resolve_data(paths: Sequence[str], fmt: str = "auto", options: Mapping | Non
                                 f"{', '.join(map(repr, FORMATS))}")
     kinds: dict[str, str] = {}  # path -> format, folders of NetCDF files replaced by the files
     for path in map(Path, paths):
-        if fmt == "zarr" or (fmt == "auto" and is_zarr_store(path)):
+        if fmt == "differland-global" or (fmt == "auto" and (path / DRIVER_FILE).is_file()):
+            kinds[str(path)] = "differland-global"  # a folder in the published global layout
+        elif fmt == "zarr" or (fmt == "auto" and is_zarr_store(path)):
             kinds[str(path)] = "zarr"
         elif path.is_dir() and fmt != "cardamom":
             files = sorted(path.glob("*.nc"))
@@ -152,6 +155,9 @@ def resolve_data(paths: Sequence[str], fmt: str = "auto", options: Mapping | Non
     if data["format"] == "cardamom":
         data.update(_site_options(options, spell))
         _site_folder(data, spell)  # one folder, sites listed in its site table
+    elif data["format"] == "differland-global" and (len(kinds) > 1 or not Path(paths[0]).is_dir()):
+        raise DataArgumentError("the DifferLand global layout is read from one folder (holding "
+                                f"{DRIVER_FILE} and the files beside it); give that folder")
     elif options:
         raise DataArgumentError(
             f"{', '.join(spell(k) for k in options)}: option(s) of the CARDAMOM site reader, but "
@@ -263,6 +269,10 @@ def open_resolved(data: Mapping, *, predictors: Sequence[str] = ()):
             raise FileNotFoundError(f"data not found: {p}")
     if data["format"] == "cardamom":
         return _open_sites(data, predictors)
+    if data["format"] == "differland-global":
+        from .io import open_differland_global
+
+        return open_differland_global(paths[0])
     engine = "zarr" if data["format"] == "zarr" else None
     if len(paths) == 1:
         ds = xr.open_dataset(paths[0], engine=engine)

@@ -71,7 +71,7 @@ SECTIONS: dict[str, tuple[str, ...]] = {
     "loss_weights": (),  # loss term names
     "output": ("directory", "parameters", "simulation", "evaluate", "checkpoints"),
 }
-_FORMATS = ("auto", "netcdf", "zarr", "cardamom")  # xdifferland.cli_data.FORMATS
+_FORMATS = ("auto", "netcdf", "zarr", "cardamom", "differland-global")  # cli_data.FORMATS
 _SPLITS = ("test", "dev", "train", "all", "none")
 _DEFAULT_OUTPUTS = ["lai", "gpp", "et", "nee", "nbe", "sif"]
 

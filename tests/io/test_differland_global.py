@@ -267,3 +267,25 @@ def test_fit_on_the_exported_world_reproduces_the_fit_on_the_original(world, bac
     assert on_read.splits["train"] == on_original.splits["train"] == (1, 2)
     assert on_read.history["train_loss"] == on_original.history["train_loss"]
     assert all(np.array_equal(a, b) for a, b in zip(_leaves(on_read), _leaves(on_original)))
+
+
+# --- command line -----------------------------------------------------------------------------
+
+
+def test_command_line_and_run_configuration_read_the_layout(exported, back, capsys):
+    from xdifferland.cli import main
+    from xdifferland.cli_data import open_resolved, resolve_data
+    from xdifferland.runconfig import parse_config
+
+    assert main(["validate", str(exported)]) == 0  # detected from the driver file
+    assert main(["validate", "--format", "differland-global", str(exported)]) == 0
+    assert "no problems found" in capsys.readouterr().out
+    assert main(["validate", "--format", "differland-global", str(exported / DRIVER_FILE)]) == 1
+    assert "one folder" in capsys.readouterr().err
+    config = parse_config({"data": {"paths": [str(exported)], "format": "differland-global",
+                                    "patch_variable": "patch_id"},
+                           "training": {"epochs": 1}, "output": {"directory": "run"}})
+    assert config.data["format"] == "differland-global"
+    opened = open_resolved(resolve_data([str(exported)]))
+    xr.testing.assert_equal(opened[["t_min", "patch_id", "split"]].load(),
+                            back[["t_min", "patch_id", "split"]].load())
