@@ -76,8 +76,11 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
         raise ValueError("the Dataset has no observations to evaluate against; expected any of "
                          f"{', '.join(SIMULATED_COUNTERPART)}")
     needed = sorted({o for v in observed for o in SIMULATED_COUNTERPART[v]})
-    simulated = model.simulate(ds, needed, roles=roles)
-    inside = model.split_mask(ds, split, roles=roles)
+    # results of the public calls are labeled with the user's axes; here we work on the internal
+    axes = prepared.axes
+    simulated = axes.to_internal(model.simulate(ds, needed, roles=roles))
+    inside = axes.to_internal(model.split_mask(ds, split, roles=roles))
+    observation_mask = axes.to_internal(observation_mask)
     warmup = _warmup_steps(warmup_months, prepared.time.delta_t)
     gridded = "lat" in spatial and "lon" in spatial
     ids = patch_ids(data, spatial, model.config.patch_size, model.patch_variable)
@@ -107,8 +110,8 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
     out = _describe(out, metric_attrs)
     out.attrs.update({"split": split, "warmup_months": warmup_months, "warmup_steps": warmup,
                       "n_locations": int(inside.sum())})
-    return cf_result(out, title=f"DifferLand skill on the {split} split",
-                     what=f"evaluate on the {split} split")
+    return axes.to_user(cf_result(out, title=f"DifferLand skill on the {split} split",
+                                  what=f"evaluate on the {split} split"))
 
 
 def _describe(out: xr.Dataset, metric_attrs: dict) -> xr.Dataset:

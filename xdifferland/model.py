@@ -160,8 +160,9 @@ class DifferLandModel:
         out = parameters_dataset(values, stacked_template)
         out = boundary.unstack_pixels(out, spatial)
         out.attrs["xdifferland_version"] = __version__
-        return cf_result(out, title="DALEC993 parameters predicted by a DifferLand model",
-                         what="parameters predicted from the predictors")
+        out = cf_result(out, title="DALEC993 parameters predicted by a DifferLand model",
+                        what="parameters predicted from the predictors")
+        return prepared.axes.to_user(out)  # on the user's own dim and coordinate names
 
     def simulate(self, ds: xr.Dataset, outputs: Sequence[str] | str | None = None, *,
                  roles: Mapping[str, str] | None = None, mask: xr.DataArray | None = None,
@@ -186,12 +187,12 @@ class DifferLandModel:
         """Boolean map of the locations in ``split`` ("train", "dev", "test" or "all")."""
         prepared = prepare_dataset(ds, roles, check=False)
         if split == "all":
-            return prepared.valid
+            return prepared.axes.to_user(prepared.valid)
         if split not in self.splits:
             raise ValueError(f"split {split!r}: use 'train', 'dev', 'test' or 'all'")
         ids = patch_ids(prepared.data, prepared.spatial_dims, self.config.patch_size,
                         self.patch_variable)
-        return prepared.valid & ids.isin(list(self.splits[split]))
+        return prepared.axes.to_user(prepared.valid & ids.isin(list(self.splits[split])))
 
     def evaluate(self, ds: xr.Dataset, split: str = "test", *, warmup_months: int = 24,
                  roles: Mapping[str, str] | None = None,

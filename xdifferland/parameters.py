@@ -45,7 +45,10 @@ def parameter_attrs(name: str) -> dict:
 def _spatial_template(like: xr.Dataset | xr.DataArray, spatial_dims: Sequence[str] | None
                       ) -> xr.DataArray:
     if spatial_dims is None:
-        dims = [d for d in like.dims if d != "time"]
+        from .axes import find_axes  # the time dim by CF attributes (ERA5's valid_time too)
+
+        time = find_axes(like).time or "time"
+        dims = [d for d in like.dims if d != time and d not in _bounds_only_dims(like)]
     else:
         dims = list(spatial_dims)
     coords = {d: like[d] for d in dims if d in like.coords}
@@ -53,6 +56,16 @@ def _spatial_template(like: xr.Dataset | xr.DataArray, spatial_dims: Sequence[st
              if name not in dims and set(c.dims) and set(c.dims) <= set(dims)}
     shape = [like.sizes[d] for d in dims]
     return xr.DataArray(np.zeros(shape), dims=dims, coords={**coords, **extra})
+
+
+def _bounds_only_dims(like: xr.Dataset | xr.DataArray) -> set:
+    """Dims used only by CF cell-bounds variables (CMIP's ``bnds``), never spatial."""
+    variables = like.variables if isinstance(like, xr.Dataset) else like.coords.variables
+    bounds = {v.attrs.get("bounds", v.encoding.get("bounds")) for v in variables.values()}
+    used = {d for name, v in variables.items() if name not in bounds for d in v.dims}
+    if isinstance(like, xr.DataArray):
+        used |= set(like.dims)
+    return set(like.dims) - used
 
 
 def default_parameters(like: xr.Dataset | xr.DataArray | None = None, *,
@@ -65,7 +78,8 @@ def default_parameters(like: xr.Dataset | xr.DataArray | None = None, *,
         Values are broadcast over its spatial (non-time) dims and coordinates; without it, the
         variables are scalars.
     spatial_dims : sequence of str, optional
-        The dims to broadcast over (default: every dim of ``like`` except ``time``).
+        The dims to broadcast over (default: every dim of ``like`` except its time dim, found
+        as in :func:`xdifferland.axes.find_axes`, and dims used only by cell bounds).
 
     Returns
     -------

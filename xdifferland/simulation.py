@@ -10,6 +10,7 @@ import xarray as xr
 
 from . import boundary
 from ._version import __version__
+from .axes import Axes, find_axes, missing_time
 from .discovery import canonicalize
 from .engine.outputs import output_spec, resolve_outputs
 from .errors import DataError, Problem
@@ -38,18 +39,18 @@ class PreparedData:
     time: boundary.TimeAxis
     inputs: dict[str, xr.DataArray]  #: engine inputs by name (FORCING_INPUTS + STATIC_INPUTS)
     valid: xr.DataArray  #: boolean, spatial dims: pixels that are computed
+    #: the user's axes; ``axes.to_user`` labels results with the user's dim and coordinate names
+    axes: Axes = Axes(time="time")
 
 
-def _latitude(ds: xr.Dataset, spatial_dims: Sequence[str]) -> xr.DataArray:
-    for name in ("latitude", "lat"):
-        if name in ds.coords or name in ds.data_vars:
-            return ds[name]
-    try:
-        return ds.cf["latitude"]
-    except (KeyError, AttributeError):
-        raise DataError([Problem(
-            "latitude", "no latitude coordinate found.",
-            f"add a 'lat' or 'latitude' coordinate (degrees north) over {tuple(spatial_dims)}")])
+def _latitude(ds: xr.Dataset, spatial_dims: Sequence[str], axes: Axes) -> xr.DataArray:
+    """Latitude per location (1-D over a grid's ``lat`` or a station list, 2-D over ``(y, x)``)."""
+    name = axes.internal(axes.latitude)
+    if name is not None and name in ds.variables:
+        return ds[name]
+    raise DataError([Problem(
+        "latitude", "no latitude coordinate found.",
+        f"add a 'lat' or 'latitude' coordinate (degrees north) over {tuple(spatial_dims)}")])
 
 
 def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
@@ -57,9 +58,18 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
                     skip: Sequence[str] = ()) -> PreparedData:
     """Discover, convert and validate ``ds`` and assemble the engine's inputs (still labeled).
 
+    The Dataset's axes are found by CF attributes (see :mod:`xdifferland.axes`) and renamed to
+    the internal ``time``/``lat``/``lon``/``site`` here, so ``PreparedData.data`` always has the
+    canonical layout; ``PreparedData.axes.to_user`` puts the user's names back on results.
+
     Raises :class:`~xdifferland.errors.ValidationError` listing every problem before any JAX
-    code runs.
+    code runs, and :class:`~xdifferland.errors.DataError` when no time dimension (or two) is
+    found.
     """
+    axes = find_axes(ds)
+    if axes.time is None:
+        raise missing_time(ds, axes)
+    ds, mask = axes.to_internal(ds), axes.to_internal(mask)
     if check:
         # Value checks (NaN, ranges, constant predictors, overlap) read the data; on dask-backed
         # input they are left to an explicit ds.differland.validate() so building stays lazy.
@@ -86,7 +96,7 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
         inputs["mean_precipitation"] = data["mean_annual_precipitation"] / _DAYS_PER_YEAR_MAP
     else:
         inputs["mean_precipitation"] = data["precipitation"].mean("time")
-    inputs["latitude"] = _latitude(data, spatial_dims)
+    inputs["latitude"] = _latitude(data, spatial_dims, axes)
     inputs["delta_t"] = xr.DataArray(axis.delta_t)
 
     template = data["t_min"].isel(time=0, drop=True)
@@ -96,7 +106,7 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
             valid = valid & data[name].notnull()
     if mask is not None:
         valid = valid & mask.astype(bool)
-    return PreparedData(data, spatial_dims, axis, inputs, valid)
+    return PreparedData(data, spatial_dims, axis, inputs, valid, axes)
 
 
 def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
@@ -111,7 +121,7 @@ def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
     """
     # Observations play no part in a simulation, so their time coverage is not checked here.
     prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap",))
-    params = parameter_arrays(parameters)
+    params = parameter_arrays(prepared.axes.to_internal(parameters))
     template = prepared.valid
     spatial = prepared.spatial_dims
 
@@ -141,10 +151,13 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     Parameters
     ----------
     ds : xarray.Dataset
-        Forcing on a grid ``(time, lat, lon)`` or a site list ``(time, site)``, in any convertible
-        units (see :mod:`xdifferland.variables`). Dask-backed data stay lazy: the result is
-        computed chunk by chunk over pixels when it is computed. For lazy data only the
-        structural checks run here; call ``ds.differland.validate()`` for the value checks.
+        Forcing on a grid ``(time, lat, lon)``, a site list ``(time, site)`` or a projected grid
+        ``(time, y, x)`` with 2-D latitude, the axes found by their CF attributes whatever their
+        names (ERA5's ``valid_time``/``latitude``/``longitude`` too; see :mod:`xdifferland.axes`),
+        in any convertible units (see :mod:`xdifferland.variables`). Dask-backed data stay
+        lazy: the result is computed chunk by chunk over pixels when it is computed. For lazy
+        data only the structural checks run here; call ``ds.differland.validate()`` for the
+        value checks.
     parameters : xarray.Dataset
         One variable per registry entry (names or published aliases), broadcastable to the
         spatial dims, e.g. from :func:`xdifferland.default_parameters` or a fitted model.
@@ -164,7 +177,8 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     Returns
     -------
     xarray.Dataset
-        Requested outputs with dims ``(time, *spatial)``, CF attributes and provenance.
+        Requested outputs with dims ``(time, *spatial)``, CF attributes and provenance, labeled
+        with ``ds``'s own dim and coordinate names.
 
     Examples
     --------
@@ -203,7 +217,7 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     out = xr.Dataset(variables).assign_coords(time=prepared.data["time"])
     out.attrs.update(_provenance(mass_conserving, prepared.time, water_stress))
     out = cf_result(out, title="DALEC993 simulation", what=f"simulate {', '.join(names)}")
-    return out
+    return prepared.axes.to_user(out)
 
 
 def output_attrs(name: str) -> dict:
@@ -259,6 +273,8 @@ def budget(ds: xr.Dataset, parameters: xr.Dataset, *, roles: Mapping[str, str] |
     """
     from .engine.budget import BUDGET_OUTPUTS
 
+    axes = find_axes(ds)  # computed on the internal names, labeled with the user's at the end
+    ds, parameters, mask = (axes.to_internal(obj) for obj in (ds, parameters, mask))
     out = simulate(ds, parameters, BUDGET_OUTPUTS, roles=roles, mass_conserving=mass_conserving,
                    mask=mask)
     params = parameter_arrays(parameters)
@@ -282,4 +298,4 @@ def budget(ds: xr.Dataset, parameters: xr.Dataset, *, roles: Mapping[str, str] |
         "total_carbon": carbon.assign_attrs(units="g/m**2", long_name="total carbon"),
     })
     residuals.attrs.update(out.attrs)
-    return residuals
+    return axes.to_user(residuals)

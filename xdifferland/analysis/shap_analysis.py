@@ -118,9 +118,9 @@ def _pool(ensemble, ds: xr.Dataset, pixels, pft: str | None, pft_threshold: floa
     prepared = prepare_dataset(ds, roles, check=False)
     data, spatial = prepared.data, prepared.spatial_dims
     if isinstance(pixels, str):
-        inside = first.split_mask(ds, pixels, roles=roles)
+        inside = prepared.axes.to_internal(first.split_mask(ds, pixels, roles=roles))
     else:
-        inside = prepared.valid & pixels.astype(bool)
+        inside = prepared.valid & prepared.axes.to_internal(pixels).astype(bool)
     if pft is not None:
         if pft not in PREDICTOR_GROUPS["PFT"] or pft not in data:
             raise KeyError(f"pft={pft!r} is not a PFT cover variable of the Dataset "

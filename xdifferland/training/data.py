@@ -62,8 +62,10 @@ def patch_ids(ds: xr.Dataset, spatial_dims: Sequence[str], patch_size=(4.0, 5.0)
     """Integer patch id of every location: a coarse lat/lon cell, or a user variable."""
     if patch_variable is not None:
         return ds[patch_variable].astype(int)
-    if "lat" not in spatial_dims or "lon" not in spatial_dims:  # site lists: one patch
-        return xr.zeros_like(ds[spatial_dims[0]], dtype=int)
+    if "lat" not in spatial_dims or "lon" not in spatial_dims:  # sites, projected grids: one patch
+        return xr.DataArray(np.zeros([ds.sizes[d] for d in spatial_dims], int),
+                            dims=tuple(spatial_dims),
+                            coords={d: ds[d] for d in spatial_dims if d in ds.coords})
     lat, lon = ds["lat"], ds["lon"]
     row = np.floor((lat - (-90.0)) / patch_size[0]).astype(int)
     col = np.floor((lon - (-180.0)) / patch_size[1]).astype(int)
@@ -132,7 +134,7 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
                 uncertainty[None], n_time, axis=0)
         observed = np.isfinite(value)
         if observation_mask is not None:
-            allowed = observation_mask.astype(bool)
+            allowed = prepared.axes.to_internal(observation_mask).astype(bool)
             allowed = allowed.broadcast_like(data[variable]) if "time" in data[variable].dims \
                 else allowed.broadcast_like(data["t_min"])
             observed &= pixels(allowed).astype(bool).reshape(observed.shape)
