@@ -289,3 +289,11 @@ def test_command_line_and_run_configuration_read_the_layout(exported, back, caps
     opened = open_resolved(resolve_data([str(exported)]))
     xr.testing.assert_equal(opened[["t_min", "patch_id", "split"]].load(),
                             back[["t_min", "patch_id", "split"]].load())
+
+
+def test_writer_finds_era5_style_axes(world, back, tmp_path):
+    era5 = world.rename(time="valid_time", lat="latitude", lon="longitude")
+    to_differland_global(era5, tmp_path / "era5")
+    read = open_differland_global(tmp_path / "era5")
+    xr.testing.assert_equal(read[["t_min", "lai", "sand", "patch_id"]].load(),
+                            back[["t_min", "lai", "sand", "patch_id"]].load())

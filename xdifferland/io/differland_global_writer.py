@@ -41,9 +41,11 @@ def to_differland_global(ds: xr.Dataset, directory: str | Path, *, overwrite: bo
     Parameters
     ----------
     ds : xarray.Dataset
-        Forcing, predictors and observations on a lat/lon grid (canonical names or aliases, any
-        convertible units; see :mod:`xdifferland.variables`), e.g. the synthetic world or a
-        Dataset read by :func:`~xdifferland.io.differland_global.open_differland_global`.
+        Forcing, predictors and observations on a lat/lon grid: canonical names or aliases, any
+        convertible units (see :mod:`xdifferland.variables`), axes found by CF (ERA5's
+        ``valid_time``, ``latitude``, ``longitude`` too; :mod:`xdifferland.axes`). E.g. the
+        synthetic world or a Dataset read by
+        :func:`~xdifferland.io.differland_global.open_differland_global`.
     directory : str or Path
         Target folder (created if needed).
     overwrite : bool, default False
@@ -96,6 +98,7 @@ def to_differland_global(ds: xr.Dataset, directory: str | Path, *, overwrite: bo
     >>> sorted(files)  # doctest: +SKIP
     ['bulk', 'co2', 'driver', 'run_index', 'valid']
     """
+    from ..axes import find_axes
     from ..discovery import canonicalize
     from ..units import to_canonical_units
     from .atomic import refuse_existing
@@ -108,7 +111,7 @@ def to_differland_global(ds: xr.Dataset, directory: str | Path, *, overwrite: bo
     paths = {key: directory / name for key, name in paths.items()}
     for path in paths.values():
         refuse_existing(path, overwrite)
-    data = canonicalize(to_canonical_units(ds, roles), roles)
+    data = canonicalize(to_canonical_units(find_axes(ds).to_internal(ds), roles), roles)
     _check(data)
     data = data.sortby("lat", ascending=False).transpose("time", "lat", "lon", ...)
 
