@@ -89,6 +89,7 @@ def test_simulate_sites_aligned_by_step(site_model, tmp_path, capsys):
                         "-o", tmp_path / "step.nc", "--outputs", "gpp")
     assert code == 0, err
     with xr.open_dataset(tmp_path / "step.nc") as sim:
-        # a step index is no CF time coordinate: no standard_name, no bounds
-        assert sim["time"].attrs == {"long_name": "model time step (index)", "units": "1"}
-        assert "time_bnds" not in sim.variables
+        # a CF time series: each site's own dates over its steps, not a bare step index
+        assert sim["gpp"].dims == ("site", "step") and "time_bnds" not in sim.variables
+        assert sim["site_time"].dims == ("site", "step")
+        assert str(sim["site_time"].values[0, 0])[:10] == str(sim["date"].values[0])[:10]

@@ -176,12 +176,14 @@ def test_simulate_cli_writes_cmip(tmp_path, monkeypatch, capsys):
     asked = {}
 
     class Model:
+        predictors = ()
+
         def simulate(self, ds, outputs, roles=None, **kwargs):
             asked["outputs"] = outputs
             return make_simulation(outputs)
 
     monkeypatch.setattr(cli, "_load_model", lambda path: Model())
-    monkeypatch.setattr(cli, "_open_cli_data", lambda args: None)
+    monkeypatch.setattr(cli, "open_cli_data", lambda args, **kwargs: None)
     out, folder = tmp_path / "sim.nc", tmp_path / "cmip"
     argv = ["--quiet", "simulate", "model.npz", "data.nc", "-o", str(out), "--cmip", str(folder)]
     assert cli.main(argv) == 0

@@ -12,8 +12,8 @@ import xarray as xr
 import xdifferland
 from tests.factories import make_dataset
 from xdifferland.engine.outputs import OUTPUTS
-from xdifferland.io.conventions import (cell_area, cf_result, netcdf_encoding, time_bounds,
-                                        udunits)
+from xdifferland.io.cf_file import for_file, netcdf_encoding
+from xdifferland.io.conventions import cell_area, cf_result, time_bounds, udunits
 from xdifferland.registry import PARAMETERS
 from xdifferland.units import parse_units
 
@@ -168,3 +168,18 @@ def test_a_step_index_is_not_labeled_as_cf_time():
     out = cf_result(ds, title="t", what="w")
     assert out["time"].attrs == {"long_name": "model time step (index)", "units": "1"}
     assert "time_bnds" not in out.variables
+
+
+def test_site_results_are_written_as_cf_time_series(tmp_path):
+    ds = make_dataset("site")
+    out = xdifferland.simulate(ds, xdifferland.default_parameters(like=ds), ["gpp"])
+    assert for_file(out)["gpp"].dims == ("site", "time")  # instance dimension first
+    step = out.assign_coords(time=np.arange(out.sizes["time"]),
+                             date=("site", out["time"].values[[0, 0, 1, 2]]))
+    step = cf_result(step, title="t", what="w")
+    written = for_file(step)
+    assert "time" not in written.dims and written["site_time"].dims == ("site", "step")
+    assert written["site_time"].attrs["standard_name"] == "time"
+    # each site's own months from its start date
+    np.testing.assert_array_equal(written["site_time"].values[2, :2],
+                                  out["time"].values[1:3].astype("datetime64[ns]"))

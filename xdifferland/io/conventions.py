@@ -10,10 +10,10 @@ installed xarray copies between objects:
   ``site``.
 * :func:`cf_result` finishes a result Dataset: coordinate attributes, ``time_bnds``,
   ``cell_measures`` on lat/lon grids, and the global attributes ``Conventions``, ``title``,
-  ``history``, ``source`` and, for site lists, ``featureType``; :func:`with_cell_measures` adds
-  the ``cell_area`` variable those name when a file is written.
-* :func:`netcdf_encoding` is the per-variable encoding the NetCDF writer applies: float time with
-  units and calendar, no ``_FillValue`` on coordinates and bounds, strings as character arrays.
+  ``history``, ``source`` and, for site lists, ``featureType``.
+
+How a result is laid out in a file (cell areas, dimension order, encodings) is
+:mod:`xdifferland.io.cf_file`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import xarray as xr
 from .._version import __version__
 
 __all__ = ["CONVENTIONS", "EARTH_RADIUS", "cell_area", "cell_edges", "cf_result", "coordinate_attrs", "history_line",
-           "netcdf_encoding", "time_bounds", "udunits", "with_cell_measures"]
+           "time_bounds", "udunits"]
 
 #: The CF version the outputs follow (what ``compliance-checker --test cf:1.8`` checks).
 CONVENTIONS = "CF-1.8"
@@ -221,8 +221,9 @@ def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
 
     Coordinates get :func:`coordinate_attrs` (replacing whatever they carried), a time axis gets
     a ``time_bnds`` coordinate, gridded variables get ``cell_measures = "area: cell_area"`` (the
-    NetCDF writer adds that variable, see :func:`with_cell_measures`), and the global attributes ``Conventions``, ``title``, ``source`` and
-    ``history`` (appended to, as NCO does) are set. Data variables keep exactly their own
+    NetCDF writer adds that variable, see :func:`xdifferland.io.cf_file.for_file`), and the
+    global attributes ``Conventions``, ``title``, ``source`` and ``history`` (appended to, as NCO
+    does) are set. Data variables keep exactly their own
     attributes. Nothing is computed: dask-backed variables stay lazy.
 
     Examples
@@ -234,8 +235,6 @@ def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
     >>> out = cf_result(ds, title="GPP", what="example")
     >>> out["gpp"].attrs["cell_measures"], out["time"].attrs["bounds"], out.attrs["Conventions"]
     ('area: cell_area', 'time_bnds', 'CF-1.8')
-    >>> sorted(with_cell_measures(out).data_vars)
-    ['cell_area', 'gpp']
     """
     out = ds.copy(deep=False)
     # ``out.variables[name]`` is the variable itself (``out[name]`` may be a new object for an
@@ -270,19 +269,6 @@ def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
     return out
 
 
-def with_cell_measures(ds: xr.Dataset) -> xr.Dataset:
-    """``ds`` plus the ``cell_area`` variable its variables' ``cell_measures`` name, if missing.
-
-    Kept out of results in memory (it would join every ``data_vars`` loop) and added where a
-    file is written, so every written grid carries the area its cell measures promise.
-    """
-    wanted = any("area: cell_area" in str(v.attrs.get("cell_measures", ""))
-                 for v in ds.data_vars.values())
-    if not wanted or "cell_area" in ds.variables or not _is_grid(ds):
-        return ds
-    return ds.assign(cell_area=cell_area(ds["lat"], ds["lon"]).variable)
-
-
 def _is_datetime(time: xr.DataArray) -> bool:
     """datetime64 or cftime values (a step index of sites aligned by step is neither)."""
     return time.dtype.kind in "MO"
@@ -291,43 +277,3 @@ def _is_datetime(time: xr.DataArray) -> bool:
 def _is_grid(ds: xr.Dataset) -> bool:
     """A lat/lon grid whose cells have a size (at least two centres along each axis)."""
     return all(d in ds.dims and d in ds.coords and ds.sizes[d] >= 2 for d in ("lat", "lon"))
-
-
-def netcdf_encoding(ds: xr.Dataset) -> dict:
-    """Encoding that makes ``ds`` CF-valid on disk, for :meth:`xarray.Dataset.to_netcdf`.
-
-    Time coordinates (and their bounds) are stored as float64 days since the first stamp with
-    an explicit calendar; coordinates and bounds carry no ``_FillValue``; string variables are
-    written as character arrays and 64-bit integers as 32-bit ones (CF 1.8 has neither
-    variable-length strings nor 64-bit integers). Encodings already set
-    on a variable are replaced where they conflict (an int64 time read from another file).
-    """
-    encoding: dict = {}
-    no_fill = set(ds.coords) | {v.attrs.get("bounds") for v in ds.variables.values()}
-    for name, var in ds.variables.items():
-        enc: dict = {}
-        if np.issubdtype(var.dtype, np.datetime64):
-            first = np.asarray(var.values).ravel()
-            first = first[~np.isnat(first)][:1]
-            origin = (str(first[0].astype("datetime64[D]")) if first.size else "1970-01-01")
-            enc.update(dtype="float64", units=f"days since {origin}",
-                       calendar="proleptic_gregorian")
-        elif var.dtype.kind in "UO" and var.size and isinstance(
-                np.asarray(var.values).ravel()[0], str):
-            enc["dtype"] = "S1"
-        elif var.dtype == np.int64:
-            # CF 1.8 has no 64-bit integers; counts and ids fit in 32 bits (else store doubles)
-            values = np.asarray(var.values)
-            small = values.size == 0 or (values.min() >= -2**31 and values.max() < 2**31)
-            enc["dtype"] = "int32" if small else "float64"
-        if name in no_fill:
-            enc["_FillValue"] = None
-        if enc:
-            encoding[name] = enc
-    # bounds share their coordinate's time units
-    for name, var in ds.variables.items():
-        bounds = var.attrs.get("bounds")
-        if bounds in encoding and name in encoding and "units" in encoding[name]:
-            encoding[bounds].update(units=encoding[name]["units"],
-                                    calendar=encoding[name]["calendar"])
-    return encoding

@@ -26,8 +26,9 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
+from ..errors import DataError, Problem
 from .atomic import atomic_path
-from .conventions import netcdf_encoding, with_cell_measures
+from .cf_file import for_file, netcdf_encoding, with_cell_measures
 
 __all__ = ["decode_attrs", "encode_attrs", "open_netcdf", "open_zarr", "to_netcdf", "to_zarr"]
 
@@ -80,7 +81,7 @@ def to_netcdf(ds: xr.Dataset, path: str | os.PathLike, *, overwrite: bool = Fals
     if "mode" in kwargs:
         raise TypeError("to_netcdf() does not take mode; use overwrite=True to replace a file")
     path = Path(path)
-    encoded = encode_attrs(with_cell_measures(ds))
+    encoded = encode_attrs(for_file(ds))
     kwargs["encoding"] = _cf_encoding(encoded, kwargs.get("encoding"))
     with atomic_path(path, overwrite=overwrite) as tmp:
         encoded.to_netcdf(tmp, mode="w", **kwargs)
@@ -143,22 +144,68 @@ def open_netcdf(path: str | os.PathLike, **kwargs) -> xr.Dataset:
     """Open a NetCDF file written by :func:`to_netcdf`, restoring JSON-encoded attributes.
 
     Lazy, like :func:`xarray.open_dataset` (``**kwargs`` go there); close it or ``.load()`` it.
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    DataError
+        Naming the file and what to do, if it cannot be read as NetCDF (a text file, an HTML
+        error page saved by a download, a truncated file) or its attributes are corrupt.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> bad = Path(tempfile.mkdtemp()) / "notes.nc"
+    >>> _ = bad.write_text("not a NetCDF file")
+    >>> try:
+    ...     open_netcdf(bad)
+    ... except DataError as err:
+    ...     print(err.problems[0].fix)
+    check that it is a NetCDF file (not text, an HTML page or a partial download), or open a Zarr store with open_zarr().
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"NetCDF file not found: {path}")
-    return _decode_in_place(xr.open_dataset(path, **kwargs))
+    return _open(path, "a NetCDF file", "check that it is a NetCDF file (not text, an HTML "
+                 "page or a partial download), or open a Zarr store with open_zarr().", kwargs)
 
 
 def open_zarr(path: str | os.PathLike, **kwargs) -> xr.Dataset:
     """Open a Zarr store written by :func:`to_zarr`, restoring JSON-encoded attributes.
 
     Lazy, like :func:`xarray.open_dataset` with ``engine="zarr"`` (``**kwargs`` go there).
+
+    Raises
+    ------
+    FileNotFoundError
+        If ``path`` does not exist.
+    DataError
+        Naming the store and what to do, if it is empty, not a Zarr store or corrupt.
     """
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"Zarr store not found: {path}")
-    return _decode_in_place(xr.open_dataset(path, engine="zarr", **kwargs))
+    return _open(path, "a Zarr store", "check the path: a Zarr store is a folder with Zarr "
+                 "metadata (zarr.json or .zgroup), as to_zarr() writes it; an empty folder "
+                 "is what an interrupted copy leaves.", {"engine": "zarr", **kwargs})
+
+
+def _open(path: Path, what: str, fix: str, kwargs: dict) -> xr.Dataset:
+    """Open with xarray; a file that is not what it should be raises DataError, not the
+    backend's own exceptions (which differ by backend and say little to a user)."""
+    try:
+        ds = xr.open_dataset(path, **kwargs)
+    except (OSError, ValueError, TypeError, KeyError, RuntimeError, IndexError) as err:
+        raise DataError([Problem(str(path), f"cannot be read as {what} ({type(err).__name__}: "
+                                 f"{err}).", fix)]) from err
+    try:
+        return _decode_in_place(ds)
+    except ValueError as err:  # an xdifferland_json_attrs attribute that is not our JSON
+        ds.close()
+        raise DataError([Problem(str(path), f"has corrupt JSON-encoded attributes ({err}).",
+                                 f"remove or repair the attributes listed in {JSON_ATTRS!r}.")]
+                        ) from err
 
 
 def encode_attrs(ds: xr.Dataset) -> xr.Dataset:
