@@ -128,6 +128,37 @@ def _is_water_depth(v: Variable) -> bool:
     return v.units.split("/")[0] == "mm"
 
 
+def _water(source: pint.Quantity, target, *, both_ways: bool = True) -> pint.Quantity | None:
+    """``source`` as a depth (or mass) of liquid water compatible with ``target``, else None."""
+    try:
+        for factor in ((source / WATER_DENSITY, source * WATER_DENSITY) if both_ways
+                       else (source / WATER_DENSITY,)):
+            if factor.is_compatible_with(target):
+                return factor
+    except pint.errors.OffsetUnitCalculusError:  # degC and such: a temperature is no water
+        pass
+    return None
+
+
+def _converts(source: pint.Quantity, target) -> bool:
+    """Whether pint converts a value from ``source`` to ``target``: the same dimensionality is
+    not enough for temperatures (a ``delta_degC`` difference is no ``degC`` temperature)."""
+    try:
+        UREG.Quantity(1.0, source.units).to(target)
+    except (pint.errors.PintError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _incompatible(units: str, data_name: str, source: pint.Quantity, target: str) -> str:
+    """Why ``units`` do not convert, naming a temperature (or temperature difference) as one."""
+    what = ""
+    if source.dimensionality == UREG.kelvin.dimensionality:
+        same = UREG.Unit(target).dimensionality == source.dimensionality
+        what = f" are a temperature{' difference' if same else ''} and"
+    return f"units {units!r} (in {data_name!r}){what} cannot be converted to {target}."
+
+
 def _missing_ok(v: Variable) -> bool:
     # See the module docstring: only fractions among forcing/predictors may omit units. Compare
     # units, not dimensionality: ppm is dimensionless too, yet CO2 must declare its units.
@@ -153,12 +184,11 @@ def _plan(v: Variable, data_name: str,
         return Problem(v.name, f"units {units!r} (in {data_name!r}) are not understood; expected "
                        f"units convertible to {v.units}.", fix + ".")
     target = UREG.Unit(v.units)
-    if source.is_compatible_with(target):
+    if source.is_compatible_with(target) and _converts(source, target):
         return source, False
-    if _is_water_depth(v) and (source / WATER_DENSITY).is_compatible_with(target):
+    if _is_water_depth(v) and _water(source, target, both_ways=False) is not None:
         return source, True
-    return Problem(v.name, f"units {units!r} (in {data_name!r}) cannot be converted to {v.units}.",
-                   fix + ".")
+    return Problem(v.name, _incompatible(units, data_name, source, v.units), fix + ".")
 
 
 def _convert(da: xr.DataArray, v: Variable, source: pint.Quantity | None,
@@ -167,6 +197,9 @@ def _convert(da: xr.DataArray, v: Variable, source: pint.Quantity | None,
         da = da.copy(data=da.data.magnitude)
     target = UREG.Unit(v.units)
     if source is not None and not (source.magnitude == 1 and source.units == target):
+        if da.dtype.kind in "biu" or da.dtype == "float16":
+            # Integers (counts, packed data) and half floats would wrap or overflow when scaled.
+            da = da.astype("float64" if da.dtype.kind != "f" else "float32")
         if source.magnitude != 1:  # CF numeric scale such as "1e-6": apply it to the data
             da = da * float(source.magnitude)
         # Quantify the data alone: coordinates may carry units our registry need not know
@@ -212,12 +245,10 @@ def convert_to(da: xr.DataArray, units: str, *, name: str | None = None,
         source, target = parse_units(str(found)), parse_units(units)
     except ValueError as error:
         raise UnitsError([Problem(label, str(error) + ".", fix)]) from None
-    if source.is_compatible_with(target):
+    if source.is_compatible_with(target) and _converts(source, target.units):
         factor = source
-    elif water and (source / WATER_DENSITY).is_compatible_with(target):
-        factor = source / WATER_DENSITY
-    elif water and (source * WATER_DENSITY).is_compatible_with(target):
-        factor = source * WATER_DENSITY
+    elif water and _water(source, target) is not None:
+        factor = _water(source, target)
     else:
         raise UnitsError([Problem(label, f"units {found!r} cannot be converted to {units!r}.",
                                   fix)])
