@@ -16,6 +16,7 @@ from .engine.outputs import output_spec, resolve_outputs
 from .errors import DataError, Problem
 from .io.conventions import cf_result, udunits
 from .parameters import parameter_arrays
+from .plausibility import overrides_attribute, plausibility_rules
 from .registry import PARAMETER_NAMES
 from .units import to_canonical_units
 from .validation import validate
@@ -26,7 +27,8 @@ __all__ = ["simulate", "budget", "prepare_dataset", "engine_arrays", "PreparedDa
 
 DEFAULT_OUTPUTS = ("lai", "gpp", "et", "nee", "nbe", "sif")
 _DAYS_PER_YEAR_MAP = 365.22  # the published model divides MAP (mm/yr) by 365.22, not 365.25
-_VALUE_CHECKS = ("nan", "precipitation", "burned_area", "constant_predictors", "overlap")
+_VALUE_CHECKS = ("alignment", "nan", "finite", "plausibility", "hemisphere",
+                 "constant_predictors", "overlap")
 _PREDICTORS = tuple(name for names in PREDICTOR_GROUPS.values() for name in names)
 
 
@@ -55,7 +57,8 @@ def _latitude(ds: xr.Dataset, spatial_dims: Sequence[str], axes: Axes) -> xr.Dat
 
 def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
                     mask: xr.DataArray | None = None, check: bool = True,
-                    skip: Sequence[str] = ()) -> PreparedData:
+                    skip: Sequence[str] = (),
+                    plausibility: str | Mapping | None = None) -> PreparedData:
     """Discover, convert and validate ``ds`` and assemble the engine's inputs (still labeled).
 
     The Dataset's axes are found by CF attributes (see :mod:`xdifferland.axes`) and renamed to
@@ -75,7 +78,8 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
         # input they are left to an explicit ds.differland.validate() so building stays lazy.
         lazy = any(v.chunks is not None for v in ds.variables.values())
         skip = tuple(skip) + (_VALUE_CHECKS if lazy else ())
-        validate(ds, roles, mask=mask, skip=set(skip)).raise_if_any()
+        validate(ds, roles, mask=mask, skip=set(skip),
+                 plausibility=plausibility).raise_if_any()
     data = canonicalize(to_canonical_units(ds, roles), roles)
     spatial_dims = boundary.spatial_dims_of(data, "t_min")
     time_coord = data["date"] if "date" in data.coords and data["date"].ndim == 2 else data["time"]
@@ -110,8 +114,9 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
 
 
 def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
-                  roles: Mapping[str, str] | None = None,
-                  mask: xr.DataArray | None = None) -> tuple[PreparedData, list[xr.DataArray]]:
+                  roles: Mapping[str, str] | None = None, mask: xr.DataArray | None = None,
+                  plausibility: str | Mapping | None = None
+                  ) -> tuple[PreparedData, list[xr.DataArray]]:
     """The engine's inputs as pixel-stacked DataArrays, in :mod:`~xdifferland.boundary` order.
 
     Returns the prepared data and the list of forcing ``(pixel, time)`` arrays
@@ -120,7 +125,8 @@ def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
     valid pixels, chunked alike over pixels when any input is dask-backed.
     """
     # Observations play no part in a simulation, so their time coverage is not checked here.
-    prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap",))
+    prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap",),
+                               plausibility=plausibility)
     params = parameter_arrays(prepared.axes.to_internal(parameters))
     template = prepared.valid
     spatial = prepared.spatial_dims
@@ -145,7 +151,8 @@ def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
 
 def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | str | None = None,
              *, roles: Mapping[str, str] | None = None, mass_conserving: bool = False,
-             mask: xr.DataArray | None = None, water_stress: tuple | None = None) -> xr.Dataset:
+             mask: xr.DataArray | None = None, water_stress: tuple | None = None,
+             plausibility: str | Mapping | None = None) -> xr.Dataset:
     """Run DALEC993 over a Dataset's forcing with the given parameters.
 
     Parameters
@@ -173,6 +180,9 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     water_stress : (str, weights), optional
         A neural water-stress variant and its network weights (fitted models pass theirs);
         default: the published linear stress.
+    plausibility : {"error", "warn", "ignore"} or mapping, optional
+        Accept physically implausible input values (see :mod:`xdifferland.plausibility`);
+        any override is recorded in the attribute ``plausibility_overrides``.
 
     Returns
     -------
@@ -190,7 +200,8 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     (('time', 'lat', 'lon'), 'g/m**2/day')
     """
     names = resolve_outputs(DEFAULT_OUTPUTS if outputs is None else outputs)
-    prepared, arrays = engine_arrays(ds, parameters, roles=roles, mask=mask)
+    prepared, arrays = engine_arrays(ds, parameters, roles=roles, mask=mask,
+                                     plausibility=plausibility)
     spatial = prepared.spatial_dims
     n_forcing = len(boundary.FORCING_INPUTS)
     dtype = np.float64 if _x64() else np.float32
@@ -215,7 +226,8 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
         da.attrs = output_attrs(name)
         variables[name] = da
     out = xr.Dataset(variables).assign_coords(time=prepared.data["time"])
-    out.attrs.update(_provenance(mass_conserving, prepared.time, water_stress))
+    out.attrs.update(_provenance(mass_conserving, prepared.time, water_stress,
+                                 overrides_attribute(plausibility_rules(plausibility))))
     out = cf_result(out, title="DALEC993 simulation", what=f"simulate {', '.join(names)}")
     return prepared.axes.to_user(out)
 
@@ -243,8 +255,9 @@ def _x64() -> bool:
     return bool(jax.config.jax_enable_x64)
 
 
-def _provenance(mass_conserving: bool, axis: boundary.TimeAxis, water_stress=None) -> dict:
-    return {
+def _provenance(mass_conserving: bool, axis: boundary.TimeAxis, water_stress=None,
+                plausibility_overrides: str | None = None) -> dict:
+    attrs = {
         "source": f"xdifferland {__version__}, DALEC993 simulation",
         "xdifferland_version": __version__,
         "model": "DALEC993",
@@ -252,10 +265,14 @@ def _provenance(mass_conserving: bool, axis: boundary.TimeAxis, water_stress=Non
         "water_stress": "default" if water_stress is None else water_stress[0],
         "time_step_days": axis.delta_t,
     }
+    if plausibility_overrides is not None:  # inputs accepted outside their plausible ranges
+        attrs["plausibility_overrides"] = plausibility_overrides
+    return attrs
 
 
 def budget(ds: xr.Dataset, parameters: xr.Dataset, *, roles: Mapping[str, str] | None = None,
-           mass_conserving: bool = False, mask: xr.DataArray | None = None) -> xr.Dataset:
+           mass_conserving: bool = False, mask: xr.DataArray | None = None,
+           plausibility: str | Mapping | None = None) -> xr.Dataset:
     """Per-step carbon and water budget residuals of a labeled run.
 
     ``carbon_residual`` = ΔC_total − Δt (GPP − Ra − Rh − fire) and ``water_residual`` =
@@ -276,7 +293,7 @@ def budget(ds: xr.Dataset, parameters: xr.Dataset, *, roles: Mapping[str, str] |
     axes = find_axes(ds)  # computed on the internal names, labeled with the user's at the end
     ds, parameters, mask = (axes.to_internal(obj) for obj in (ds, parameters, mask))
     out = simulate(ds, parameters, BUDGET_OUTPUTS, roles=roles, mass_conserving=mass_conserving,
-                   mask=mask)
+                   mask=mask, plausibility=plausibility)
     params = parameter_arrays(parameters)
     pools = ["labile", "foliar", "root", "wood", "litter", "som"]
     carbon = sum(out[f"{p}_pool"] for p in pools)

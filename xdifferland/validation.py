@@ -1,30 +1,36 @@
 """Validate a user's Dataset before anything is simulated, reporting every problem at once.
 
-Each check is a small function ``check_*(ctx)`` over a shared :class:`_Context` (the Dataset
-converted to canonical units where possible, the discovered variables, the spatial dims).
-:func:`validate` runs them all and never stops at the first problem. Checks that look at values
-return lazy reductions (counts, minima, first positions) that :func:`validate` computes in a single
-``dask.compute``, so dask-backed data are read once and never loaded whole.
+Each check is a small function ``check_*(ctx)`` over a shared :class:`~xdifferland._checks.Context`
+(the Dataset converted to canonical units where possible, the discovered variables, the spatial
+dims). :func:`validate` runs them all and never stops at the first problem. Checks that look at
+values return lazy reductions (counts, minima, first positions) that :func:`validate` computes in
+a single ``dask.compute``, so dask-backed data are read once and never loaded whole. The checks of
+the time axis are in :mod:`xdifferland.time_checks`, those of physical plausibility (ranges,
+``t_min <= t_max``, ``±inf``, the latitude's sign) in :mod:`xdifferland.plausibility`.
 """
 
 from __future__ import annotations
 
-import datetime as _dt
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import dask
-import numpy as np
-import pandas as pd
 import xarray as xr
 
+from ._checks import Context, Deferred, offenders
 from .discovery import match_variables
 from .errors import Problem, ValidationError
+from .plausibility import (PlausibilityWarning, apply_modes, check_finite, check_hemisphere,
+                           check_plausibility, plausibility_rules)
+from .time_checks import check_alignment, check_overlap, check_time, is_time_dim
 from .units import convert_units
 from .variables import FORCING_REQUIRED, variable
 
 __all__ = ["CHECKS", "ValidationReport", "validate"]
+
+#: Checks whose problems the ``plausibility=`` option turns into warnings or ignores.
+PLAUSIBILITY_CHECKS = ("plausibility", "hemisphere")
 
 
 @dataclass
@@ -36,10 +42,14 @@ class ValidationReport:
     problems : list of Problem
     variables : dict
         ``{canonical_name: data_var_name}`` of the declared variables found.
+    warnings : list of Problem
+        Implausible values accepted because ``plausibility=`` asked for warnings (also issued
+        as a :class:`~xdifferland.plausibility.PlausibilityWarning`).
     """
 
     problems: list[Problem] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
+    warnings: list[Problem] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -66,73 +76,8 @@ class ValidationReport:
                 f"{'s' if n > 1 else ''}):")
 
 
-@dataclass
-class _Context:
-    ds: xr.Dataset  # in canonical units where the units allowed it
-    found: dict[str, str]
-    spatial_dims: tuple[str, ...]
-    bad_units: frozenset[str] = frozenset()  # canonical names whose values are not canonical
-    valid: xr.DataArray | bool = True  # locations that are computed (others may hold NaN)
-
-    def of_role(self, *roles: str) -> dict[str, xr.DataArray]:
-        return {c: self.ds[n] for c, n in self.found.items() if variable(c).role in roles}
-
-
-# ----------------------------------------------------------------------------- labels
-def _label(value) -> str:
-    """A coordinate value as a user would type it (dates without a midnight time)."""
-    if isinstance(value, np.datetime64):
-        value = value.astype("datetime64[us]").item()  # -> datetime.datetime
-    if hasattr(value, "strftime"):  # datetime and cftime alike
-        midnight = (value.hour, value.minute, value.second) == (0, 0, 0)
-        return value.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M:%S")
-    if isinstance(value, (float, np.floating)):
-        return str(float(value))
-    if isinstance(value, (np.integer, np.bool_)):
-        return str(value.item())
-    return str(value)
-
-
-def _location(da: xr.DataArray, flat_index: int) -> str:
-    """``"time=2001-03-01, lat=10.5, lon=20.0"`` for a flat index into ``da``."""
-    if da.ndim == 0:
-        return "(scalar)"
-    position = np.unravel_index(int(flat_index), da.shape)
-    parts = []
-    for dim, i in zip(da.dims, position):
-        labels = da.indexes.get(dim)
-        parts.append(f"{dim}={_label(labels[i]) if labels is not None else int(i)}")
-    return ", ".join(parts)
-
-
-@dataclass
-class _Deferred:
-    """Result of a check that needs data values: lazy reductions plus how to read them.
-
-    :func:`validate` computes the ``lazy`` parts of all checks in a single ``dask.compute``, so
-    chunks shared by several checks are read once.
-    """
-
-    lazy: object  # any pytree of NumPy/dask reductions
-    finish: Callable[[object], list[Problem]]
-
-
-def _offenders(arrays: Mapping[str, xr.DataArray], predicate,
-               problem: Callable[[str, int, str], Problem]) -> _Deferred:
-    """Problems for the arrays where ``predicate`` holds somewhere: count and first location."""
-    masks = {name: predicate(da) for name, da in arrays.items() if da.size}
-    # argmax without an axis is the flat index of the first True, for NumPy and dask alike.
-    lazy = {name: (m.data.sum(), m.data.argmax()) for name, m in masks.items()}
-
-    def finish(computed):
-        return [problem(name, int(n), _location(masks[name], i))
-                for name, (n, i) in computed.items() if n]
-
-    return _Deferred(lazy, finish)
-
-
 # ----------------------------------------------------------------------------- checks
-def check_required_forcing(ctx: _Context) -> list[Problem]:
+def check_required_forcing(ctx: Context) -> list[Problem]:
     """Every variable of FORCING_REQUIRED must be present."""
     problems = []
     for name in FORCING_REQUIRED:
@@ -149,7 +94,7 @@ def check_required_forcing(ctx: _Context) -> list[Problem]:
     return problems
 
 
-def check_dims(ctx: _Context) -> list[Problem]:
+def check_dims(ctx: Context) -> list[Problem]:
     """Forcing and observations need ``time``; predictors must not have it; no stray dims."""
     problems = []
     allowed_space = set(ctx.spatial_dims)
@@ -166,7 +111,7 @@ def check_dims(ctx: _Context) -> list[Problem]:
                 canonical, f"predictor {name!r} varies in time (dims {dims}); predictors are "
                 "static per location.",
                 f"reduce it over time first, e.g. ds[{name!r}].mean('time')."))
-        time_like = {"time"} | ({d for d in dims if _is_time_dim(da, d)}
+        time_like = {"time"} | ({d for d in dims if is_time_dim(da, d)}
                                 if v.role in ("observation", "uncertainty") else set())
         extra = [d for d in dims if d not in allowed_space and d not in time_like]
         if extra:
@@ -176,69 +121,6 @@ def check_dims(ctx: _Context) -> list[Problem]:
                 f"select or reduce over {extra} (e.g. ds[{name!r}].isel({extra[0]}=0)), or pass "
                 "spatial_dims= to validate()."))
     return problems
-
-
-def _is_time_dim(da: xr.DataArray, dim: str) -> bool:
-    index = da.indexes.get(dim)
-    return isinstance(index, (pd.DatetimeIndex, xr.CFTimeIndex))
-
-
-def _steps_in_days(values: np.ndarray) -> np.ndarray:
-    steps = np.diff(values)
-    if np.issubdtype(steps.dtype, np.timedelta64):
-        return steps / np.timedelta64(1, "D")
-    if steps.dtype == object:  # cftime differences are datetime.timedelta
-        return np.array([s / _dt.timedelta(days=1) for s in steps], dtype=float)
-    return steps.astype(float)  # undecoded numeric time: assume its own units
-
-
-def check_time(ctx: _Context) -> list[Problem]:
-    """The forcing time axis must be strictly increasing and regular (daily, monthly, ...)."""
-    if not any("time" in da.dims for da in ctx.of_role("forcing").values()):
-        return []
-    if "time" not in ctx.ds.indexes:
-        return [Problem("time", "the 'time' dimension has no coordinate values, so steps cannot "
-                        "be checked.", "assign them, e.g. ds.assign_coords(time=...).")]
-    time = ctx.ds["time"]
-    if time.size < 2:
-        return []
-    values = time.values
-    steps = _steps_in_days(values)
-    bad = np.flatnonzero(~(steps > 0))
-    if bad.size:
-        i = int(bad[0])
-        return [Problem("time", f"is not strictly increasing: {_label(values[i])} is followed by "
-                        f"{_label(values[i + 1])} ({bad.size} such step(s)).",
-                        "sort and de-duplicate it: ds.sortby('time').drop_duplicates('time').")]
-    if np.allclose(steps, steps[0], rtol=0, atol=1e-6):
-        return []  # constant step: daily, 8-daily, the 30-day steps of the parity data ...
-    monthly = _monthly_steps(time, steps)
-    if monthly.all():
-        return []
-    common = float(np.median(steps))
-    if 28 <= common <= 31:  # mostly calendar months: the odd step is one that is not
-        i, typical = int(np.flatnonzero(~monthly)[0]), "one calendar month"
-    else:
-        i = int(np.flatnonzero(~np.isclose(steps, common, rtol=0, atol=1e-6))[0])
-        typical = f"{common:g} days"
-    return [Problem(
-        "time", f"is irregular: the step from {_label(values[i])} to {_label(values[i + 1])} is "
-        f"{steps[i]:g} days while the typical step is {typical}.",
-        "resample to a regular step (e.g. ds.resample(time='1D').mean() or '1MS') or fill the "
-        "gaps with ds.reindex(time=...).")]
-
-
-def _monthly_steps(time: xr.DataArray, steps: np.ndarray) -> np.ndarray:
-    """Which steps are calendar-monthly: 28 to 31 days, between consecutive calendar months.
-
-    Month-start, mid-month and month-end labels all qualify, whatever the calendar.
-    """
-    ok = (steps >= 28) & (steps <= 31)
-    try:
-        months = time.dt.year.values * 12 + time.dt.month.values
-    except (AttributeError, TypeError):  # numeric time: the step lengths are all we have
-        return ok
-    return ok & (np.diff(months) == 1)
 
 
 def valid_locations(ds: xr.Dataset, found: Mapping[str, str], spatial_dims: tuple[str, ...],
@@ -259,36 +141,37 @@ def valid_locations(ds: xr.Dataset, found: Mapping[str, str], spatial_dims: tupl
     return valid
 
 
-def check_nan(ctx: _Context) -> _Deferred:
+def check_nan(ctx: Context) -> Deferred:
     """No NaN in forcing or predictors (the simulation and the network cannot skip them)."""
-    arrays = ctx.of_role("forcing", "predictor")
-    return _offenders(arrays, lambda da: da.isnull() & ctx.valid, lambda c, n, where: Problem(
+    rows = ctx.forcing_rows()  # steps with observations but no forcing: check_alignment's
+
+    def missing(da: xr.DataArray) -> xr.DataArray:
+        mask = da.isnull() & ctx.valid
+        return mask & rows if "time" in da.dims else mask
+
+    return offenders(ctx.of_role("forcing", "predictor"), missing, lambda c, n, where: Problem(
         c, f"{ctx.found[c]!r} has {n} NaN value(s); the first at {where}.",
         f"fill them (e.g. ds[{ctx.found[c]!r}].interpolate_na('time') for forcing) or drop the "
         "locations that have them before fitting."))
 
 
-def check_precipitation(ctx: _Context) -> _Deferred:
-    """Precipitation cannot be negative."""
-    arrays = {c: da for c, da in ctx.of_role("forcing").items()
-              if c == "precipitation" and c not in ctx.bad_units}
-    return _offenders(arrays, lambda da: da < 0, lambda c, n, where: Problem(
-        c, f"{ctx.found[c]!r} has {n} negative value(s); the first at {where}.",
-        "check the sign convention, or clip tiny negatives from reanalysis: "
-        f"ds[{ctx.found[c]!r}] = ds[{ctx.found[c]!r}].clip(min=0)."))
+def _dtype_problems(ds: xr.Dataset, found: Mapping[str, str]) -> dict[str, Problem]:
+    """Declared variables whose values are not numbers (text, dates, complex, objects)."""
+    problems = {}
+    for c, name in found.items():
+        dtype = ds[name].dtype
+        if dtype.kind not in "biuf":
+            what = {"U": "text", "S": "text", "O": "objects (text or mixed)", "M": "dates",
+                    "m": "durations", "c": "complex numbers"}.get(dtype.kind, "non-numbers")
+            problems[c] = Problem(
+                c, f"{name!r} holds {what} ({dtype}), not real numbers.",
+                f"convert it, e.g. ds[{name!r}] = ds[{name!r}].astype(float); if it was read from "
+                "text, declare the missing-value markers (e.g. pd.read_csv(..., "
+                "na_values=['NA', '-'])) so the column is read as numbers.")
+    return problems
 
 
-def check_burned_area(ctx: _Context) -> _Deferred:
-    """Burned area is a fraction of the cell per step, within [0, 1]."""
-    arrays = {c: da for c, da in ctx.of_role("forcing").items()
-              if c == "burned_area" and c not in ctx.bad_units}
-    return _offenders(arrays, lambda da: (da < 0) | (da > 1), lambda c, n, where: Problem(
-        c, f"{ctx.found[c]!r} has {n} value(s) outside [0, 1]; the first at {where}.",
-        f"if it is a percentage set ds[{ctx.found[c]!r}].attrs['units'] = '%'; if it is an area, "
-        "divide by the cell area; otherwise clip it to [0, 1]."))
-
-
-def check_constant_predictors(ctx: _Context) -> _Deferred:
+def check_constant_predictors(ctx: Context) -> Deferred:
     """A predictor with the same value at every valid location cannot be standardized."""
     lazy = {c: (da.min().data, da.max().data, da.count().data)
             for c, da in ctx.of_role("predictor").items() if da.size}
@@ -302,45 +185,10 @@ def check_constant_predictors(ctx: _Context) -> _Deferred:
             if count >= 2 and low == high  # a single location is "constant" by necessity
         ]
 
-    return _Deferred(lazy, finish)
+    return Deferred(lazy, finish)
 
 
-def check_overlap(ctx: _Context) -> list[Problem] | _Deferred:
-    """Each time-varying observation must have valid values within the forcing period."""
-    forcing_times = [da["time"].values for da in ctx.of_role("forcing").values()
-                     if "time" in da.dims and "time" in da.indexes]
-    if not forcing_times:
-        return []
-    start, end = forcing_times[0][0], forcing_times[0][-1]
-    period = f"{_label(start)} to {_label(end)}"
-    disjoint, any_valid = [], {}
-    for c, da in ctx.of_role("observation").items():
-        name = ctx.found[c]
-        if "time" in da.dims:  # shares the forcing time axis: look for one valid value
-            any_valid[c] = da.notnull().data.any()
-            continue
-        other = next((d for d in da.dims if _is_time_dim(da, d)), None)
-        if other is None:
-            continue  # static observation (e.g. soil carbon): nothing to overlap
-        t = da[other].values
-        if t.size and (t.max() < start or t.min() > end):
-            disjoint.append(Problem(
-                c, f"{name!r} covers {_label(t.min())} to {_label(t.max())} along {other!r}, "
-                f"which does not intersect the forcing period {period}.",
-                "use observations from the forcing period, or extend the forcing."))
-
-    def finish(computed):
-        return disjoint + [
-            Problem(c, f"{ctx.found[c]!r} has no valid value in the forcing period {period}.",
-                    f"check that it covers the forcing period, or drop it "
-                    f"(ds.drop_vars({ctx.found[c]!r})).")
-            for c, valid in computed.items() if not valid]
-
-    return _Deferred(any_valid, finish)
-
-
-#: Checks run by :func:`validate` (names usable in ``skip=``), in reporting order.
-def check_latitude(ctx: _Context) -> list[Problem]:
+def check_latitude(ctx: Context) -> list[Problem]:
     """A latitude coordinate exists (day length and the hemisphere indicator need it)."""
     if not ctx.found or not any(c in ctx.ds.variables for c in ("lat", "latitude")):
         try:
@@ -353,14 +201,17 @@ def check_latitude(ctx: _Context) -> list[Problem]:
     return []
 
 
-CHECKS: dict[str, Callable[[_Context], list[Problem] | _Deferred]] = {
+#: Checks run by :func:`validate` (names usable in ``skip=``), in reporting order.
+CHECKS: dict[str, Callable[[Context], list[Problem] | Deferred]] = {
     "required_forcing": check_required_forcing,
     "latitude": check_latitude,
     "dims": check_dims,
     "time": check_time,
+    "alignment": check_alignment,
     "nan": check_nan,
-    "precipitation": check_precipitation,
-    "burned_area": check_burned_area,
+    "finite": check_finite,
+    "plausibility": check_plausibility,
+    "hemisphere": check_hemisphere,
     "constant_predictors": check_constant_predictors,
     "overlap": check_overlap,
 }
@@ -384,12 +235,14 @@ def validate(
     spatial_dims: Iterable[str] | None = None,
     skip: Iterable[str] = (),
     mask: xr.DataArray | None = None,
+    plausibility: str | Mapping | None = None,
 ) -> ValidationReport:
     """Check a Dataset for everything that would make a simulation fail or mislead.
 
-    Discovery and unit problems (:mod:`xdifferland.discovery`, :mod:`xdifferland.units`) are
-    folded into the same report, followed by the checks in :data:`CHECKS`. Value checks run on
-    the data converted to canonical units, so a burned area in ``%`` is judged as a fraction.
+    Discovery, data-type and unit problems (:mod:`xdifferland.discovery`,
+    :mod:`xdifferland.units`) are folded into the same report, followed by the checks in
+    :data:`CHECKS`. Value checks run on the data converted to canonical units, so a burned area
+    in ``%`` is judged as a fraction and a VPD in hPa against the kPa range.
 
     Parameters
     ----------
@@ -406,6 +259,11 @@ def validate(
     mask : DataArray of bool, optional
         Locations to compute. Locations outside it, and locations where *every* predictor is
         NaN (ocean, ice, no data), are left out of computation, so NaN there is not a problem.
+    plausibility : {"error", "warn", "ignore"} or mapping, optional
+        What to do with physically implausible values (default ``"error"``): ``"warn"`` issues
+        a :class:`~xdifferland.plausibility.PlausibilityWarning` instead, ``"ignore"`` skips
+        the check; a mapping sets a mode, or a plausible range ``(low, high)`` of its own, per
+        variable (see :mod:`xdifferland.plausibility`). ``±inf`` is never accepted.
 
     Returns
     -------
@@ -413,35 +271,60 @@ def validate(
         Call :meth:`ValidationReport.raise_if_any` to turn problems into a
         :class:`~xdifferland.errors.ValidationError`.
 
+    Raises
+    ------
+    ValueError
+        For an unknown check in ``skip`` or a malformed ``plausibility`` (mistakes in the call;
+        problems of the data are reported, never raised).
+
     Examples
     --------
     >>> import numpy as np, pandas as pd, xarray as xr
     >>> time = pd.date_range("2001-01-01", periods=3, freq="D")
     >>> ds = xr.Dataset({"TOTAL_PREC": ("time", [1.0, -2.0, np.nan], {"units": "mm/day"})},
     ...                 coords={"time": time})
-    >>> report = validate(ds, skip=["required_forcing"])
+    >>> report = validate(ds, skip=["required_forcing", "latitude"])
     >>> for p in report:
-    ...     print(p.variable, "|", p.message)
+    ...     print(p.variable, "|", p.message)  # doctest: +ELLIPSIS
     precipitation | 'TOTAL_PREC' has 1 NaN value(s); the first at time=2001-01-03.
-    precipitation | 'TOTAL_PREC' has 1 negative value(s); the first at time=2001-01-02.
+    precipitation | 'TOTAL_PREC' has 1 value(s) outside the plausible range 0 to 2000 mm/day ...
+    >>> validate(ds, skip=["required_forcing", "latitude", "nan"], plausibility="ignore").ok
+    True
     """
     skip = {skip} if isinstance(skip, str) else set(skip)
     unknown = skip - set(CHECKS)
     if unknown:
         raise ValueError(f"unknown check(s) {sorted(unknown)}; choose from {list(CHECKS)}")
+    rules = plausibility_rules(plausibility)
     found, problems = match_variables(ds, roles)
-    converted, unit_problems = convert_units(ds, found=found)
-    problems += unit_problems
+    # Values that are not numbers are neither converted nor read by any value check.
+    dtype_problems = _dtype_problems(ds, found)
+    numeric = {c: n for c, n in found.items() if c not in dtype_problems}
+    converted, unit_problems = convert_units(ds, found=numeric)
+    problems += list(dtype_problems.values()) + unit_problems
     dims = (tuple(spatial_dims) if spatial_dims is not None
             else _infer_spatial_dims(ds, found))
-    ctx = _Context(converted, found, dims, frozenset(p.variable for p in unit_problems),
-                   valid_locations(converted, found, dims, mask))
-    results = [check(ctx) for name, check in CHECKS.items() if name not in skip]
-    deferred = [r for r in results if isinstance(r, _Deferred)]
+    unusable = frozenset(dtype_problems)
+    ctx = Context(converted, found, dims,
+                  bad_units=frozenset(p.variable for p in unit_problems) | unusable,
+                  unusable=unusable, valid=valid_locations(converted, numeric, dims, mask),
+                  original=ds, skip=frozenset(skip), rules=rules)
     with warnings.catch_warnings():
-        # min/max of an all-NaN predictor warns; that NaN is reported by check_nan already.
+        # min/max of an all-NaN variable warns (NumPy data reduce in the checks themselves);
+        # that NaN is reported by check_nan already.
         warnings.simplefilter("ignore", RuntimeWarning)
+        results = {name: check(ctx) for name, check in CHECKS.items() if name not in skip}
+        deferred = [r for r in results.values() if isinstance(r, Deferred)]
         computed = iter(dask.compute(*(d.lazy for d in deferred)))  # one pass over the data
-    for r in results:
-        problems += r.finish(next(computed)) if isinstance(r, _Deferred) else r
-    return ValidationReport(problems, dict(found))
+    warned = []
+    for name, r in results.items():
+        found_here = r.finish(next(computed)) if isinstance(r, Deferred) else r
+        if name in PLAUSIBILITY_CHECKS:
+            found_here, accepted = apply_modes(found_here, rules)
+            warned += accepted
+        problems += found_here
+    if warned:
+        warnings.warn(PlausibilityWarning(
+            f"implausible values accepted (plausibility={plausibility!r}):\n"
+            + "\n".join(str(p) for p in warned)), stacklevel=2)
+    return ValidationReport(problems, dict(found), warned)

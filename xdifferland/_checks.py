@@ -1,0 +1,158 @@
+"""What the checks of :func:`xdifferland.validation.validate` share: their context and helpers.
+
+A check is a function ``check(ctx)`` returning a list of
+:class:`~xdifferland.errors.Problem` (structure checks, which read no data) or a
+:class:`Deferred` (value checks): lazy reductions plus a function that turns their computed
+values into problems. ``validate`` computes the lazy parts of all checks in one ``dask.compute``,
+so dask-backed data are read once and never loaded whole. The checks live in
+:mod:`xdifferland.validation`, :mod:`xdifferland.time_checks` and
+:mod:`xdifferland.plausibility`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import xarray as xr
+
+from .errors import Problem
+from .variables import variable
+
+__all__ = ["Context", "Deferred", "label", "location", "offenders"]
+
+
+@dataclass
+class Context:
+    """Everything a check may look at."""
+
+    ds: xr.Dataset  #: in canonical units where the units allowed it
+    found: dict[str, str]  #: ``{canonical_name: data_var_name}``
+    spatial_dims: tuple[str, ...]
+    #: Canonical names whose values are not in canonical units (or not numbers at all): range
+    #: checks skip them, their unit or dtype problem is reported instead.
+    bad_units: frozenset[str] = frozenset()
+    #: Canonical names whose values are not numbers: no value check reads them.
+    unusable: frozenset[str] = frozenset()
+    valid: xr.DataArray | bool = True  #: locations that are computed (others may hold NaN)
+    original: xr.Dataset | None = None  #: the Dataset as given (declared units, for hints)
+    skip: frozenset[str] = frozenset()  #: names of the checks that do not run
+    #: Resolved ``plausibility=`` option (see :func:`xdifferland.plausibility.plausibility_rules`).
+    rules: Mapping[str, object] = field(default_factory=dict)
+    _present: object = field(default=None, repr=False)
+    _observed: object = field(default=None, repr=False)
+    _valid_cache: dict = field(default_factory=dict, repr=False)
+
+    def of_role(self, *roles: str) -> dict[str, xr.DataArray]:
+        """The usable (numeric) variables of some roles, by canonical name."""
+        return {c: self.ds[n] for c, n in self.found.items()
+                if variable(c).role in roles and c not in self.unusable}
+
+    def values(self, da: xr.DataArray):
+        """The (NumPy or dask) values of ``da``, NaN outside the computed locations.
+
+        Array operations, not xarray ones: a dozen variables times a few reductions through
+        xarray's alignment machinery cost more than the checks themselves on small data.
+        """
+        data = getattr(da.data, "magnitude", da.data)  # pint-quantified input
+        valid = self.valid
+        if not isinstance(valid, xr.DataArray) or not set(valid.dims) <= set(da.dims):
+            return data
+        key = (da.dims, da.shape)
+        if key not in self._valid_cache:
+            self._valid_cache[key] = valid.broadcast_like(da).transpose(*da.dims).data
+        return np.where(self._valid_cache[key], data, np.nan)
+
+    def forcing_present(self) -> xr.DataArray | None:
+        """Lazy ``(time,)`` mask: steps where any forcing has a value at any location.
+
+        ``None`` when no forcing has a time dim. Steps where *all* forcing is missing come from
+        another time axis merged in (see :func:`xdifferland.time_checks.check_alignment`); they
+        are reported once, as such, rather than as NaN in every forcing variable. The same
+        object is returned on every call, so checks sharing it compute it once.
+        """
+        if self._present is None:
+            present = [da.notnull().any([d for d in da.dims if d != "time"])
+                       for da in self.of_role("forcing").values() if "time" in da.dims]
+            if not present:
+                return None
+            self._present = xr.concat(present, "__forcing__", coords="minimal",
+                                      compat="override").any("__forcing__")
+        return self._present
+
+    def observation_present(self) -> dict[str, xr.DataArray]:
+        """Lazy ``(time,)`` masks of the steps where each time-varying observation has a value
+        (the same objects on every call)."""
+        if self._observed is None:
+            self._observed = {c: da.notnull().any([d for d in da.dims if d != "time"])
+                              for c, da in self.of_role("observation").items()
+                              if "time" in da.dims}
+        return self._observed
+
+    def forcing_rows(self) -> xr.DataArray | bool:
+        """Steps at which forcing values are judged by the NaN check.
+
+        Steps where no forcing has a value but an observation has (another time axis merged
+        in, or a gap in the forcing record) are check_alignment's, reported once as such; with
+        ``alignment`` skipped, every step is judged.
+        """
+        present = None if "alignment" in self.skip else self.forcing_present()
+        if present is None:
+            return True
+        observed = list(self.observation_present().values())
+        if not observed:
+            return True
+        return present | ~xr.concat(observed, "__obs__", coords="minimal",
+                                    compat="override").any("__obs__")
+
+
+# ----------------------------------------------------------------------------- labels
+def label(value) -> str:
+    """A coordinate value as a user would type it (dates without a midnight time)."""
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            return "NaT"
+        value = value.astype("datetime64[us]").item()  # -> datetime.datetime
+    if hasattr(value, "strftime"):  # datetime and cftime alike
+        midnight = (value.hour, value.minute, value.second) == (0, 0, 0)
+        return value.strftime("%Y-%m-%d" if midnight else "%Y-%m-%d %H:%M:%S")
+    if isinstance(value, (float, np.floating)):
+        return str(float(value))
+    if isinstance(value, (np.integer, np.bool_)):
+        return str(value.item())
+    return str(value)
+
+
+def location(da: xr.DataArray, flat_index: int) -> str:
+    """``"time=2001-03-01, lat=10.5, lon=20.0"`` for a flat index into ``da``."""
+    if da.ndim == 0:
+        return "(scalar)"
+    position = np.unravel_index(int(flat_index), da.shape)
+    parts = []
+    for dim, i in zip(da.dims, position):
+        labels = da.indexes.get(dim)
+        parts.append(f"{dim}={label(labels[i]) if labels is not None else int(i)}")
+    return ", ".join(parts)
+
+
+@dataclass
+class Deferred:
+    """Result of a check that needs data values: lazy reductions plus how to read them."""
+
+    lazy: object  #: any pytree of NumPy/dask reductions
+    finish: Callable[[object], list[Problem]]
+
+
+def offenders(arrays: Mapping[str, xr.DataArray], predicate,
+              problem: Callable[[str, int, str], Problem]) -> Deferred:
+    """Problems for the arrays where ``predicate`` holds somewhere: count and first location."""
+    masks = {name: predicate(da) for name, da in arrays.items() if da.size}
+    # argmax without an axis is the flat index of the first True, for NumPy and dask alike.
+    lazy = {name: (m.data.sum(), m.data.argmax()) for name, m in masks.items()}
+
+    def finish(computed):
+        return [problem(name, int(n), location(masks[name], i))
+                for name, (n, i) in computed.items() if n]
+
+    return Deferred(lazy, finish)
