@@ -19,6 +19,7 @@ from .errors import DataError, Problem
 from .io.conventions import cf_result
 from .network import NetworkConfig, predict_parameters
 from .parameters import parameters_dataset
+from .plausibility import overrides_attribute, plausibility_rules
 from .registry import PARAMETER_NAMES
 from .simulation import prepare_dataset, simulate
 from .training.batches import Standardization
@@ -94,7 +95,10 @@ class DifferLandModel:
             metadata={"xdifferland_version": __version__, "model": "DALEC993",
                       "created": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
                       "observations": sorted(data.observations), "n_pixels": data.n_pixels,
-                      "delta_t": data.delta_t, "extra_terms": list(extra_terms)})
+                      "delta_t": data.delta_t, "extra_terms": list(extra_terms),
+                      # inputs accepted outside their plausible ranges (fit's plausibility=)
+                      **({"plausibility_overrides": data.extra["plausibility_overrides"]}
+                         if data.extra.get("plausibility_overrides") else {})})
 
     def __repr__(self) -> str:
         return (f"<DifferLandModel: {len(self.predictors)} predictors, "
@@ -105,7 +109,8 @@ class DifferLandModel:
 
     # --- applying the model --------------------------------------------------------------
     def parameters(self, ds: xr.Dataset, *, roles: Mapping[str, str] | None = None,
-                   mask: xr.DataArray | None = None, extrapolation: str = "warn") -> xr.Dataset:
+                   mask: xr.DataArray | None = None, extrapolation: str = "warn",
+                   plausibility: str | Mapping | None = None) -> xr.Dataset:
         """Parameter maps predicted from ``ds``'s predictors (NaN where they are missing).
 
         Parameters
@@ -119,6 +124,9 @@ class DifferLandModel:
             network has not been fitted for: ``"warn"`` issues an :class:`ExtrapolationWarning`
             naming the predictors, ``"clip"`` holds predictors at the edge of the training range
             (the nearest trained value), ``"allow"`` extrapolates silently.
+        plausibility : {"error", "warn", "ignore"} or mapping, optional
+            Accept physically implausible input values (see :mod:`xdifferland.plausibility`);
+            any override is recorded in the attribute ``plausibility_overrides``.
 
         Examples
         --------
@@ -128,7 +136,8 @@ class DifferLandModel:
         >>> model.parameters(ds)["canopy_efficiency"].dims
         ('lat', 'lon')
         """
-        prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap",))
+        prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap",),
+                                   plausibility=plausibility)
         data, spatial = prepared.data, prepared.spatial_dims
         missing = [n for n in self.predictors if n not in data]
         if missing:
@@ -160,27 +169,32 @@ class DifferLandModel:
         out = parameters_dataset(values, stacked_template)
         out = boundary.unstack_pixels(out, spatial)
         out.attrs["xdifferland_version"] = __version__
+        overrides = overrides_attribute(plausibility_rules(plausibility))
+        if overrides is not None:
+            out.attrs["plausibility_overrides"] = overrides
         out = cf_result(out, title="DALEC993 parameters predicted by a DifferLand model",
                         what="parameters predicted from the predictors")
         return prepared.axes.to_user(out)  # on the user's own dim and coordinate names
 
     def simulate(self, ds: xr.Dataset, outputs: Sequence[str] | str | None = None, *,
                  roles: Mapping[str, str] | None = None, mask: xr.DataArray | None = None,
-                 mass_conserving: bool | None = None, extrapolation: str = "warn"
-                 ) -> xr.Dataset:
+                 mass_conserving: bool | None = None, extrapolation: str = "warn",
+                 plausibility: str | Mapping | None = None) -> xr.Dataset:
         """Fluxes and pools simulated with the model's parameters for ``ds``.
 
         ``extrapolation`` is passed to :meth:`parameters` (locations outside the training range
-        of the predictors).
+        of the predictors), ``plausibility`` to both (see :func:`xdifferland.simulate`).
         """
         if mass_conserving is None:
             mass_conserving = self.config.mass_conserving
         stress = None
         if self.config.water_stress != "default":
             stress = (self.config.water_stress, self.weights["water_stress"])
-        parameters = self.parameters(ds, roles=roles, mask=mask, extrapolation=extrapolation)
+        parameters = self.parameters(ds, roles=roles, mask=mask, extrapolation=extrapolation,
+                                     plausibility=plausibility)
         return simulate(ds, parameters, outputs, roles=roles,
-                        mass_conserving=mass_conserving, mask=mask, water_stress=stress)
+                        mass_conserving=mass_conserving, mask=mask, water_stress=stress,
+                        plausibility=plausibility)
 
     def split_mask(self, ds: xr.Dataset, split: str = "test", *,
                    roles: Mapping[str, str] | None = None) -> xr.DataArray:

@@ -9,7 +9,9 @@ import numpy as np
 import xarray as xr
 
 from .. import boundary
-from ..errors import DataError, Problem
+from .._checks import label
+from ..errors import DataError, Problem, ValidationError
+from ..plausibility import overrides_attribute, plausibility_rules
 from ..simulation import prepare_dataset
 from ..variables import PREDICTOR_GROUPS
 
@@ -83,9 +85,17 @@ def _cells_per_patch(ds, spatial_dims, patch_size) -> float | None:
 def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
                   roles: Mapping[str, str] | None = None, patch_size=(4.0, 5.0),
                   patch_variable: str | None = None, mask: xr.DataArray | None = None,
-                  observation_mask: xr.DataArray | None = None) -> TrainingData:
-    """Discover, convert, validate and flatten ``ds`` into :class:`TrainingData`."""
-    prepared = prepare_dataset(ds, roles, mask=mask)
+                  observation_mask: xr.DataArray | None = None,
+                  use_uncertainty: bool = False,
+                  plausibility: str | Mapping | None = None) -> TrainingData:
+    """Discover, convert, validate and flatten ``ds`` into :class:`TrainingData`.
+
+    With ``use_uncertainty`` every observed value with an uncertainty variable must have a
+    positive, finite uncertainty (residuals are divided by it); otherwise a
+    :class:`~xdifferland.errors.ValidationError` names each observation that has not.
+    ``plausibility`` is passed to :func:`~xdifferland.validation.validate`.
+    """
+    prepared = prepare_dataset(ds, roles, mask=mask, plausibility=plausibility)
     data, spatial = prepared.data, prepared.spatial_dims
     names = tuple(predictors) if predictors is not None else default_predictors(data)
     missing = [n for n in names if n not in data]
@@ -119,7 +129,7 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
         forcing[n] = pixels(prepared.inputs[n])
     latitude = forcing["latitude"]
 
-    observations = {}
+    observations, unusable = {}, {}
     for variable, stream in STREAMS.items():
         if variable not in data:
             continue
@@ -140,6 +150,10 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
             observed &= pixels(allowed).astype(bool).reshape(observed.shape)
         if not observed.any():
             continue
+        if use_uncertainty and uncertainty is not None:
+            bad = observed & ~(np.isfinite(uncertainty) & (uncertainty > 0))
+            if bad.any():
+                unusable[unc_name] = (bad, int(observed.sum()))
         observations[stream] = {"value": np.where(observed, value, 0.0),
                                 "mask": observed.astype(float),
                                 "uncertainty": None if uncertainty is None else np.where(
@@ -154,6 +168,8 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
     coverage = np.array([
         np.sum(patch == k) / (cells or np.sum(all_ids == u)) for k, u in enumerate(unique)])
     pixel_index = boundary.stack_pixels(valid, spatial)["pixel"][stacked_valid]
+    if unusable:
+        raise _uncertainty_error(unusable, data["time"].values, pixel_index)
     return TrainingData(
         predictors=np.stack([pixels(data[n]) for n in names], axis=1),
         predictor_names=names,
@@ -162,4 +178,23 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
         patch_labels=unique,
         pixel_index=pixel_index, spatial_dims=spatial, time=data["time"],
         delta_t=prepared.time.delta_t,
+        extra={"plausibility_overrides": overrides_attribute(plausibility_rules(plausibility))},
     )
+
+
+def _uncertainty_error(unusable: Mapping[str, tuple[np.ndarray, int]], times: np.ndarray,
+                       pixel_index: xr.DataArray) -> ValidationError:
+    """The observations whose uncertainties cannot divide residuals, all in one error."""
+    problems = []
+    for name, (bad, observed) in unusable.items():
+        t, p = np.unravel_index(int(np.argmax(bad)), bad.shape)
+        where = pixel_index.values[p]
+        where = ", ".join(map(label, where)) if isinstance(where, tuple) else label(where)
+        problems.append(Problem(
+            name, f"{int(bad.sum())} of the {observed} observed values have a zero, negative or "
+            f"missing uncertainty (the first at time={label(times[t])}, location {where}); "
+            "use_uncertainty=True divides residuals by it.",
+            f"give every observed value a positive uncertainty (e.g. a floor: ds[{name!r}] = "
+            f"ds[{name!r}].clip(min=...)), mask the others with observation_mask=, or fit with "
+            "use_uncertainty=False."))
+    return ValidationError(problems, header="Uncertainties unusable with use_uncertainty=True:")

@@ -105,7 +105,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         observation_mask: xr.DataArray | None = None, extra_terms: Iterable[LossTerm] = (),
         checkpoint_dir: str | Path | None = None,
         resume: str | Path | None = None, progress: bool = True,
-        callback: Callable[[int, dict], None] | None = None, **settings):
+        callback: Callable[[int, dict], None] | None = None,
+        plausibility: str | Mapping | None = None, **settings):
     """Fit the spatialization network through DALEC993 to the Dataset's observations.
 
     Parameters
@@ -135,6 +136,9 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         Show a progress bar (epoch, training loss, dev loss); messages also go to ``logging``.
     callback : callable, optional
         Called as ``callback(epoch, history)`` after each epoch; raise to stop training.
+    plausibility : {"error", "warn", "ignore"} or mapping, optional
+        Accept physically implausible input values (see :mod:`xdifferland.plausibility`); any
+        override is recorded in ``model.metadata["plausibility_overrides"]``.
 
     Returns
     -------
@@ -154,7 +158,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     extra_terms = tuple(extra_terms)
     data = training_data(ds, predictors=predictors, roles=roles, patch_size=config.patch_size,
                          patch_variable=patch_variable, mask=mask,
-                         observation_mask=observation_mask)
+                         observation_mask=observation_mask,
+                         use_uncertainty=config.use_uncertainty, plausibility=plausibility)
     members = patch_members(data)
     splits = split_patches(data.n_patches, config)
     std = Standardization.from_training(data, np.concatenate([members[k] for k in splits.train]))
