@@ -183,3 +183,14 @@ def test_site_results_are_written_as_cf_time_series(tmp_path):
     # each site's own months from its start date
     np.testing.assert_array_equal(written["site_time"].values[2, :2],
                                   out["time"].values[1:3].astype("datetime64[ns]"))
+
+
+def test_results_on_user_axis_names_get_their_cell_areas(tmp_path):
+    ds = make_dataset("grid").rename(time="valid_time", lat="latitude", lon="longitude")
+    out = xdifferland.simulate(ds, xdifferland.default_parameters(like=ds), ["gpp"])
+    assert out["gpp"].dims == ("valid_time", "latitude", "longitude")
+    assert out["gpp"].attrs["cell_measures"] == "area: cell_area"
+    path = xdifferland.to_netcdf(out, tmp_path / "era5.nc")
+    with netCDF4.Dataset(path) as nc:
+        assert nc["cell_area"].dimensions == ("latitude", "longitude")
+        assert nc["valid_time"].standard_name == "time"

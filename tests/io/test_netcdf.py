@@ -197,3 +197,40 @@ def test_orphans_of_a_killed_write_go_with_the_next_write(tmp_path, fmt):
     other.write_bytes(b"")
     write(xr.Dataset({"x": ("t", [1.0])}), tmp_path / name)
     assert sorted(p.name for p in tmp_path.iterdir()) == [other.name, name]
+
+
+# --- what is not a NetCDF file or a Zarr store: DataError naming the path and the fix -----------
+
+
+def _truncated(path: Path) -> None:
+    """A NetCDF-4 file cut short, as an interrupted download leaves it."""
+    xr.Dataset({"gpp": ("time", np.arange(1000.0))}).to_netcdf(path)
+    path.write_bytes(path.read_bytes()[:600])
+
+
+@pytest.mark.parametrize("make, reader, text", [
+    (lambda p: p.with_suffix(".nc").write_text("site,gpp\nUS-Ha1,3.2\n"), open_netcdf,
+     "cannot be read as a NetCDF file"),
+    (lambda p: _truncated(p.with_suffix(".nc")), open_netcdf, "cannot be read as a NetCDF file"),
+    (lambda p: p.with_suffix(".zarr").mkdir(), open_zarr, "cannot be read as a Zarr store"),
+    (lambda p: p.with_suffix(".zarr").write_text("not a store"), open_zarr,
+     "cannot be read as a Zarr store"),
+], ids=["text-as-netcdf", "truncated-netcdf", "empty-zarr", "file-as-zarr"])
+def test_unreadable_inputs_are_data_errors(tmp_path, make, reader, text):
+    from xdifferland.errors import DataError
+
+    make(tmp_path / "input")
+    path = next(tmp_path.iterdir())
+    with pytest.raises(DataError) as info:
+        reader(path)
+    problem = info.value.problems[0]
+    assert problem.variable == str(path) and text in problem.message and problem.fix
+
+
+def test_corrupt_json_attributes_are_a_data_error(tmp_path):
+    from xdifferland.errors import DataError
+
+    xr.Dataset(attrs={"config": "{not json", "xdifferland_json_attrs": '["config"]'}).to_netcdf(
+        tmp_path / "bad.nc")
+    with pytest.raises(DataError, match="corrupt JSON-encoded attributes"):
+        open_netcdf(tmp_path / "bad.nc")

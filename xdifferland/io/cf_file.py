@@ -20,6 +20,8 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..axes import find_axes
+from ..errors import DataError
 from .conventions import _is_grid, cell_area
 
 __all__ = ["for_file", "netcdf_encoding"]
@@ -44,15 +46,21 @@ def for_file(ds: xr.Dataset) -> xr.Dataset:
     >>> for_file(sites)["gpp"].dims
     ('site', 'time')
     """
-    out = with_cell_measures(ds)
-    if "featureType" not in out.attrs:
-        return out
-    out = _with_site_time(out)
-    order = {name: [d for d in var.dims if d not in _SPACE_TIME]
-             + [d for d in _SPACE_TIME if d in var.dims]
-             for name, var in out.variables.items()}
-    return out.assign({name: out[name].transpose(*dims) for name, dims in order.items()
-                       if name in out.data_vars and tuple(dims) != out[name].dims})
+    # work on the internal axis names (a result may be labeled valid_time/latitude/longitude)
+    try:
+        axes = find_axes(ds)
+        internal = axes.to_internal(ds)
+    except DataError:  # axes that cannot be told apart: leave the layout to the user
+        return ds
+    out = with_cell_measures(internal)
+    if "featureType" in out.attrs:
+        out = _with_site_time(out)
+        order = {name: [d for d in var.dims if d not in _SPACE_TIME]
+                 + [d for d in _SPACE_TIME if d in var.dims]
+                 for name, var in out.data_vars.items()}
+        out = out.assign({name: out[name].transpose(*dims) for name, dims in order.items()
+                          if tuple(dims) != out[name].dims})
+    return axes.to_user(out)
 
 
 def with_cell_measures(ds: xr.Dataset) -> xr.Dataset:

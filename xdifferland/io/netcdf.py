@@ -161,8 +161,8 @@ def open_netcdf(path: str | os.PathLike, **kwargs) -> xr.Dataset:
     >>> try:
     ...     open_netcdf(bad)
     ... except DataError as err:
-    ...     print(err.problems[0].fix)
-    check that it is a NetCDF file (not text, an HTML page or a partial download), or open a Zarr store with open_zarr().
+    ...     print(err.problems[0].fix[:59])
+    check that it is a NetCDF file (not text, an HTML page or a
     """
     path = Path(path)
     if not path.exists():
