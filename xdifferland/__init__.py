@@ -55,6 +55,7 @@ _LAZY = {
     "factorial": "analysis", "hierarchical_partition": "analysis",
     "open_cardamom_site": "io", "open_cardamom_sites": "io", "to_cmip": "io",
     "to_netcdf": "io", "to_zarr": "io",
+    "open_differland_global": "io", "to_differland_global": "io",
     "DifferLandModel": "model", "ExtrapolationWarning": "model", "load_model": "model",
     "NetworkConfig": "network",
     "default_parameters": "parameters",
@@ -70,6 +71,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .ensemble import Ensemble, fit_ensemble, load_ensemble
     from .evaluation import evaluate
     from .io import open_cardamom_site, open_cardamom_sites, to_cmip, to_netcdf, to_zarr
+    from .io import open_differland_global, to_differland_global
     from .model import DifferLandModel, ExtrapolationWarning, load_model
     from .network import NetworkConfig
     from .parameters import default_parameters
@@ -124,6 +126,8 @@ __all__ = [
     "to_canonical_units",
     "open_cardamom_site",
     "open_cardamom_sites",
+    "open_differland_global",
+    "to_differland_global",
     "to_netcdf",
     "to_zarr",
     "to_cmip",

@@ -59,9 +59,9 @@ VARIABLES: tuple[Variable, ...] = (
     # --- forcing (time-varying drivers) ---
     # Air temperature: the records are -89.2 and 56.7 degC.
     _V("t_min", "forcing", "degC", "daily minimum air temperature", None, ("time",),
-       ("T2M_MIN", "tmin", "tasmin"), required=True, plausible_range=(-90.0, 60.0)),
+       ("T2M_MIN", "tmin", "tasmin", "T_min"), required=True, plausible_range=(-90.0, 60.0)),
     _V("t_max", "forcing", "degC", "daily maximum air temperature", None, ("time",),
-       ("T2M_MAX", "tmax", "tasmax"), required=True, plausible_range=(-90.0, 60.0)),
+       ("T2M_MAX", "tmax", "tasmax", "T_max"), required=True, plausible_range=(-90.0, 60.0)),
     # The top-of-atmosphere daily maximum is about 45 MJ m-2 d-1 (polar summer).
     _V("shortwave_radiation", "forcing", "MJ/m**2/day", "downward shortwave radiation",
        "surface_downwelling_shortwave_flux_in_air", ("time",), ("SSRD", "swrad", "rsds", "SOLR"),
@@ -129,7 +129,7 @@ VARIABLES: tuple[Variable, ...] = (
     _V("biomass", "observation", "g/m**2", "live biomass carbon (annual)", None, ("time",),
        ("BIOMASS", "AGB"), plausible_range=(0.0, None)),
     _V("som", "observation", "g/m**2", "soil organic carbon", "soil_mass_content_of_carbon", (),
-       ("SOM", "SOC"), plausible_range=(0.0, None)),
+       ("SOM", "SOC", "initial_som"), plausible_range=(0.0, None)),
     _V("nbe", "observation", _FLUX, "net biosphere exchange (positive = source)", None,
        ("time",), ("NBE",), plausible_range=(-60.0, 60.0)),
     _V("fire_emission", "observation", _FLUX, "fire carbon emission", None, ("time",),

@@ -83,18 +83,10 @@ _DATA_FIX = ("use the published files (doi:10.5281/zenodo.13984225, see docs/rep
              "or write the folder with xdifferland.to_differland_global")
 
 
-# Published names the declared table does not (yet) list among its aliases.
-_NOT_ALIASED = {"T_min": "t_min", "T_max": "t_max", "initial_som": "som"}
-
-
 def canonical_name(published: str) -> str:
-    """Canonical name of a published driver field (``SOLR`` -> ``shortwave_radiation``)."""
-    if published in BIOMASS_PARTS:
-        return "biomass"
-    try:
-        return variable(published).name
-    except KeyError:
-        return _NOT_ALIASED[published]
+    """Canonical name of a published driver field, by the aliases of the variable table
+    (``SOLR`` -> ``shortwave_radiation``); the two biomass parts make ``biomass``."""
+    return "biomass" if published in BIOMASS_PARTS else variable(published).name
 
 
 def open_differland_global(directory: str | Path, *, run: int = 1,
