@@ -252,15 +252,15 @@ def _leaves(model):
 
 
 def test_fit_on_the_exported_world_reproduces_the_fit_on_the_original(world, back):
-    read = back.load()
     original = xdifferland.fit(world, epochs=2, seed=1, progress=False)
-    exported = xdifferland.fit(read, epochs=2, seed=1, progress=False)
+    exported = xdifferland.fit(back, epochs=2, seed=1, progress=False)  # dask-backed as read
     assert exported.history["train_loss"] == original.history["train_loss"]
     assert all(np.array_equal(a, b) for a, b in zip(_leaves(exported), _leaves(original)))
 
     # with the published patches and split: train on exactly the published training patches
     published = dict(patch_variable="patch_id", test_fraction=0.0, dev_fraction=0.0, epochs=1,
                      seed=1, progress=False)
+    read = back.load()
     flags = read[["patch_id", "split"]]
     on_original = xdifferland.fit(world.assign(flags), mask=flags.split == 0, **published)
     on_read = xdifferland.fit(read, mask=read.split == 0, **published)
