@@ -271,7 +271,7 @@ def test_zero_uncertainty_is_refused_when_used():
         training_data(ds, use_uncertainty=True)
     problem = _problem(info.value, "gpp_unc")
     assert "1 of the 96 observed values have a zero, negative or missing uncertainty" \
-        in problem.message and "time=2001-03-01" in problem.message
+        in problem.message and "time=2001-03-01, site=DE-Tha" in problem.message
     assert "use_uncertainty=False" in problem.fix
     data = training_data(ds.assign(gpp_unc=ds["gpp_unc"] + 0.5), use_uncertainty=True,
                          plausibility="warn")

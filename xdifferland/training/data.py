@@ -169,7 +169,7 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
         np.sum(patch == k) / (cells or np.sum(all_ids == u)) for k, u in enumerate(unique)])
     pixel_index = boundary.stack_pixels(valid, spatial)["pixel"][stacked_valid]
     if unusable:
-        raise _uncertainty_error(unusable, data["time"].values, pixel_index)
+        raise _uncertainty_error(unusable, data["time"].values, pixel_index, spatial)
     return TrainingData(
         predictors=np.stack([pixels(data[n]) for n in names], axis=1),
         predictor_names=names,
@@ -183,16 +183,17 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
 
 
 def _uncertainty_error(unusable: Mapping[str, tuple[np.ndarray, int]], times: np.ndarray,
-                       pixel_index: xr.DataArray) -> ValidationError:
+                       pixel_index: xr.DataArray, spatial: Sequence[str]) -> ValidationError:
     """The observations whose uncertainties cannot divide residuals, all in one error."""
     problems = []
     for name, (bad, observed) in unusable.items():
         t, p = np.unravel_index(int(np.argmax(bad)), bad.shape)
         where = pixel_index.values[p]
-        where = ", ".join(map(label, where)) if isinstance(where, tuple) else label(where)
+        where = where if isinstance(where, tuple) else (where,)
+        where = ", ".join(f"{d}={label(v)}" for d, v in zip(spatial, where))
         problems.append(Problem(
             name, f"{int(bad.sum())} of the {observed} observed values have a zero, negative or "
-            f"missing uncertainty (the first at time={label(times[t])}, location {where}); "
+            f"missing uncertainty (the first at time={label(times[t])}, {where}); "
             "use_uncertainty=True divides residuals by it.",
             f"give every observed value a positive uncertainty (e.g. a floor: ds[{name!r}] = "
             f"ds[{name!r}].clip(min=...)), mask the others with observation_mask=, or fit with "
