@@ -200,14 +200,18 @@ def test_a_coordinate_names_its_dimension():
 
 
 def test_two_time_axes_are_an_error_naming_both_and_the_fix():
-    ds = _grid().expand_dims(valid_time=pd.date_range("2001-01-01", periods=2, freq="D"))
+    ds = _grid().rename(time="forecast_time").expand_dims(
+        valid_time=pd.date_range("2001-01-01", periods=2, freq="D"))
     with pytest.raises(DataError) as info:
         find_axes(ds)
     message = str(info.value)
-    assert "'time'" in message and "'valid_time'" in message and "axis" in message
+    assert "'forecast_time'" in message and "'valid_time'" in message and "axis" in message
     # an explicit axis attribute settles it
     ds["valid_time"].attrs["axis"] = "T"
     assert find_axes(ds).time == "valid_time"
+    # among datetime dims, one literally named "time" wins (an annual "year" axis beside it)
+    both = _grid().expand_dims(year=pd.date_range("2001-01-01", periods=2, freq="YS"))
+    assert find_axes(both).time == "time"
 
 
 def test_missing_time_is_one_clear_error(world):

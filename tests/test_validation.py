@@ -289,3 +289,15 @@ def test_time_dim_without_coordinate():
 def test_report_is_a_plain_container():
     report = validate(xr.Dataset())
     assert not report.ok and len(report) == len(list(report)) == 6  # the 6 required forcing
+
+
+def test_validate_finds_the_axes_by_cf_as_simulate_does():
+    from tests.factories import make_dataset
+
+    ds = make_dataset("grid")
+    era5 = ds.rename(time="valid_time", lat="latitude", lon="longitude")
+    assert validate(ds).ok and validate(era5).ok
+    assert era5.differland.validate().ok
+    two = era5.assign_coords(forecast_time=("forecast_time", era5["valid_time"].values))
+    report = validate(two.assign(x=two["t_min"].rename(valid_time="forecast_time")))
+    assert not report.ok and any("could be the time axis" in p.message for p in report)

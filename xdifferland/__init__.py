@@ -64,6 +64,7 @@ _LAZY = {
     "FitConfig": "training", "TrainingError": "training", "fit": "training",
     "to_canonical_units": "units",
     "validate": "validation",
+    "PlausibilityWarning": "plausibility",
 }
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
@@ -79,6 +80,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .simulation import budget, simulate
     from .training import FitConfig, TrainingError, fit
     from .units import to_canonical_units
+    from .plausibility import PlausibilityWarning
     from .validation import validate
 
 
@@ -123,6 +125,7 @@ __all__ = [
     "hierarchical_partition",
     "TrainingError",
     "validate",
+    "PlausibilityWarning",
     "to_canonical_units",
     "open_cardamom_site",
     "open_cardamom_sites",

@@ -20,7 +20,8 @@ the fix, never a silent choice.
    ``long_name = "time"``, ...; ``ds.cf.axes["T"]`` and ``ds.cf.coordinates["time"]``);
 3. is a dimension coordinate holding datetime64 or cftime values;
 
-and else (4) the dimension literally named ``time``. A ``valid_time(time)`` coordinate thus names
+and else (4) the dimension literally named ``time``. Within a tier that finds several dimensions,
+one literally named ``time`` wins (an annual observation on a ``year`` axis of its own). A ``valid_time(time)`` coordinate thus names
 the ``time`` dimension; 2-D time coordinates (a site list's ``date(time, site)``) name none.
 
 **Latitude and longitude** -- the coordinate cf-xarray recognizes (``standard_name``, units
@@ -225,6 +226,10 @@ def _find_time(ds: xr.Dataset) -> str | None:
             dims.setdefault(dim, f"{how}" if dim == str(n) else f"{how} of {str(n)!r}")
         if len(dims) == 1:
             return next(iter(dims))
+        if len(dims) > 1 and "time" in dims:
+            # several time-like dims (observations on an annual "year" axis of their own):
+            # the literal name decides, as it did before axes were found by CF
+            return "time"
         if len(dims) > 1:
             first, *others = dims
             raise _ambiguous("time", dims, (

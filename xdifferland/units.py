@@ -47,7 +47,7 @@ __all__ = [
 #: ``force_ndarray_like`` is what pint-xarray recommends (scalars stay arrays).
 UREG = pint.UnitRegistry(force_ndarray_like=True)
 UREG.define("ppmv = ppm")
-UREG.define("ppbv = ppb")
+UREG.define("ppb = 1e-9 = ppbv")
 
 #: Density of liquid water, used to turn a water mass per area into a depth.
 WATER_DENSITY = UREG.Quantity(1000.0, "kg/m**3")

@@ -20,7 +20,8 @@ import xarray as xr
 
 from ._checks import Context, Deferred, offenders
 from .discovery import match_variables
-from .errors import Problem, ValidationError
+from .axes import find_axes
+from .errors import DataError, Problem, ValidationError
 from .plausibility import (PlausibilityWarning, apply_modes, check_finite, check_hemisphere,
                            check_plausibility, plausibility_rules)
 from .time_checks import check_alignment, check_overlap, check_time, is_time_dim
@@ -296,7 +297,18 @@ def validate(
     if unknown:
         raise ValueError(f"unknown check(s) {sorted(unknown)}; choose from {list(CHECKS)}")
     rules = plausibility_rules(plausibility)
+    # the axes by CF (valid_time/latitude/longitude, stations, projected grids), as simulate and
+    # fit find them; the checks below work on the internal time/lat/lon/site names
+    axis_problems: list[Problem] = []
+    try:
+        axes = find_axes(ds)
+        ds, mask = axes.to_internal(ds), axes.to_internal(mask)
+        if spatial_dims is not None:
+            spatial_dims = [axes.internal(d) for d in spatial_dims]
+    except DataError as error:  # two candidate time axes, a name clash: report, check the rest
+        axis_problems = list(error.problems)
     found, problems = match_variables(ds, roles)
+    problems = axis_problems + problems
     # Values that are not numbers are neither converted nor read by any value check.
     dtype_problems = _dtype_problems(ds, found)
     numeric = {c: n for c, n in found.items() if c not in dtype_problems}
