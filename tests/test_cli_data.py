@@ -159,3 +159,17 @@ def test_validate_command_on_site_files(sites, capsys):
     code = main(["validate", str(sites / "AA-One.nc"), "--align", "step", "--format", "netcdf"])
     _, err = capsys.readouterr()
     assert code == 1 and "--align: option(s) of the CARDAMOM site reader" in err
+
+
+@pytest.mark.parametrize("kind", ["text-as-netcdf", "empty-zarr", "text-forced-netcdf"])
+def test_unreadable_data_is_one_clear_error(tmp_path, capsys, kind):
+    if kind == "empty-zarr":
+        path, extra = tmp_path / "empty.zarr", []
+        path.mkdir()
+    else:
+        path = tmp_path / "notes.nc"
+        path.write_text("not data\n")
+        extra = ["--format", "netcdf"] if kind == "text-forced-netcdf" else []
+    assert main(["validate", str(path), *extra]) == 1
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and str(path) in err and "Fix:" in err

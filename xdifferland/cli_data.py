@@ -141,8 +141,8 @@ def resolve_data(paths: Sequence[str], fmt: str = "auto", options: Mapping | Non
             try:
                 kinds[str(path)] = detect_format(path)
             except NotDataError as error:
-                raise DataArgumentError(f"{error}; give NetCDF files, Zarr stores or CARDAMOM "
-                                        "site files") from None
+                raise DataArgumentError("; ".join(f"{p.message} Fix: {p.fix}"
+                                                  for p in error.problems)) from None
         else:
             kinds[str(path)] = fmt
     formats = sorted(set(kinds.values()))
@@ -261,6 +261,7 @@ def open_resolved(data: Mapping, *, predictors: Sequence[str] = ()):
     """
     import xarray as xr
 
+    from .errors import DataError, FileFormatError
     from .io import decode_attrs
 
     paths = list(data["paths"])
@@ -274,10 +275,18 @@ def open_resolved(data: Mapping, *, predictors: Sequence[str] = ()):
 
         return open_differland_global(paths[0])
     engine = "zarr" if data["format"] == "zarr" else None
-    if len(paths) == 1:
-        ds = xr.open_dataset(paths[0], engine=engine)
-    else:
-        ds = xr.open_mfdataset(paths, engine=engine, combine="by_coords")
+    try:
+        if len(paths) == 1:
+            ds = xr.open_dataset(paths[0], engine=engine)
+        else:
+            ds = xr.open_mfdataset(paths, engine=engine, combine="by_coords")
+    except (OSError, ValueError, KeyError, TypeError) as error:  # truncated, empty, not ours
+        missing = isinstance(error, FileNotFoundError) and not any(Path(p).exists() for p in paths)
+        if missing or isinstance(error, DataError):
+            raise
+        raise FileFormatError(f"{', '.join(map(str, paths))} could not be read as "
+                              f"{data['format']} data ({type(error).__name__}: {error})",
+                              path=paths[0]) from None
     return decode_attrs(ds)
 
 

@@ -86,6 +86,27 @@ class DataError(ValueError):
         return (type(self), (self.problems, self.header))
 
 
+class FileFormatError(DataError):
+    """A file or store that cannot be read as the data it should hold (not NetCDF, truncated,
+    an empty store, required fields missing): one problem naming the file, with the fix.
+
+    Examples
+    --------
+    >>> print(FileFormatError("notes.txt is not a NetCDF file", path="notes.txt"))
+    The data file cannot be read:
+    - notes.txt: notes.txt is not a NetCDF file Fix: check the path; give a NetCDF file, a Zarr store or CARDAMOM site files (or say which with --format / [data] format).
+    """
+
+    _FIX = ("check the path; give a NetCDF file, a Zarr store or CARDAMOM site files (or say "
+            "which with --format / [data] format).")
+
+    def __init__(self, message, header: str | None = None, *, path=None, fix: str | None = None):
+        if isinstance(message, str):  # the readers' form; a list of Problems when unpickled
+            message = [Problem(str(path) if path is not None else "file", message,
+                               fix or self._FIX)]
+        super().__init__(message, header or "The data file cannot be read:")
+
+
 class UnitsError(DataError):
     """Units missing or not convertible to the canonical units of the variable table."""
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from ..errors import FileFormatError
 from ..variables import variable
 
 __all__ = [
@@ -82,7 +83,7 @@ _FILL_SENTINELS = (-9999.0,)
 _NETCDF_DEFAULT_FILL = 9.9e36
 
 
-class CardamomFormatError(ValueError):
+class CardamomFormatError(FileFormatError):
     """A file cannot be read as a CARDAMOM site driver (not NetCDF, or required fields missing)."""
 
 

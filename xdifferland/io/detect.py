@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..errors import FileFormatError
 from .cardamom import REQUIRED
 
 __all__ = ["FORMATS", "detect_format", "netcdf_header"]
@@ -28,7 +29,7 @@ _CLASSIC = (b"CDF\x01", b"CDF\x02", b"CDF\x05")  # netCDF-3 classic, 64-bit offs
 _HDF5 = b"\x89HDF\r\n\x1a\n"
 
 
-class NotDataError(ValueError):
+class NotDataError(FileFormatError):
     """A path that is neither a NetCDF file nor a Zarr store."""
 
 
