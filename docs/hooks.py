@@ -53,12 +53,18 @@ def _table(header: list[str], rows: list[list]) -> str:
 def variables_table() -> str:
     from xdifferland.variables import VARIABLES
 
-    rows = [[f"`{v.name}`", v.role, v.group or "", _code(v.units), _code(v.standard_name),
-             ", ".join(v.dims) or "static", ", ".join(f"`{a}`" for a in v.aliases),
-             "yes" if v.required else ""]
+    def plausible(v) -> str:
+        low, high = v.plausible_range
+        return "" if low is None and high is None else (
+            f"{'-inf' if low is None else f'{low:g}'} to {'inf' if high is None else f'{high:g}'}")
+
+    rows = [[f"`{v.name}`", v.role, v.group or "", _code(v.units), plausible(v),
+             _code(v.standard_name), ", ".join(v.dims) or "static",
+             ", ".join(f"`{a}`" for a in v.aliases), "yes" if v.required else ""]
             for v in VARIABLES if v.role != "uncertainty"]
-    return _table(["name", "role", "group", "canonical units", "CF standard_name",
-                   "dims (besides space)", "accepted aliases", "required"], rows)
+    return _table(["name", "role", "group", "canonical units", "plausible range",
+                   "CF standard_name", "dims (besides space)", "accepted aliases", "required"],
+                  rows)
 
 
 def parameters_table() -> str:

@@ -42,6 +42,7 @@ from . import accessor as _accessor  # noqa: E402,F401  (registers ds.differland
 from ._version import __version__  # noqa: E402
 from .errors import (  # noqa: E402
     DataError,
+    FileFormatError,
     ModelFileError,
     Problem,
     UnitsError,
@@ -135,6 +136,7 @@ __all__ = [
     "to_zarr",
     "to_cmip",
     "DataError",
+    "FileFormatError",
     "UnitsError",
     "ValidationError",
     "ModelFileError",
