@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from xdifferland.datasets import TWIN_PRESET, synthetic_world
+from xdifferland.datasets import DEMO_PRESET, TWIN_PRESET, synthetic_world
 from xdifferland.datasets.synthetic_climate import make_climate, make_grid, month_times
 from xdifferland.datasets.synthetic_observations import patch_ids
 from xdifferland.datasets.synthetic_predictors import make_predictors
@@ -270,6 +270,38 @@ def test_parameter_amplitudes_out_of_range_are_rejected():
     with pytest.raises(ValueError, match="amplitude of 'Fday'"):
         synthetic_world(n_lat=4, n_lon=5, n_years=1, spinup_years=0,
                         parameter_amplitudes={"Fday": 1.5})
+
+
+def test_parameter_baselines_move_only_the_named_centres():
+    small = dict(n_lat=8, n_lon=10, n_years=1, spinup_years=0, seed=2)
+    ds_base, base = synthetic_world(**small)
+    ds, planted = synthetic_world(**small, parameter_baselines={"LCMA": 110.0})
+    land = base["land_mask"].values
+    unconstrained = lambda truth: np.asarray(to_unconstrained(
+        truth["leaf_carbon_mass_per_area"].values[land], ["leaf_carbon_mass_per_area"]))
+    centre = lambda value: np.asarray(to_unconstrained(
+        np.array([value], np.float32), ["leaf_carbon_mass_per_area"]))[0]
+    shift = centre(110.0) - centre(85.0)
+    np.testing.assert_allclose(unconstrained(planted) - unconstrained(base), shift, atol=1e-4)
+    np.testing.assert_array_equal(planted["canopy_efficiency"], base["canopy_efficiency"])
+    np.testing.assert_array_equal(planted["mapping_linear_weight"], base["mapping_linear_weight"])
+    assert ds.attrs["parameter_baselines"] == "LCMA=110"
+    assert "parameter_baselines" not in ds_base.attrs
+    with pytest.raises(ValueError, match="baseline of 'LCMA' is 250.0; use a value inside"):
+        synthetic_world(**small, parameter_baselines={"LCMA": 250.0})
+
+
+def test_demo_preset_observes_a_plausible_canopy():
+    """The demo's world: observed LAI within satellite products' range (at most 10), a canopy
+    on a good share of the land, and patches enough to hold some out inside the trained range."""
+    ds, truth = synthetic_world(**DEMO_PRESET)
+    land = ds["land_mask"].values
+    assert float(ds["lai"].max()) <= 10.0 and float(truth["lai"].max()) <= 10.0
+    vegetated = truth["lai"].mean("time").values[land] > 0.3
+    assert 0.3 < vegetated.mean() < 0.6
+    assert np.unique(truth["patch_id"].values[land]).size >= 50
+    assert int(truth["tower_mask"].sum()) == DEMO_PRESET["tower_pixels"]
+    assert float(ds["sif"].max()) < 20 and float(ds["et"].max()) < 30
 
 
 def test_land_cover_follows_the_planted_canopy():

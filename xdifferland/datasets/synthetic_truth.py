@@ -48,6 +48,7 @@ __all__ = [
     "draw_mapping",
     "evaluate_mapping",
     "resolve_amplitudes",
+    "resolve_baselines",
     "resolve_drivers",
     "simulate_truth",
 ]
@@ -138,6 +139,31 @@ def resolve_amplitudes(amplitudes: Mapping[str, float] | None) -> dict[str, floa
     return out
 
 
+def resolve_baselines(baselines: Mapping[str, float] | None) -> dict[str, float]:
+    """Physical centre ``c_p`` of every parameter: :data:`BASELINES` with ``baselines`` applied.
+
+    Each given value must lie strictly inside the parameter's registry bounds.
+
+    Examples
+    --------
+    >>> resolve_baselines({"LCMA": 120.0})["leaf_carbon_mass_per_area"]
+    120.0
+    >>> resolve_baselines(None)["autotrophic_fraction"]
+    0.5
+    """
+    from ..registry import spec
+
+    out = dict(BASELINES)
+    for key, value in (baselines or {}).items():
+        name, value = resolve_name(key), float(value)
+        entry = spec(name)
+        if not entry.min < value < entry.max:
+            raise ValueError(f"baseline of {key!r} is {value!r}; use a value inside its bounds "
+                             f"({entry.min:g}, {entry.max:g}) {entry.units}")
+        out[name] = value
+    return out
+
+
 def _standardized(predictors: Mapping[str, np.ndarray], mean, std) -> np.ndarray:
     """Soft-clipped z-scores, ``(..., predictor)``."""
     x = np.stack([np.asarray(predictors[n], np.float64) for n in PREDICTOR_NAMES], axis=-1)
@@ -146,13 +172,16 @@ def _standardized(predictors: Mapping[str, np.ndarray], mean, std) -> np.ndarray
 
 def draw_mapping(rng, predictors: Mapping[str, np.ndarray], land_mask: np.ndarray,
                  drivers: Mapping[str, tuple[str, ...]],
-                 amplitudes: Mapping[str, float] | None = None) -> xr.Dataset:
+                 amplitudes: Mapping[str, float] | None = None,
+                 baselines: Mapping[str, float] | None = None) -> xr.Dataset:
     """Random coefficients of the hidden mapping, as a Dataset over (parameter, predictor).
 
-    ``amplitudes`` overrides :data:`AMPLITUDES` for the parameters it names (registry names or
-    aliases); the random draws do not depend on it, so only the named amplitudes change.
+    ``amplitudes`` overrides :data:`AMPLITUDES` and ``baselines`` :data:`BASELINES` for the
+    parameters they name (registry names or aliases); the random draws depend on neither, so
+    only the named amplitudes and centres change.
     """
     amplitude = resolve_amplitudes(amplitudes)
+    baseline = resolve_baselines(baselines)
     land = {n: np.asarray(predictors[n], np.float64)[land_mask] for n in PREDICTOR_NAMES}
     mean = np.array([land[n].mean() for n in PREDICTOR_NAMES])
     std = np.array([land[n].std() for n in PREDICTOR_NAMES])
@@ -170,7 +199,7 @@ def draw_mapping(rng, predictors: Mapping[str, np.ndarray], land_mask: np.ndarra
     offsets = [s.mean(axis=0) for s in scores]
     scales = [np.maximum(s.std(axis=0), 1e-9) for s in scores]
     centre = np.asarray(to_unconstrained(
-        np.array([BASELINES[p] for p in PARAMETER_NAMES], np.float32)), np.float64)
+        np.array([baseline[p] for p in PARAMETER_NAMES], np.float32)), np.float64)
     par, pred = ("parameter", list(PARAMETER_NAMES)), ("predictor", list(PREDICTOR_NAMES))
     return xr.Dataset(
         {
