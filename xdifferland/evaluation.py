@@ -67,6 +67,13 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
     xarray.Dataset
         Scalar metrics with a ``variable`` dim, plus ``temporal_*`` maps over the spatial dims
         for pixel-scale variables.
+
+    Raises
+    ------
+    ValueError
+        If the Dataset has no observations, or none of its locations lies in the split (e.g.
+        ``"test"`` of a model whose training data formed too few patches to hold any out):
+        the message says why, instead of a table of NaN.
     """
     prepared = prepare_dataset(ds, roles, check=False)
     data, spatial = prepared.data, prepared.spatial_dims
@@ -78,8 +85,10 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
     needed = sorted({o for v in observed for o in SIMULATED_COUNTERPART[v]})
     # results of the public calls are labeled with the user's axes; here we work on the internal
     axes = prepared.axes
-    simulated = axes.to_internal(model.simulate(ds, needed, roles=roles))
     inside = axes.to_internal(model.split_mask(ds, split, roles=roles))
+    if not bool(inside.any()):
+        raise ValueError(_empty_split(model, split))
+    simulated = axes.to_internal(model.simulate(ds, needed, roles=roles))
     observation_mask = axes.to_internal(observation_mask)
     warmup = _warmup_steps(warmup_months, prepared.time.delta_t)
     gridded = "lat" in spatial and "lon" in spatial
@@ -112,6 +121,23 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
                       "n_locations": int(inside.sum())})
     return axes.to_user(cf_result(out, title=f"DifferLand skill on the {split} split",
                                   what=f"evaluate on the {split} split"))
+
+
+def _empty_split(model, split: str) -> str:
+    """Why ``split`` holds no location of the Dataset, and what to do instead."""
+    if split == "all":
+        return "the Dataset has no valid location (the predictors or forcing missing everywhere)"
+    patches = model.splits[split]
+    if not patches:
+        held = {k: len(v) for k, v in model.splits.items()}
+        return (f"the {split} split is empty: the model's training data formed "
+                f"{sum(held.values())} patch(es) and none were held out for {split} "
+                f"(train/dev/test = {held['train']}/{held['dev']}/{held['test']}; a site list "
+                "without a patch variable is one patch). Evaluate on 'train' or 'all', or fit "
+                "again with patch_variable= (an integer patch id per location) and enough "
+                "patches to hold some out")
+    return (f"none of the Dataset's locations lies in the model's {split} patches "
+            f"({len(patches)} patch(es)); evaluate on data that cover them, or on 'all'")
 
 
 def _describe(out: xr.Dataset, metric_attrs: dict) -> xr.Dataset:

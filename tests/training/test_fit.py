@@ -112,6 +112,47 @@ def test_split_sizes(n, expected):
     assert len(set(s.train) | set(s.dev) | set(s.test)) == n
 
 
+def _warnings_of(logger_name: str, run):
+    """Messages of the WARNING records ``logger_name`` emits while ``run()`` runs, and its
+    result (a handler of its own: the command line's tests switch propagation off)."""
+    import logging
+
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.WARNING)
+    handler.emit = records.append
+    logger = logging.getLogger(logger_name)
+    logger.addHandler(handler)
+    try:
+        result = run()
+    finally:
+        logger.removeHandler(handler)
+    return [r.getMessage() for r in records], result
+
+
+def test_a_fit_without_held_out_patches_says_so_and_evaluate_refuses(small_world):
+    ds, _ = small_world  # 2 patches: nothing can be held out
+    said, model = _warnings_of("xdifferland.training",
+                               lambda: fit(ds, epochs=1, progress=False))
+    assert any(m.startswith("no test and no dev patches: the data form 2 patches") for m in said)
+    for split in ("test", "dev"):
+        with pytest.raises(ValueError, match=f"the {split} split is empty.*'train' or 'all'"):
+            model.evaluate(ds, split, warmup_months=0)
+    assert model.evaluate(ds, "train", warmup_months=0).attrs["n_locations"] > 0
+    # a split whose patches lie outside the Dataset: refused too, with its own reason
+    far = ds.assign_coords(lat=ds["lat"] + 40.0)
+    with pytest.raises(ValueError, match="none of the Dataset's locations lies in the model's "
+                                         "train patches"):
+        model.evaluate(far, "train", warmup_months=0)
+
+
+def test_a_fit_with_test_and_dev_patches_says_nothing_of_them(small_world):
+    ds, _ = small_world
+    said, model = _warnings_of("xdifferland.training", lambda: fit(
+        ds, epochs=1, progress=False, patch_size=(2.0, 2.5)))  # 8 patches: 6 / 1 / 1
+    assert [len(model.splits[k]) for k in ("train", "dev", "test")] == [6, 1, 1]
+    assert not any("patches:" in m for m in said)
+
+
 def test_split_is_seeded():
     a, b = split_patches(50, FitConfig(seed=1)), split_patches(50, FitConfig(seed=2))
     assert not np.array_equal(a.test, b.test)

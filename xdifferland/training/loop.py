@@ -58,6 +58,26 @@ def split_patches(n_patches: int, config: FitConfig) -> Splits:
                   test=np.sort(order[:n_test]))
 
 
+def _say_unheld(splits: Splits, config: FitConfig, patch_variable: str | None,
+                gridded: bool) -> None:
+    """Warn when a fit holds out no test or no dev patch: its held-out skill cannot be scored."""
+    missing = [name for name in ("test", "dev") if len(getattr(splits, name)) == 0]
+    if not missing:
+        return
+    n = len(splits.train) + len(splits.dev) + len(splits.test)
+    if n <= 2:
+        why = f"the data form {n} patch{'es' * (n != 1)} and 3 or more are needed to hold any out"
+        if not (patch_variable or gridded):
+            why += ("; a site list is one patch unless patch_variable= names an integer "
+                    "patch id per location")
+    else:
+        why = (f"test_fraction={config.test_fraction:g} and dev_fraction="
+               f"{config.dev_fraction:g} of {n} patches leave none for {' or '.join(missing)}")
+    log.warning("no %s patches: %s. Nothing is held out for %s: evaluate(..., %s) will fail.",
+                " and no ".join(missing), why, " or ".join(missing),
+                " or ".join(repr(m) for m in missing))
+
+
 def _term_weights(config: FitConfig, data: TrainingData, extra_terms) -> dict:
     # Annual terms average blocks of 12 monthly steps; other steps or lengths cannot use them.
     monthly_years = data.delta_t == 30.0 and data.time.size % 12 == 0
@@ -176,6 +196,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                      starts=config.resolved_starts())
     log.info("training %d epochs of %d patch steps (%d steps)", config.epochs, steps_per_epoch,
              config.epochs * steps_per_epoch)
+    _say_unheld(splits, config, patch_variable,
+                gridded={"lat", "lon"} <= set(data.spatial_dims))
     optimizer, train_steps, eval_step = _compiled_steps(config, weights_map, outputs, extra_terms,
                                                        steps_per_epoch, data.delta_t)
     dev_batches = list(epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok,
