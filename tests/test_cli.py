@@ -194,6 +194,40 @@ def test_simulate_and_evaluate(fitted, world_nc, tmp_path, capsys):
     assert result["split"] == "all" and set(result["metrics"]["lai"]) >= {"nse", "rmse"}
 
 
+def test_evaluate_on_an_empty_split_fails_with_the_reason(tmp_path, capsys):
+    # one 4 x 5 degree patch: the fit says at its start that it holds nothing out...
+    ds, _ = synthetic_world(n_lat=4, n_lon=4, n_years=1, spinup_years=1)
+    data = tmp_path / "one-patch.nc"
+    xdifferland.to_netcdf(ds, data)
+    config = tmp_path / "run.toml"
+    config.write_text(config_to_toml({
+        "data": {"paths": [str(data)]}, "training": {"epochs": 1},
+        "output": {"directory": str(tmp_path / "run"), "simulation": [], "parameters": False,
+                   "evaluate": "test"}}))
+    code, _, stderr = _run(capsys, "fit", str(config))
+    assert code == 0, stderr
+    warned = stderr.index("no test and no dev patches: the data form 1 patch")
+    assert warned < stderr.index("evaluation skipped: the test split is empty")
+    assert not (tmp_path / "run" / "metrics.json").exists()
+    # ...and evaluating its test split exits non-zero with the reason, not a table of NaN
+    code, stdout, stderr = _run(capsys, "evaluate", str(tmp_path / "run" / "model.npz"),
+                                str(data), "--split", "test")
+    assert code == 1 and stdout == ""
+    last = stderr.strip().splitlines()[-1]
+    assert last.startswith("xdifferland: error: the test split is empty") and "patch" in last
+    assert "Traceback" not in stderr and "nan" not in stderr.lower()
+    code, stdout, stderr = _run(capsys, "evaluate", str(tmp_path / "run" / "model.npz"),
+                                str(data), "--split", "train", "--warmup-months", "0")
+    assert code == 0 and "Skill on the train split (14 locations" in stdout  # land cells
+
+
+def test_demo_world_is_the_preset():
+    from xdifferland.cli import DEMO_WORLD
+    from xdifferland.datasets import DEMO_PRESET
+
+    assert DEMO_WORLD == DEMO_PRESET
+
+
 @pytest.mark.parametrize("command", [None, "demo", "fit", "simulate", "evaluate", "validate"])
 def test_help(capsys, command):
     with pytest.raises(SystemExit) as info:
