@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from xdifferland.datasets import TWIN_PRESET, synthetic_world
+from xdifferland.datasets import TWIN_PLAUSIBILITY, TWIN_PRESET, synthetic_world
 from xdifferland.network import init_network, predict_raw
 from xdifferland.registry import HEADS
 from xdifferland.training import FitConfig
@@ -86,7 +86,7 @@ def main(argv=None) -> dict:
         world = dict(seed=0, tower_pixels=towers) if args.quick else dict(
             TWIN_PRESET, tower_pixels=towers)
         ds, truth = synthetic_world(**world)
-        data = training_data(ds)
+        data = training_data(ds, plausibility=TWIN_PLAUSIBILITY)
         members = patch_members(data)
         splits = split_patches(data.n_patches, config)
         std = Standardization.from_training(

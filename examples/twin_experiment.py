@@ -26,7 +26,7 @@ import numpy as np
 
 import xdifferland  # also registers ds.differland
 from xdifferland.analysis import leaf_area_per_gpp, local_identifiability, parameter_recovery
-from xdifferland.datasets import TWIN_PRESET, synthetic_world
+from xdifferland.datasets import TWIN_PLAUSIBILITY, TWIN_PRESET, synthetic_world
 from xdifferland.registry import PARAMETERS
 
 # The test patches are held out on purpose, so some of their predictors lie outside the range the
@@ -49,7 +49,7 @@ def recovery(model, ds, truth, split="test", vegetated_only=True) -> dict[str, f
     where = model.split_mask(ds, split)
     if vegetated_only:
         where = where & (truth["lai"].mean("time") > VEGETATED_LAI)
-    r = parameter_recovery(model.parameters(ds), truth, where)
+    r = parameter_recovery(model.parameters(ds, plausibility=TWIN_PLAUSIBILITY), truth, where)
     return {name: float(value) for name, value in zip(r["parameter"].values, r.values)}
 
 
@@ -58,7 +58,8 @@ def combination_recovery(model, ds, truth, split="test") -> float:
     LAI and GPP identify of the foliar carbon balance, along which LCMA and the allocation
     fractions trade off (:func:`xdifferland.analysis.leaf_area_per_gpp`)."""
     where = (model.split_mask(ds, split) & (truth["lai"].mean("time") > VEGETATED_LAI)).values
-    fitted = np.log(leaf_area_per_gpp(model.parameters(ds)).values[where])
+    fitted = np.log(leaf_area_per_gpp(
+        model.parameters(ds, plausibility=TWIN_PLAUSIBILITY)).values[where])
     planted = np.log(leaf_area_per_gpp(truth).values[where])
     return float(np.corrcoef(fitted, planted)[0, 1])
 
@@ -137,11 +138,12 @@ def main(argv=None) -> dict:
     if args.phenology is not None:
         settings["network"] = {"phenology": args.phenology}
     fit_seed = args.seed if args.fit_seed is None else args.fit_seed
-    model = ds.differland.fit(seed=fit_seed, progress=not args.quick, **settings)
+    model = ds.differland.fit(seed=fit_seed, progress=not args.quick,
+                              plausibility=TWIN_PLAUSIBILITY, **settings)
     fit_seconds = time.perf_counter() - start
     print(f"{model}  (fit in {fit_seconds:.0f} s)")
 
-    skill = model.evaluate(ds, "test", warmup_months=24)
+    skill = model.evaluate(ds, "test", warmup_months=24, plausibility=TWIN_PLAUSIBILITY)
     print("\nTest-patch skill (after a 24-month warm-up):")
     print(skill[["nse", "r2", "rmse", "bias"]].to_dataframe().round(3).to_string())
 

@@ -50,7 +50,8 @@ def _patch_series(observed, simulated, ids, spatial, anomaly: bool):
 
 def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int = 24,
              roles: Mapping[str, str] | None = None,
-             observation_mask: xr.DataArray | None = None) -> xr.Dataset:
+             observation_mask: xr.DataArray | None = None,
+             plausibility: str | Mapping | None = None) -> xr.Dataset:
     """Skill of ``model`` on the observations of ``ds`` within one split.
 
     Pixel-scale streams (LAI, SIF, ET, eddy-covariance fluxes, biomass) are compared pixel by
@@ -59,8 +60,9 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
     Pearson r, RMSE, bias) come flat, spatial (time means) and per location over time (maps),
     after excluding the first ``warmup_months``.
 
-    ``observation_mask`` (bool, ``(time, *spatial)`` or broadcastable) restricts the comparison to
-    chosen observations, e.g. the held-out years of a temporal test.
+    ``plausibility`` is as in :func:`xdifferland.validate` (the data are validated before they
+    are simulated). ``observation_mask`` (bool, ``(time, *spatial)`` or broadcastable) restricts
+    the comparison to chosen observations, e.g. the held-out years of a temporal test.
 
     Returns
     -------
@@ -88,7 +90,8 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
     inside = axes.to_internal(model.split_mask(ds, split, roles=roles))
     if not bool(inside.any()):
         raise ValueError(_empty_split(model, split))
-    simulated = axes.to_internal(model.simulate(ds, needed, roles=roles))
+    simulated = axes.to_internal(model.simulate(ds, needed, roles=roles,
+                                                plausibility=plausibility))
     observation_mask = axes.to_internal(observation_mask)
     warmup = _warmup_steps(warmup_months, prepared.time.delta_t)
     gridded = "lat" in spatial and "lon" in spatial

@@ -210,12 +210,13 @@ class DifferLandModel:
 
     def evaluate(self, ds: xr.Dataset, split: str = "test", *, warmup_months: int = 24,
                  roles: Mapping[str, str] | None = None,
-                 observation_mask: xr.DataArray | None = None) -> xr.Dataset:
+                 observation_mask: xr.DataArray | None = None,
+                 plausibility: str | Mapping | None = None) -> xr.Dataset:
         """Skill per observed variable on a split; see :func:`xdifferland.evaluation.evaluate`."""
         from .evaluation import evaluate
 
         return evaluate(self, ds, split, warmup_months=warmup_months, roles=roles,
-                        observation_mask=observation_mask)
+                        observation_mask=observation_mask, plausibility=plausibility)
 
     # --- files ---------------------------------------------------------------------------
     def save(self, path: str | Path, *, overwrite: bool = False) -> Path:

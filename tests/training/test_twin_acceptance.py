@@ -18,7 +18,8 @@ import numpy as np
 import pytest
 
 from xdifferland.analysis import leaf_area_per_gpp, parameter_recovery
-from xdifferland.datasets import DEFAULT_NOISE, TWIN_PRESET, synthetic_world
+from xdifferland.datasets import (DEFAULT_NOISE, TWIN_PLAUSIBILITY, TWIN_PRESET,
+                                  synthetic_world)
 from xdifferland.training import FitConfig, fit
 
 NSE_TARGETS = {"lai": 0.9, "sif": 0.9, "et": 0.9, "nbe": 0.7}
@@ -40,7 +41,7 @@ KEY_PARAMETERS = ("canopy_efficiency", "leaf_carbon_mass_per_area", "leaf_fall_d
 @pytest.fixture(scope="module")
 def twin():
     ds, truth = synthetic_world(**TWIN_PRESET, seed=0)
-    model = fit(ds, seed=0, progress=False)
+    model = fit(ds, seed=0, progress=False, plausibility=TWIN_PLAUSIBILITY)
     return ds, truth, model
 
 
@@ -61,7 +62,7 @@ def test_twin_world_meets_the_size_and_noise_of_the_acceptance(twin):
 @pytest.mark.slow
 def test_default_fit_reaches_the_test_patch_skill_targets(twin):
     ds, _, model = twin
-    nse = model.evaluate(ds, "test", warmup_months=24)["nse"]
+    nse = model.evaluate(ds, "test", warmup_months=24, plausibility=TWIN_PLAUSIBILITY)["nse"]
     reached = {v: round(float(nse.sel(variable=v)), 3) for v in NSE_TARGETS}
     assert all(reached[v] >= target for v, target in NSE_TARGETS.items()), reached
 
@@ -71,7 +72,8 @@ def test_default_fit_reaches_the_test_patch_skill_targets(twin):
 def test_default_fit_recovers_the_key_parameters_on_test_patches(twin):
     ds, truth, model = twin
     vegetated = truth["lai"].mean("time") > 0.3  # leafless pixels constrain no leaf parameter
-    r = parameter_recovery(model.parameters(ds), truth, model.split_mask(ds, "test") & vegetated)
+    r = parameter_recovery(model.parameters(ds, plausibility=TWIN_PLAUSIBILITY), truth,
+                           model.split_mask(ds, "test") & vegetated)
     reached = {k: round(float(r.sel(parameter=k)), 3) for k in KEY_PARAMETERS}
     assert all(value >= 0.8 for value in reached.values()), reached
 
@@ -82,7 +84,7 @@ def test_default_fit_recovers_what_the_observations_identify(twin):
     grown per unit GPP, (foliar + labile allocation)(1 - autotrophic fraction) / LCMA (r 0.94-0.97
     in every twin fit measured, whatever LCMA itself did)."""
     ds, truth, model = twin
-    fitted = model.parameters(ds)
+    fitted = model.parameters(ds, plausibility=TWIN_PLAUSIBILITY)
     where = model.split_mask(ds, "test") & (truth["lai"].mean("time") > 0.3)
     combination = np.corrcoef(*(np.log(leaf_area_per_gpp(p)).values[where.values]
                                 for p in (fitted, truth)))[0, 1]
