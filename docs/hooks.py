@@ -6,7 +6,7 @@ A page asks for a table with a marker on a line of its own, e.g. ``<!-- table: v
 =============== ====================================================================
 marker          source
 =============== ====================================================================
-``variables``   :data:`xdifferland.variables.VARIABLES` (roles, units, CF names, ...)
+``variables``   :data:`xdifferland.contract.declare.VARIABLES` (roles, units, CF names, ...)
 ``parameters``  :func:`xdifferland.parameter_table` (the 40 DALEC993 entries)
 ``derived``     :data:`xdifferland.registry.DERIVED`
 ``outputs``     :data:`xdifferland.engine.OUTPUTS` (the 44 simulated quantities)
@@ -51,7 +51,7 @@ def _table(header: list[str], rows: list[list]) -> str:
 
 
 def variables_table() -> str:
-    from xdifferland.variables import VARIABLES
+    from xdifferland.contract.declare import VARIABLES
 
     def plausible(v) -> str:
         low, high = v.plausible_range

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
-from xdifferland.variables import variable
+from xdifferland.contract.declare import variable
 
 FORCING = ("t_min", "t_max", "shortwave_radiation", "co2", "burned_area", "vpd", "precipitation")
 PREDICTORS = ("needleleaf_forest", "grassland", "mean_annual_temperature", "elevation", "sand")

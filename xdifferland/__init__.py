@@ -63,9 +63,9 @@ _LAZY = {
     "DERIVED": "registry", "PARAMETERS": "registry", "parameter_table": "registry",
     "budget": "simulation", "simulate": "simulation",
     "FitConfig": "training", "TrainingError": "training", "fit": "training",
-    "to_canonical_units": "units",
-    "validate": "validation",
-    "PlausibilityWarning": "plausibility",
+    "to_canonical_units": "contract.convert",
+    "validate": "contract.check",
+    "PlausibilityWarning": "contract.plausibility",
 }
 
 if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
@@ -80,9 +80,9 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .registry import DERIVED, PARAMETERS, parameter_table
     from .simulation import budget, simulate
     from .training import FitConfig, TrainingError, fit
-    from .units import to_canonical_units
-    from .plausibility import PlausibilityWarning
-    from .validation import validate
+    from .contract.convert import to_canonical_units
+    from .contract.plausibility import PlausibilityWarning
+    from .contract.check import validate
 
 
 def __getattr__(name: str):

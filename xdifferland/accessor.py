@@ -32,7 +32,7 @@ class DifferLandAccessor:
     # --- data contract -------------------------------------------------------------------
     def validate(self, roles=None, **kwargs):
         """Every problem with the data at once; see :func:`xdifferland.validate`."""
-        from .validation import validate
+        from .contract.check import validate
 
         return validate(self._ds, roles, **kwargs)
 

@@ -292,7 +292,7 @@ def open_resolved(data: Mapping, *, predictors: Sequence[str] = ()):
 
 def _open_sites(data: Mapping, predictors: Sequence[str]):
     from .experiments.sites import prepare_sites
-    from .variables import PREDICTOR_GROUPS
+    from .contract.declare import PREDICTOR_GROUPS
 
     folder, sites = _site_folder(dict(data), _SPELL_TOML)
     coords = data.get("coords_file", READER_OPTIONS["coords_file"])

@@ -112,7 +112,7 @@ class UnitsError(DataError):
 
 
 class ValidationError(DataError):
-    """The Dataset fails validation (see :func:`xdifferland.validation.validate`)."""
+    """The Dataset fails validation (see :func:`xdifferland.contract.check.validate`)."""
 
 
 class ModelFileError(ValueError):

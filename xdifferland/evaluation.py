@@ -7,12 +7,12 @@ from typing import Mapping
 import numpy as np
 import xarray as xr
 
-from . import boundary
+from .contract import handoff
 from .io.conventions import cf_result, udunits
 from .metrics import skill
 from .simulation import prepare_dataset
 from .training.data import COARSE_STREAMS, patch_ids
-from .variables import variable as declared
+from .contract.declare import variable as declared
 
 __all__ = ["evaluate", "SIMULATED_COUNTERPART"]
 
@@ -37,10 +37,10 @@ def _patch_series(observed, simulated, ids, spatial, anomaly: bool):
     covered = observed.notnull()
     if anomaly:  # compare anomalies: each pixel's mean over its observed steps removed
         simulated = simulated - simulated.where(covered).mean("time")
-    obs = boundary.stack_pixels(observed.where(covered, 0.0), spatial)
-    sim = boundary.stack_pixels(simulated.where(covered, 0.0), spatial)
-    weight = boundary.stack_pixels(covered.astype(float), spatial)
-    group = boundary.stack_pixels(ids.broadcast_like(observed.isel(time=0, drop=True)), spatial)
+    obs = handoff.stack_pixels(observed.where(covered, 0.0), spatial)
+    sim = handoff.stack_pixels(simulated.where(covered, 0.0), spatial)
+    weight = handoff.stack_pixels(covered.astype(float), spatial)
+    group = handoff.stack_pixels(ids.broadcast_like(observed.isel(time=0, drop=True)), spatial)
     group = group.drop_vars(list(group.coords)).rename("patch")
     total = weight.drop_vars(["pixel", *spatial], errors="ignore").groupby(group).sum()
     as_patch = lambda x: x.drop_vars(["pixel", *spatial], errors="ignore").groupby(group).sum()

@@ -97,7 +97,7 @@ def _weights(weights, obs: xr.DataArray, space: list[Hashable]) -> xr.DataArray 
 
 def _is_water(name: str) -> bool:
     """Whether a declared variable is liquid water (kept as a depth: ET, water storage)."""
-    from .variables import variable
+    from .contract.declare import variable
 
     try:
         return "mm" in variable(name).units
@@ -115,7 +115,7 @@ def _in_units_of(simulated: xr.DataArray, observed: xr.DataArray) -> xr.DataArra
             str(sim_units).split()):
         return simulated
     from .errors import UnitsError
-    from .units import convert_to
+    from .contract.convert import convert_to
 
     name = str(observed.name or simulated.name or "simulated")
     try:

@@ -13,13 +13,13 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from . import boundary
+from .contract import handoff
 from ._version import __version__
 from .errors import DataError, Problem
 from .io.conventions import cf_result
 from .network import NetworkConfig, predict_parameters
 from .parameters import parameters_dataset
-from .plausibility import overrides_attribute, plausibility_rules
+from .contract.plausibility import overrides_attribute, plausibility_rules
 from .registry import PARAMETER_NAMES
 from .simulation import prepare_dataset, simulate
 from .training.batches import Standardization
@@ -125,7 +125,7 @@ class DifferLandModel:
             naming the predictors, ``"clip"`` holds predictors at the edge of the training range
             (the nearest trained value), ``"allow"`` extrapolates silently.
         plausibility : {"error", "warn", "ignore"} or mapping, optional
-            Accept physically implausible input values (see :mod:`xdifferland.plausibility`);
+            Accept physically implausible input values (see :mod:`xdifferland.contract.plausibility`);
             any override is recorded in the attribute ``plausibility_overrides``.
 
         Examples
@@ -145,12 +145,12 @@ class DifferLandModel:
                                      "add it to the Dataset (same name and units as in training)")
                              for n in missing])
         template = prepared.valid
-        stacked = [boundary.stack_pixels(data[n].broadcast_like(template), spatial).values
+        stacked = [handoff.stack_pixels(data[n].broadcast_like(template), spatial).values
                    for n in self.predictors]
         x = np.stack(stacked, axis=1).astype(float)
-        latitude = boundary.stack_pixels(
+        latitude = handoff.stack_pixels(
             prepared.inputs["latitude"].broadcast_like(template), spatial).values
-        valid = np.isfinite(x).all(axis=1) & boundary.stack_pixels(template, spatial).values
+        valid = np.isfinite(x).all(axis=1) & handoff.stack_pixels(template, spatial).values
         _check_range(self.standardization, x, valid, extrapolation)
         z, zh = self.standardization.apply(np.where(valid[:, None], x, self.standardization.mean),
                                            1.0 / (1.0 + np.exp(-latitude)),
@@ -165,9 +165,9 @@ class DifferLandModel:
                 values[name][block] = np.asarray(v)
         for v in values.values():
             v[~valid] = np.nan
-        stacked_template = boundary.stack_pixels(template.astype(float), spatial)
+        stacked_template = handoff.stack_pixels(template.astype(float), spatial)
         out = parameters_dataset(values, stacked_template)
-        out = boundary.unstack_pixels(out, spatial)
+        out = handoff.unstack_pixels(out, spatial)
         out.attrs["xdifferland_version"] = __version__
         overrides = overrides_attribute(plausibility_rules(plausibility))
         if overrides is not None:

@@ -45,7 +45,7 @@ def parameter_attrs(name: str) -> dict:
 def _spatial_template(like: xr.Dataset | xr.DataArray, spatial_dims: Sequence[str] | None
                       ) -> xr.DataArray:
     if spatial_dims is None:
-        from .axes import find_axes  # the time dim by CF attributes (ERA5's valid_time too)
+        from .contract.axes import find_axes  # the time dim by CF attributes (ERA5's valid_time too)
 
         time = find_axes(like).time or "time"
         dims = [d for d in like.dims if d != time and d not in _bounds_only_dims(like)]
@@ -79,7 +79,7 @@ def default_parameters(like: xr.Dataset | xr.DataArray | None = None, *,
         variables are scalars.
     spatial_dims : sequence of str, optional
         The dims to broadcast over (default: every dim of ``like`` except its time dim, found
-        as in :func:`xdifferland.axes.find_axes`, and dims used only by cell bounds).
+        as in :func:`xdifferland.contract.axes.find_axes`, and dims used only by cell bounds).
 
     Returns
     -------

@@ -230,7 +230,7 @@ def _str_list(value, where: _Where, key: str) -> list[str]:
 def _parse_data(table: dict, base: Path, where: _Where) -> dict:
     from .cli_data import READER_OPTIONS, DataArgumentError, expand_paths, resolve_data
     from .datasets import synthetic_world
-    from .variables import VARIABLES, variable
+    from .contract.declare import VARIABLES, variable
 
     _check_keys(table, SECTIONS["data"], where)
     if ("paths" in table) == ("synthetic" in table):

@@ -8,19 +8,19 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from . import boundary
+from .contract import handoff
 from ._version import __version__
-from .axes import Axes, find_axes, missing_time
-from .discovery import canonicalize
+from .contract.axes import Axes, find_axes, missing_time
+from .contract.find import canonicalize
 from .engine.outputs import output_spec, resolve_outputs
 from .errors import DataError, Problem
 from .io.conventions import cf_result, udunits
 from .parameters import parameter_arrays
-from .plausibility import overrides_attribute, plausibility_rules
+from .contract.plausibility import overrides_attribute, plausibility_rules
 from .registry import PARAMETER_NAMES
-from .units import to_canonical_units
-from .validation import validate
-from .variables import PREDICTOR_GROUPS
+from .contract.convert import to_canonical_units
+from .contract.check import validate
+from .contract.declare import PREDICTOR_GROUPS
 
 __all__ = ["simulate", "budget", "prepare_dataset", "engine_arrays", "PreparedData",
            "DEFAULT_OUTPUTS"]
@@ -38,7 +38,7 @@ class PreparedData:
 
     data: xr.Dataset  #: canonical names and units
     spatial_dims: tuple[str, ...]
-    time: boundary.TimeAxis
+    time: handoff.TimeAxis
     inputs: dict[str, xr.DataArray]  #: engine inputs by name (FORCING_INPUTS + STATIC_INPUTS)
     valid: xr.DataArray  #: boolean, spatial dims: pixels that are computed
     #: the user's axes; ``axes.to_user`` labels results with the user's dim and coordinate names
@@ -61,7 +61,7 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
                     plausibility: str | Mapping | None = None) -> PreparedData:
     """Discover, convert and validate ``ds`` and assemble the engine's inputs (still labeled).
 
-    The Dataset's axes are found by CF attributes (see :mod:`xdifferland.axes`) and renamed to
+    The Dataset's axes are found by CF attributes (see :mod:`xdifferland.contract.axes`) and renamed to
     the internal ``time``/``lat``/``lon``/``site`` here, so ``PreparedData.data`` always has the
     canonical layout; ``PreparedData.axes.to_user`` puts the user's names back on results.
 
@@ -81,9 +81,9 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
         validate(ds, roles, mask=mask, skip=set(skip),
                  plausibility=plausibility).raise_if_any()
     data = canonicalize(to_canonical_units(ds, roles), roles)
-    spatial_dims = boundary.spatial_dims_of(data, "t_min")
+    spatial_dims = handoff.spatial_dims_of(data, "t_min")
     time_coord = data["date"] if "date" in data.coords and data["date"].ndim == 2 else data["time"]
-    axis = boundary.time_axis(time_coord)
+    axis = handoff.time_axis(time_coord)
 
     inputs: dict[str, xr.DataArray] = {
         "time_days": axis.time_days, "day_of_year": axis.day_of_year,
@@ -117,11 +117,11 @@ def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
                   roles: Mapping[str, str] | None = None, mask: xr.DataArray | None = None,
                   plausibility: str | Mapping | None = None
                   ) -> tuple[PreparedData, list[xr.DataArray]]:
-    """The engine's inputs as pixel-stacked DataArrays, in :mod:`~xdifferland.boundary` order.
+    """The engine's inputs as pixel-stacked DataArrays, in :mod:`~xdifferland.contract.handoff` order.
 
     Returns the prepared data and the list of forcing ``(pixel, time)`` arrays
-    (:data:`~xdifferland.boundary.FORCING_INPUTS`), static ``(pixel,)`` arrays
-    (:data:`~xdifferland.boundary.STATIC_INPUTS`) and the 40 parameter arrays, NaN outside the
+    (:data:`~xdifferland.contract.handoff.FORCING_INPUTS`), static ``(pixel,)`` arrays
+    (:data:`~xdifferland.contract.handoff.STATIC_INPUTS`) and the 40 parameter arrays, NaN outside the
     valid pixels, chunked alike over pixels when any input is dask-backed.
     """
     # Observations play no part in a simulation, so their time coverage is not checked here.
@@ -133,12 +133,12 @@ def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
 
     def pixels(da: xr.DataArray) -> xr.DataArray:
         da = da.broadcast_like(template) if not set(spatial) <= set(da.dims) else da
-        return boundary.stack_pixels(da, spatial)
+        return handoff.stack_pixels(da, spatial)
 
     valid = pixels(template)
-    forcing = [pixels(prepared.inputs[n].where(template)) for n in boundary.FORCING_INPUTS]
+    forcing = [pixels(prepared.inputs[n].where(template)) for n in handoff.FORCING_INPUTS]
     static = [pixels(prepared.inputs[n].where(template) if n != "delta_t"
-                     else prepared.inputs[n]) for n in boundary.STATIC_INPUTS]
+                     else prepared.inputs[n]) for n in handoff.STATIC_INPUTS]
     param_das = [pixels(params[n].where(valid.unstack("pixel"))) for n in PARAMETER_NAMES]
     arrays = forcing + static + param_das
     if any(a.chunks is not None for a in arrays):
@@ -160,8 +160,8 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     ds : xarray.Dataset
         Forcing on a grid ``(time, lat, lon)``, a site list ``(time, site)`` or a projected grid
         ``(time, y, x)`` with 2-D latitude, the axes found by their CF attributes whatever their
-        names (ERA5's ``valid_time``/``latitude``/``longitude`` too; see :mod:`xdifferland.axes`),
-        in any convertible units (see :mod:`xdifferland.variables`). Dask-backed data stay
+        names (ERA5's ``valid_time``/``latitude``/``longitude`` too; see :mod:`xdifferland.contract.axes`),
+        in any convertible units (see :mod:`xdifferland.contract.declare`). Dask-backed data stay
         lazy: the result is computed chunk by chunk over pixels when it is computed. For lazy
         data only the structural checks run here; call ``ds.differland.validate()`` for the
         value checks.
@@ -181,7 +181,7 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
         A neural water-stress variant and its network weights (fitted models pass theirs);
         default: the published linear stress.
     plausibility : {"error", "warn", "ignore"} or mapping, optional
-        Accept physically implausible input values (see :mod:`xdifferland.plausibility`);
+        Accept physically implausible input values (see :mod:`xdifferland.contract.plausibility`);
         any override is recorded in the attribute ``plausibility_overrides``.
 
     Returns
@@ -203,11 +203,11 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     prepared, arrays = engine_arrays(ds, parameters, roles=roles, mask=mask,
                                      plausibility=plausibility)
     spatial = prepared.spatial_dims
-    n_forcing = len(boundary.FORCING_INPUTS)
+    n_forcing = len(handoff.FORCING_INPUTS)
     dtype = np.float64 if _x64() else np.float32
 
     def kernel(*blocks, **kwargs):
-        out = boundary.simulate_block(*blocks, **kwargs)
+        out = handoff.simulate_block(*blocks, **kwargs)
         return out if len(out) > 1 else out[0]  # apply_ufunc wants a bare array for one output
 
     results = xr.apply_ufunc(
@@ -222,7 +222,7 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     results = results if isinstance(results, tuple) else (results,)
     variables = {}
     for name, da in zip(names, results):
-        da = boundary.unstack_pixels(da, spatial)
+        da = handoff.unstack_pixels(da, spatial)
         da.attrs = output_attrs(name)
         variables[name] = da
     out = xr.Dataset(variables).assign_coords(time=prepared.data["time"])
@@ -255,7 +255,7 @@ def _x64() -> bool:
     return bool(jax.config.jax_enable_x64)
 
 
-def _provenance(mass_conserving: bool, axis: boundary.TimeAxis, water_stress=None,
+def _provenance(mass_conserving: bool, axis: handoff.TimeAxis, water_stress=None,
                 plausibility_overrides: str | None = None) -> dict:
     attrs = {
         "source": f"xdifferland {__version__}, DALEC993 simulation",

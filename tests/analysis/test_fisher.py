@@ -124,11 +124,11 @@ def test_posterior_summary_of_two_interchangeable_parameters():
 
 
 def test_large_blocks_are_processed_in_equal_passes(few_pixels, monkeypatch):
-    from xdifferland import boundary
+    from xdifferland.contract import handoff
 
     ds, parameters = few_pixels
     whole = local_identifiability(ds, parameters, NOISE)
-    monkeypatch.setattr(boundary, "FISHER_PIXELS", 3)  # 4 pixels: a pass of 3, a padded pass
+    monkeypatch.setattr(handoff, "FISHER_PIXELS", 3)  # 4 pixels: a pass of 3, a padded pass
     passes = local_identifiability(ds, parameters, NOISE)
     xr.testing.assert_allclose(passes["conditional_sd"], whole["conditional_sd"], rtol=1e-5)
     assert passes["posterior_sd"].notnull().sum() == whole["posterior_sd"].notnull().sum()

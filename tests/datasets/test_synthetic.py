@@ -12,7 +12,7 @@ from xdifferland.datasets.synthetic_observations import patch_ids
 from xdifferland.datasets.synthetic_predictors import make_predictors
 from xdifferland.registry import PARAMETER_NAMES, PARAMETERS
 from xdifferland.transforms import to_unconstrained
-from xdifferland.variables import PREDICTOR_GROUPS
+from xdifferland.contract.declare import PREDICTOR_GROUPS
 
 PREDICTORS = [n for group in PREDICTOR_GROUPS.values() for n in group]
 

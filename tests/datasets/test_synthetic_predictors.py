@@ -8,7 +8,7 @@ import pytest
 from xdifferland.datasets import synthetic_world
 from xdifferland.datasets.synthetic_climate import make_grid
 from xdifferland.datasets.synthetic_predictors import independent_predictors
-from xdifferland.variables import PREDICTOR_GROUPS
+from xdifferland.contract.declare import PREDICTOR_GROUPS
 
 # A small, quick world (no spin-up): the predictors do not depend on the record length.
 SMALL = {"n_lat": 24, "n_lon": 30, "n_years": 1, "spinup_years": 0,

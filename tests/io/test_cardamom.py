@@ -17,7 +17,7 @@ from xdifferland.io import (
     open_cardamom_sites,
     read_site_coords,
 )
-from xdifferland.variables import FORCING_REQUIRED, variable
+from xdifferland.contract.declare import FORCING_REQUIRED, variable
 
 # Same location as FLUXNET in tests/conftest.py (tests/ is not a package, so recompute it).
 FLUXNET = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "fluxnet_sites"

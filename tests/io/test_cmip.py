@@ -16,7 +16,7 @@ from xdifferland.datasets import synthetic_world
 from xdifferland.io.cmip import CMIP_OUTPUTS, CMIP_TABLE, cmip_dataset, to_cmip
 from xdifferland.io.ilamb import REFERENCES, write_ilamb_references
 from xdifferland.simulation import output_attrs
-from xdifferland.units import UREG, WATER_DENSITY, parse_units
+from xdifferland.contract.convert import UREG, WATER_DENSITY, parse_units
 
 # each output a different constant, so every sum and sign is visible in the values
 VALUES = {name: float(i + 1) for i, name in enumerate(CMIP_OUTPUTS)}

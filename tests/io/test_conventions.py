@@ -15,7 +15,7 @@ from xdifferland.engine.outputs import OUTPUTS
 from xdifferland.io.cf_file import for_file, netcdf_encoding
 from xdifferland.io.conventions import cell_area, cf_result, time_bounds, udunits
 from xdifferland.registry import PARAMETERS
-from xdifferland.units import parse_units
+from xdifferland.contract.convert import parse_units
 
 TIME = {"standard_name": "time", "long_name": "time", "axis": "T", "bounds": "time_bnds"}
 LAT = {"standard_name": "latitude", "long_name": "latitude", "units": "degrees_north",

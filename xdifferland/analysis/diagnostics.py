@@ -19,7 +19,7 @@ import xarray as xr
 
 from ..io.conventions import EARTH_RADIUS, cell_area, cell_edges
 from ..registry import DAYS_PER_YEAR
-from ..units import convert_to
+from ..contract.convert import convert_to
 
 __all__ = ["EARTH_RADIUS", "cell_area", "cell_edges", "net_carbon_flux", "site_comparison"]
 

@@ -28,7 +28,7 @@ import xarray as xr
 from ..ensemble import plan_ensemble
 from ..simulation import prepare_dataset
 from ..tasks import run_tasks
-from ..variables import PREDICTOR_GROUPS
+from ..contract.declare import PREDICTOR_GROUPS
 from .partition import CONTROL, combination, combination_label
 
 __all__ = [
@@ -120,7 +120,7 @@ def factorial(ds: xr.Dataset, groups: Mapping[str, Sequence[str]] | None = None,
     ds : xarray.Dataset
         Forcing, predictors and observations.
     groups : mapping of group → predictor names, optional
-        Default: :data:`xdifferland.variables.PREDICTOR_GROUPS` restricted to ``ds``.
+        Default: :data:`xdifferland.contract.declare.PREDICTOR_GROUPS` restricted to ``ds``.
     controls : sequence, default ("noise", "latlon")
         Control setups to add: CONTROL (white noise) and LATLON.
     n_members, select_best : int

@@ -17,7 +17,7 @@ pixel may still be recovered through its spatial relation to the predictors, whi
 spatialization network exploits.
 
 Layers: :func:`xdifferland.engine.fisher_information` (JAX) →
-:func:`xdifferland.boundary.fisher_block` (NumPy, per block of pixels) →
+:func:`xdifferland.contract.handoff.fisher_block` (NumPy, per block of pixels) →
 :func:`local_identifiability` (``xr.apply_ufunc``, dask-parallel over pixels).
 """
 
@@ -28,7 +28,7 @@ from collections.abc import Mapping
 import numpy as np
 import xarray as xr
 
-from .. import boundary
+from ..contract import handoff
 from ..engine import resolve_output
 from ..errors import DataError, Problem
 from ..registry import PARAMETER_NAMES
@@ -157,11 +157,11 @@ def local_identifiability(ds: xr.Dataset, parameters: xr.Dataset, noise: Mapping
     from ..simulation import engine_arrays
 
     prepared, arrays = engine_arrays(ds, parameters, roles=roles, mask=mask)
-    n_forcing = len(boundary.FORCING_INPUTS)
+    n_forcing = len(handoff.FORCING_INPUTS)
     k = len(PARAMETER_NAMES)
 
     def kernel(*blocks):
-        info = boundary.fisher_block(*blocks, noise=resolved, warmup=int(warmup_months),
+        info = handoff.fisher_block(*blocks, noise=resolved, warmup=int(warmup_months),
                                      mass_conserving=bool(mass_conserving))
         out = posterior_summary(info, float(prior_sd))
         return (out["posterior_sd"], out["conditional_sd"], out["variance_inflation"],
@@ -177,7 +177,7 @@ def local_identifiability(ds: xr.Dataset, parameters: xr.Dataset, noise: Mapping
     names = ("posterior_sd", "conditional_sd", "variance_inflation", "partner_correlation",
              "partner")
     spatial = prepared.spatial_dims
-    out = xr.Dataset({n: boundary.unstack_pixels(r, spatial) for n, r in zip(names, results)})
+    out = xr.Dataset({n: handoff.unstack_pixels(r, spatial) for n, r in zip(names, results)})
     out = out.assign_coords(parameter=list(PARAMETER_NAMES))
     labels = np.array(list(PARAMETER_NAMES) + [""], dtype=object)  # index -1 (no data) -> ""
     out["partner"] = xr.apply_ufunc(lambda i: labels[i], out["partner"], dask="parallelized",

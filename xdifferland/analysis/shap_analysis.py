@@ -25,11 +25,11 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from .. import boundary
+from ..contract import handoff
 from ..registry import (DAYS_PER_YEAR, DERIVED, PARAMETER_NAMES, PHENOLOGY_DAYS, derived,
                         resolve_name)
 from ..simulation import prepare_dataset
-from ..variables import PREDICTOR_GROUPS
+from ..contract.declare import PREDICTOR_GROUPS
 
 __all__ = [
     "LATITUDE",
@@ -129,8 +129,8 @@ def _pool(ensemble, ds: xr.Dataset, pixels, pft: str | None, pft_threshold: floa
     columns = [data[n].broadcast_like(inside) for n in first.predictors]
     columns.append(prepared.inputs["latitude"].broadcast_like(inside))
     table = xr.concat(columns, dim="feature").transpose(*spatial, "feature")
-    stacked = boundary.stack_pixels(table, spatial).transpose("pixel", "feature")
-    keep = boundary.stack_pixels(inside, spatial).values.astype(bool)
+    stacked = handoff.stack_pixels(table, spatial).transpose("pixel", "feature")
+    keep = handoff.stack_pixels(inside, spatial).values.astype(bool)
     keep &= np.isfinite(stacked.values).all(axis=1)
     if not keep.any():
         raise ValueError("no pixel left to explain: check the split, the PFT condition "

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from ..boundary import time_axis
+from ..contract.handoff import time_axis
 from ..engine import Forcing, output_spec
 from ..io.conventions import history_line, udunits
 from ..registry import PARAMETER_NAMES, spec
-from ..variables import variable
+from ..contract.declare import variable
 from .synthetic_climate import (
     make_burned_area,
     make_climate,

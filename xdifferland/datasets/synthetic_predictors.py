@@ -1,7 +1,7 @@
 """Static predictors of the embedded world, consistent with its climate.
 
 The four predictor groups of the paper (PFT, CLIM, AGE, SOIL; names from
-:data:`xdifferland.variables.PREDICTOR_GROUPS`) are derived from the generated climate and smooth
+:data:`xdifferland.contract.declare.PREDICTOR_GROUPS`) are derived from the generated climate and smooth
 random fields, so they are spatially coherent and correlated the way real maps are:
 
 * **CLIM**: ``mean_annual_temperature`` is the record mean of ``(t_min + t_max) / 2``,
@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..variables import PREDICTOR_GROUPS
+from ..contract.declare import PREDICTOR_GROUPS
 from .synthetic_climate import Climate, Grid, smooth_field
 
 __all__ = ["INDEPENDENT_GROUPS", "INDEPENDENT_LENGTH", "OCEAN_FRACTION", "independent_predictors",

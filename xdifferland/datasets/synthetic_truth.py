@@ -38,7 +38,7 @@ import xarray as xr
 
 from ..registry import DAYS_PER_YEAR, PARAMETER_NAMES, PHENOLOGY_DAYS, resolve_name
 from ..transforms import to_physical, to_unconstrained
-from ..variables import PREDICTOR_GROUPS
+from ..contract.declare import PREDICTOR_GROUPS
 
 __all__ = [
     "AMPLITUDES",

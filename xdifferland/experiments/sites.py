@@ -23,7 +23,7 @@ import xarray as xr
 
 from ..io import open_cardamom_sites
 from ..metrics import skill
-from ..variables import PREDICTOR_GROUPS
+from ..contract.declare import PREDICTOR_GROUPS
 from .loso import LOSO_PREDICTORS, LOSO_SEEDS, leave_one_site_out, loso_table, training_window
 
 __all__ = ["IGBP_TO_PFT", "prepare_sites", "prepare_site_data", "temporal_split",

@@ -1,7 +1,7 @@
 """Input/output: CARDAMOM site-driver and DifferLand global readers, safe NetCDF / Zarr writers,
 CMIP/ILAMB export.
 
-Readers return canonical Datasets (names, units and CF metadata of :mod:`xdifferland.variables`);
+Readers return canonical Datasets (names, units and CF metadata of :mod:`xdifferland.contract.declare`);
 writers are atomic, refuse to overwrite unless asked, and keep attributes round-tripping.
 """
 

@@ -5,7 +5,7 @@ A CARDAMOM site driver is one NetCDF file per eddy-covariance site (``<SITE>.nc`
 ...), observations (``GPP``, ``NBE``, ``ET``, ``LAI``, ...) with ``<NAME>unc`` uncertainties,
 a scalar ``LAT`` and a number of fields used only by the CARDAMOM Fortran/C code (``PARPRIORS``,
 ``EDC``, ``MCMCID``, ...). The readers here turn such files into canonical xarray Datasets: the
-names, units and CF metadata of :mod:`xdifferland.variables`, dims ``(time, site)``, missing values
+names, units and CF metadata of :mod:`xdifferland.contract.declare`, dims ``(time, site)``, missing values
 as NaN and a decoded calendar. Units are *labelled* here, never converted (VPD stays in hPa; the
 units module converts to the canonical kPa later).
 """
@@ -19,7 +19,7 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import FileFormatError
-from ..variables import variable
+from ..contract.declare import variable
 
 __all__ = [
     "REQUIRED",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
-from ..axes import find_axes
+from ..contract.axes import find_axes
 from ..errors import DataError
 from .conventions import _is_grid, cell_area
 

@@ -10,7 +10,7 @@ as a DataFrame.
 
 :data:`CMIP_TABLE` declares, for each CMIP variable, the engine outputs it is built from and with
 which sign, its CMIP units and CF standard name. Values are converted with pint
-(:func:`xdifferland.units.parse_units`), never with hand-typed factors; water kept as a depth
+(:func:`xdifferland.contract.convert.parse_units`), never with hand-typed factors; water kept as a depth
 (mm) becomes a mass per area through the density of liquid water. CF metadata common to all
 results (time bounds, cell measures, ``Conventions``, ``title``, ``history``) come from
 :func:`xdifferland.io.conventions.cf_result`.
@@ -214,7 +214,7 @@ def to_cmip(result: xr.Dataset, directory: str | os.PathLike, *,
     >>> Path(rows["path"][0]).name
     'lai_Lmon_xdifferland_synthetic_r1i1p1f1_gn_200101-200103.nc'
     """
-    from ..boundary import time_axis
+    from ..contract.handoff import time_axis
 
     if "time" not in result.dims or time_axis(result["time"]).frequency != "monthly":
         raise ValueError("to_cmip writes monthly (Lmon) files; give it a monthly simulation")
@@ -350,7 +350,7 @@ def convert(da: xr.DataArray, units: str, *, water: bool = False) -> xr.DataArra
     >>> round(float(convert(et, "kg m-2 s-1", water=True)[0]) * 1e4, 6)  # 1 mm = 1 kg m-2
     1.0
     """
-    from ..units import UREG, WATER_DENSITY, parse_units
+    from ..contract.convert import UREG, WATER_DENSITY, parse_units
 
     if "units" not in da.attrs:
         raise ValueError(f"{da.name}: no units attribute, so it cannot be converted to {units}")

@@ -82,7 +82,7 @@ def udunits(units: str, standard_name: str | None = None) -> str | None:
     >>> udunits("g*kPa**0.5/kg") is None
     True
     """
-    from ..units import UREG
+    from ..contract.convert import UREG
 
     unit = UREG.Unit(units)
     if standard_name in _WATER_MASS and unit.dimensionality.get("[length]") in (1, 1.0):
@@ -150,7 +150,7 @@ def time_bounds(time: xr.DataArray) -> xr.DataArray:
     >>> time_bounds(t).values.astype("datetime64[D]").tolist()[0]
     [datetime.date(2001, 1, 1), datetime.date(2001, 2, 1)]
     """
-    from ..boundary import time_axis
+    from ..contract.handoff import time_axis
 
     values = np.asarray(time.values)
     frequency = time_axis(time).frequency if values.size > 1 else "other"

@@ -40,7 +40,7 @@ import xarray as xr
 
 from ..errors import DataError, Problem
 from .co2_table import CO2_FILE, co2_for_steps, find_co2_table
-from ..variables import variable
+from ..contract.declare import variable
 
 __all__ = ["open_differland_global", "DRIVER_FILE", "RUN_INDEX_FILE", "VALID_FILE", "BULK_FILE",
            "CO2_FILE", "FORCING", "PREDICTORS", "OBSERVATIONS", "SPLIT_FLAGS", "NO_PATCH"]
@@ -53,7 +53,7 @@ GRID_SHAPE = (720, 1440)  #: the published 0.25 degree grid
 
 #: Time-varying forcing of the driver in met-vector order (spec 1.1; CO2 comes from the table,
 #: DELTA_T is the constant 30, LAT, MAT and MAP are static). Canonical names via the aliases of
-#: :mod:`xdifferland.variables`.
+#: :mod:`xdifferland.contract.declare`.
 FORCING = ("T_min", "T_max", "SOLR", "BURNED_AREA", "VPD", "PREC")
 TIME_FIELDS = ("DAYS", "DOY")
 #: Static predictors in the published order (spec 7.1); LAT_SIGMOID is computed from LAT.
@@ -310,7 +310,7 @@ def _attrs(canonical: str, original: str) -> dict:
 
 def _canonical(fields: dict[str, xr.DataArray]) -> dict[str, xr.DataArray]:
     """Published fields under canonical names, converted to canonical units, float32."""
-    from ..units import to_canonical_units
+    from ..contract.convert import to_canonical_units
 
     labelled, originals = {}, {}
     for name, da in fields.items():

@@ -42,8 +42,8 @@ def to_differland_global(ds: xr.Dataset, directory: str | Path, *, overwrite: bo
     ----------
     ds : xarray.Dataset
         Forcing, predictors and observations on a lat/lon grid: canonical names or aliases, any
-        convertible units (see :mod:`xdifferland.variables`), axes found by CF (ERA5's
-        ``valid_time``, ``latitude``, ``longitude`` too; :mod:`xdifferland.axes`). E.g. the
+        convertible units (see :mod:`xdifferland.contract.declare`), axes found by CF (ERA5's
+        ``valid_time``, ``latitude``, ``longitude`` too; :mod:`xdifferland.contract.axes`). E.g. the
         synthetic world or a Dataset read by
         :func:`~xdifferland.io.differland_global.open_differland_global`.
     directory : str or Path
@@ -98,9 +98,9 @@ def to_differland_global(ds: xr.Dataset, directory: str | Path, *, overwrite: bo
     >>> sorted(files)  # doctest: +SKIP
     ['bulk', 'co2', 'driver', 'run_index', 'valid']
     """
-    from ..axes import find_axes
-    from ..discovery import canonicalize
-    from ..units import to_canonical_units
+    from ..contract.axes import find_axes
+    from ..contract.find import canonicalize
+    from ..contract.convert import to_canonical_units
     from .atomic import refuse_existing
     from .netcdf import to_netcdf
     from .text import write_text_atomic
@@ -158,7 +158,7 @@ def to_differland_global(ds: xr.Dataset, directory: str | Path, *, overwrite: bo
 
 
 def _declared(name: str) -> bool:
-    from ..variables import variable
+    from ..contract.declare import variable
 
     try:
         return variable(name).name == name
@@ -187,7 +187,7 @@ def _check(data: xr.Dataset) -> None:
 def _field(data: xr.Dataset, name: str) -> xr.DataArray:
     """A canonical variable in the published units (attrs: udunits spelling)."""
     from .conventions import udunits
-    from ..variables import variable
+    from ..contract.declare import variable
 
     da = data[name]
     percent = name in {canonical_name(p) for p in PERCENT}
@@ -202,7 +202,7 @@ def _field(data: xr.Dataset, name: str) -> xr.DataArray:
 def _driver(data: xr.Dataset) -> tuple[dict, list[str], set[str]]:
     """Driver fields by published name, the placeholders among them and the canonical names
     they hold."""
-    from ..boundary import time_axis
+    from ..contract.handoff import time_axis
 
     fields, placeholders, handled = {}, [], {"co2"}  # CO2 goes to the table
     template = xr.zeros_like(data["t_min"], dtype=np.float32)

@@ -8,7 +8,7 @@ from typing import Iterator, NamedTuple
 import jax
 import numpy as np
 
-from ..boundary import FORCING_INPUTS, STATIC_INPUTS
+from ..contract.handoff import FORCING_INPUTS, STATIC_INPUTS
 from ..engine import Forcing, Observation
 from ..typing import Array
 from .data import COARSE_STREAMS, TrainingData

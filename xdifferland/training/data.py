@@ -8,12 +8,12 @@ from typing import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
-from .. import boundary
-from .._checks import label
+from ..contract import handoff
+from ..contract._checks import label
 from ..errors import DataError, Problem, ValidationError
-from ..plausibility import overrides_attribute, plausibility_rules
+from ..contract.plausibility import overrides_attribute, plausibility_rules
 from ..simulation import prepare_dataset
-from ..variables import PREDICTOR_GROUPS
+from ..contract.declare import PREDICTOR_GROUPS
 
 __all__ = ["STREAMS", "TrainingData", "training_data", "default_predictors", "patch_ids"]
 
@@ -93,7 +93,7 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
     With ``use_uncertainty`` every observed value with an uncertainty variable must have a
     positive, finite uncertainty (residuals are divided by it); otherwise a
     :class:`~xdifferland.errors.ValidationError` names each observation that has not.
-    ``plausibility`` is passed to :func:`~xdifferland.validation.validate`.
+    ``plausibility`` is passed to :func:`~xdifferland.contract.check.validate`.
     """
     prepared = prepare_dataset(ds, roles, mask=mask, plausibility=plausibility)
     data, spatial = prepared.data, prepared.spatial_dims
@@ -102,28 +102,28 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
     if missing or not names:
         raise DataError([Problem(
             "predictors", f"not found: {', '.join(missing) or 'no predictors at all'}.",
-            "give predictors=[...] naming variables of the Dataset (see xdifferland.variables)")])
+            "give predictors=[...] naming variables of the Dataset (see xdifferland.contract.declare)")])
 
     valid = prepared.valid
     for name in names:
         valid = valid & data[name].notnull()
-    stacked_valid = boundary.stack_pixels(valid, spatial).values.astype(bool)
+    stacked_valid = handoff.stack_pixels(valid, spatial).values.astype(bool)
     if not stacked_valid.any():
         raise DataError([Problem("mask", "no valid pixel to train on.",
                                  "check the predictors and the mask for NaN everywhere")])
 
     def pixels(da: xr.DataArray) -> np.ndarray:
         da = da if set(spatial) <= set(da.dims) else da.broadcast_like(valid)
-        values = boundary.stack_pixels(da, spatial)
+        values = handoff.stack_pixels(da, spatial)
         values = values.transpose("time", "pixel") if "time" in values.dims else values
         return np.asarray(values.values, float)[..., stacked_valid]
 
-    forcing = {n: pixels(prepared.inputs[n]) for n in boundary.FORCING_INPUTS}
+    forcing = {n: pixels(prepared.inputs[n]) for n in handoff.FORCING_INPUTS}
     n_time = data.sizes["time"]
     for n in ("time_days", "day_of_year"):  # 1-D time axes broadcast over pixels
         if forcing[n].ndim == 1:
             forcing[n] = np.repeat(forcing[n][:, None], stacked_valid.sum(), axis=1)
-    for n in boundary.STATIC_INPUTS:
+    for n in handoff.STATIC_INPUTS:
         if n == "delta_t":
             continue
         forcing[n] = pixels(prepared.inputs[n])
@@ -163,11 +163,11 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
     ids = pixels(patch_ids(data, spatial, patch_size, patch_variable)).astype(int)
     unique, patch = np.unique(ids, return_inverse=True)
     cells = _cells_per_patch(data, spatial, patch_size)
-    all_ids = boundary.stack_pixels(patch_ids(data, spatial, patch_size, patch_variable),
+    all_ids = handoff.stack_pixels(patch_ids(data, spatial, patch_size, patch_variable),
                                     spatial).values
     coverage = np.array([
         np.sum(patch == k) / (cells or np.sum(all_ids == u)) for k, u in enumerate(unique)])
-    pixel_index = boundary.stack_pixels(valid, spatial)["pixel"][stacked_valid]
+    pixel_index = handoff.stack_pixels(valid, spatial)["pixel"][stacked_valid]
     if unusable:
         raise _uncertainty_error(unusable, data["time"].values, pixel_index, spatial)
     return TrainingData(

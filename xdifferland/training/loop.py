@@ -132,7 +132,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     Parameters
     ----------
     ds : xarray.Dataset
-        Forcing, static predictors and observations (see :mod:`xdifferland.variables`).
+        Forcing, static predictors and observations (see :mod:`xdifferland.contract.declare`).
     config : FitConfig, optional
         All training settings; alternatively pass them as keywords (``epochs=50, seed=1``).
     predictors : sequence of str, optional
@@ -157,7 +157,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     callback : callable, optional
         Called as ``callback(epoch, history)`` after each epoch; raise to stop training.
     plausibility : {"error", "warn", "ignore"} or mapping, optional
-        Accept physically implausible input values (see :mod:`xdifferland.plausibility`); any
+        Accept physically implausible input values (see :mod:`xdifferland.contract.plausibility`); any
         override is recorded in ``model.metadata["plausibility_overrides"]``.
 
     Returns

@@ -10,7 +10,7 @@ import xarray as xr
 
 from tests.factories import CountingScheduler, make_dataset, raising_scheduler
 from xdifferland.errors import DataError, ValidationError
-from xdifferland.validation import CHECKS, ValidationReport, validate
+from xdifferland.contract.check import CHECKS, ValidationReport, validate
 
 
 def _only(report: ValidationReport):

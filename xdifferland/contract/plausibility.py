@@ -1,11 +1,11 @@
 """Physical plausibility: values outside the declared ranges, reported with their likely cause.
 
 Each declared variable, and the latitude and longitude coordinates, has a plausible range in
-canonical units (:mod:`xdifferland.variables`). After unit conversion, :func:`validate
-<xdifferland.validation.validate>` reports every variable with values outside it: how many, the
+canonical units (:mod:`xdifferland.contract.declare`). After unit conversion, :func:`validate
+<xdifferland.contract.check.validate>` reports every variable with values outside it: how many, the
 first location, the observed minimum and maximum, the range, and the likely cause where one is
-recognisable (:mod:`xdifferland.causes`). Also checked: ``t_min <= t_max``
-(:data:`~xdifferland.variables.PLAUSIBLE_ORDER`), a latitude whose sign disagrees with the
+recognisable (:mod:`xdifferland.contract.causes`). Also checked: ``t_min <= t_max``
+(:data:`~xdifferland.contract.declare.PLAUSIBLE_ORDER`), a latitude whose sign disagrees with the
 seasons of the shortwave radiation, and ``±inf`` anywhere (never plausible, never overridable:
 replace it by NaN).
 
@@ -36,8 +36,8 @@ import xarray as xr
 
 from ._checks import Context, Deferred, location
 from .causes import coordinate_cause, find_cause
-from .errors import Problem
-from .variables import COORDINATES, PLAUSIBLE_ORDER, Variable, variable
+from ..errors import Problem
+from .declare import COORDINATES, PLAUSIBLE_ORDER, Variable, variable
 
 __all__ = ["MODES", "PlausibilityWarning", "apply_modes", "check_finite", "check_hemisphere",
            "check_plausibility", "overrides_attribute", "plausibility_rules"]

@@ -1,10 +1,10 @@
 """Likely causes of implausible values: a mislabelled unit, a flipped sign, swapped coordinates.
 
-Values outside a variable's plausible range (:mod:`xdifferland.variables`) are usually not
+Values outside a variable's plausible range (:mod:`xdifferland.contract.declare`) are usually not
 weather but a mistake with a recognisable signature: temperatures of 270 to 310 "degC" are Kelvin,
 "MJ m-2 d-1" of 50 to 350 are W m-2, a CO2 "in ppm" of 0.0004 is a mole fraction. The functions
 here are pure: given what was found, they name the likely cause and what to do, or return None.
-They only guess; :mod:`xdifferland.plausibility` reports the values either way.
+They only guess; :mod:`xdifferland.contract.plausibility` reports the values either way.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from dataclasses import dataclass
 
 import pint
 
-from .units import UREG, WATER_DENSITY, parse_units
-from .variables import variable
+from .convert import UREG, WATER_DENSITY, parse_units
+from .declare import variable
 
 __all__ = ["Cause", "coordinate_cause", "find_cause", "likely_cause"]
 

@@ -12,11 +12,11 @@ import pytest
 import xarray as xr
 
 from tests.factories import CountingScheduler, make_dataset
-from xdifferland.causes import coordinate_cause, likely_cause
+from xdifferland.contract.causes import coordinate_cause, likely_cause
 from xdifferland.errors import DataError, ValidationError
-from xdifferland.plausibility import PlausibilityWarning, plausibility_rules
-from xdifferland.validation import validate
-from xdifferland.variables import COORDINATES, VARIABLES
+from xdifferland.contract.plausibility import PlausibilityWarning, plausibility_rules
+from xdifferland.contract.check import validate
+from xdifferland.contract.declare import COORDINATES, VARIABLES
 
 
 def _seasonal(ds: xr.Dataset) -> xr.Dataset:

@@ -52,7 +52,7 @@ from dataclasses import dataclass
 import numpy as np
 import xarray as xr
 
-from .errors import DataError, Problem
+from ..errors import DataError, Problem
 
 __all__ = ["Axes", "INTERNAL", "find_axes", "missing_time"]
 

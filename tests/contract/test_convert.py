@@ -9,14 +9,14 @@ import xarray as xr
 
 from tests.factories import make_dataset, raising_scheduler
 from xdifferland.errors import UnitsError
-from xdifferland.units import (
+from xdifferland.contract.convert import (
     UREG,
     convert_units,
     parse_units,
     to_canonical_units,
     unit_problems,
 )
-from xdifferland.variables import variable
+from xdifferland.contract.declare import variable
 
 # (data variable name, its units, a value in those units, the value in canonical units)
 CASES = [

@@ -18,8 +18,8 @@ import xarray as xr
 
 from tests.factories import FORCING, OBSERVATIONS, PREDICTORS, make_dataset
 from xdifferland.errors import DataError
-from xdifferland.validation import validate
-from xdifferland.variables import VARIABLES
+from xdifferland.contract.check import validate
+from xdifferland.contract.declare import VARIABLES
 
 hypothesis = pytest.importorskip("hypothesis")
 from hypothesis import HealthCheck, given, settings  # noqa: E402

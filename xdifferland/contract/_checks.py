@@ -1,12 +1,12 @@
-"""What the checks of :func:`xdifferland.validation.validate` share: their context and helpers.
+"""What the checks of :func:`xdifferland.contract.check.validate` share: their context and helpers.
 
 A check is a function ``check(ctx)`` returning a list of
 :class:`~xdifferland.errors.Problem` (structure checks, which read no data) or a
 :class:`Deferred` (value checks): lazy reductions plus a function that turns their computed
 values into problems. ``validate`` computes the lazy parts of all checks in one ``dask.compute``,
 so dask-backed data are read once and never loaded whole. The checks live in
-:mod:`xdifferland.validation`, :mod:`xdifferland.time_checks` and
-:mod:`xdifferland.plausibility`.
+:mod:`xdifferland.contract.check`, :mod:`xdifferland.contract.time_checks` and
+:mod:`xdifferland.contract.plausibility`.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from .errors import Problem
-from .variables import variable
+from ..errors import Problem
+from .declare import variable
 
 __all__ = ["Context", "Deferred", "label", "location", "offenders"]
 
@@ -38,7 +38,7 @@ class Context:
     valid: xr.DataArray | bool = True  #: locations that are computed (others may hold NaN)
     original: xr.Dataset | None = None  #: the Dataset as given (declared units, for hints)
     skip: frozenset[str] = frozenset()  #: names of the checks that do not run
-    #: Resolved ``plausibility=`` option (see :func:`xdifferland.plausibility.plausibility_rules`).
+    #: Resolved ``plausibility=`` option (see :func:`xdifferland.contract.plausibility.plausibility_rules`).
     rules: Mapping[str, object] = field(default_factory=dict)
     _present: object = field(default=None, repr=False)
     _observed: object = field(default=None, repr=False)
@@ -68,7 +68,7 @@ class Context:
         """Lazy ``(time,)`` mask: steps where any forcing has a value at any location.
 
         ``None`` when no forcing has a time dim. Steps where *all* forcing is missing come from
-        another time axis merged in (see :func:`xdifferland.time_checks.check_alignment`); they
+        another time axis merged in (see :func:`xdifferland.contract.time_checks.check_alignment`); they
         are reported once, as such, rather than as NaN in every forcing variable. The same
         object is returned on every call, so checks sharing it compute it once.
         """

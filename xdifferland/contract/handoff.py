@@ -156,7 +156,7 @@ def _engine_inputs(arrays, n_forcing: int, n_static: int):
     """
     import jax.numpy as jnp
 
-    from .engine import Forcing, Parameters, midpoint_parameters
+    from ..engine import Forcing, Parameters, midpoint_parameters
 
     # Straight to the engine's dtype: no float64 copies of a block (a 25,000-pixel block of
     # 168 months is 17 MB per float32 field), and none at all when every pixel is valid.
@@ -200,7 +200,7 @@ def simulate_block(*arrays: np.ndarray, outputs: tuple[str, ...], mass_conservin
     """
     import jax.numpy as jnp
 
-    from .engine import simulate
+    from ..engine import simulate
 
     engine_forcing, engine_params, valid = _engine_inputs(arrays, n_forcing, n_static)
     dtype = jnp.result_type(float)
@@ -229,7 +229,7 @@ def fisher_block(*arrays: np.ndarray, noise: dict, warmup: int, mass_conserving:
     blocks are processed :data:`FISHER_PIXELS` at a time, the last pass padded to the same size
     so that one compilation serves them all.
     """
-    from .engine import fisher_information
+    from ..engine import fisher_information
 
     n_pixels = np.shape(arrays[0])[0]
     size = min(n_pixels, FISHER_PIXELS)

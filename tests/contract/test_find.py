@@ -7,9 +7,9 @@ import pytest
 import xarray as xr
 
 from tests.factories import FORCING, OBSERVATIONS, PREDICTORS, make_dataset
-from xdifferland.discovery import canonicalize, find_variables, match_variables
+from xdifferland.contract.find import canonicalize, find_variables, match_variables
 from xdifferland.errors import DataError, Problem
-from xdifferland.variables import VARIABLES
+from xdifferland.contract.declare import VARIABLES
 
 
 def _ds(**variables) -> xr.Dataset:

@@ -12,7 +12,7 @@ import pytest
 import xarray as xr
 
 import xdifferland
-from xdifferland.axes import find_axes
+from xdifferland.contract.axes import find_axes
 from xdifferland.datasets import synthetic_world
 from xdifferland.errors import DataError
 from xdifferland.registry import PARAMETER_NAMES

@@ -18,7 +18,7 @@ import pandas as pd
 import xarray as xr
 
 from ._checks import Context, Deferred, label
-from .errors import Problem
+from ..errors import Problem
 
 __all__ = ["check_alignment", "check_overlap", "check_time"]
 
