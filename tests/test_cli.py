@@ -124,7 +124,7 @@ def test_fit_from_toml(fitted):
     assert resolved["training"]["learning_rate"] == model.config.learning_rate
     assert resolved["training"]["network"]["width"] == 32
     with xr.open_dataset(fitted / "simulation.nc") as sim:
-        assert set(sim.data_vars) == {"gpp", "lai", "cell_area"}  # + the cells' areas
+        assert set(sim.data_vars) == {"gpp", "lai", "cell_area", "extrapolation"}  # + areas, score
 
 
 @pytest.mark.parametrize("edit, named", [
@@ -175,7 +175,7 @@ def test_simulate_and_evaluate(fitted, world_nc, tmp_path, capsys):
                                 str(tmp_path / "p.nc"))
     assert code == 0, stderr
     with xr.open_dataset(out) as sim:
-        assert set(sim.data_vars) == {"gpp", "lai", "cell_area"}  # + the cells' areas
+        assert set(sim.data_vars) == {"gpp", "lai", "cell_area", "extrapolation"}  # + areas, score
         assert sim["gpp"].dims == ("time", "lat", "lon")
     assert (tmp_path / "p.nc").is_file() and str(out) in stdout
     # existing result: refused; bad output name: named

@@ -48,11 +48,15 @@ def _patch_series(observed, simulated, ids, spatial, anomaly: bool):
     return as_patch(obs) / total, as_patch(sim) / total
 
 
-def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int = 24,
+def evaluate(model, ds: xr.Dataset, split: str | None = None, *, warmup_months: int = 24,
              roles: Mapping[str, str] | None = None,
              observation_mask: xr.DataArray | None = None,
              plausibility: str | Mapping | None = None) -> xr.Dataset:
     """Skill of ``model`` on the observations of ``ds`` within one split.
+
+    ``split`` is "train", "dev", "test" or "all"; by default "test" when ``ds`` holds locations
+    of the model's patches (the data it was trained on) and "all" otherwise (new sites, another
+    region: every location is new to the model).
 
     Pixel-scale streams (LAI, SIF, ET, eddy-covariance fluxes, biomass) are compared pixel by
     pixel; coarse streams (NBE, fire emission, water-storage anomaly) on gridded data are compared
@@ -87,6 +91,14 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
     needed = sorted({o for v in observed for o in SIMULATED_COUNTERPART[v]})
     # results of the public calls are labeled with the user's axes; here we work on the internal
     axes = prepared.axes
+    new_data = not model.trained_on(ds, roles=roles)
+    if split is None:
+        split = "all" if new_data else "test"
+    elif split != "all" and new_data:
+        raise ValueError(f"split {split!r}: this Dataset holds none of the locations the model "
+                         "was trained on (" + _trained_where(model) + "), so it has no "
+                         f"{split} split; every location is new to the model: evaluate on "
+                         "split='all' (the default for such data)")
     inside = axes.to_internal(model.split_mask(ds, split, roles=roles))
     if not bool(inside.any()):
         raise ValueError(_empty_split(model, split))
@@ -124,6 +136,14 @@ def evaluate(model, ds: xr.Dataset, split: str = "test", *, warmup_months: int =
                       "n_locations": int(inside.sum())})
     return axes.to_user(cf_result(out, title=f"DifferLand skill on the {split} split",
                                   what=f"evaluate on the {split} split"))
+
+
+def _trained_where(model) -> str:
+    sites = model.metadata.get("locations")
+    if sites:
+        return f"sites {', '.join(sites[:8])}{' ...' if len(sites) > 8 else ''}"
+    n = sum(len(v) for v in model.splits.values())
+    return f"{n} patch(es)"
 
 
 def _empty_split(model, split: str) -> str:

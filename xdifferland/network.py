@@ -20,10 +20,11 @@ import jax.numpy as jnp
 
 from .engine.types import Parameters
 from .registry import DAYS_PER_YEAR, HEADS, PARAMETER_NAMES
-from .transforms import to_physical
+from .transforms import to_physical, to_unconstrained
 
 __all__ = ["NetworkConfig", "SpatializationNetwork", "cyclic_days", "init_network",
-           "predict_parameters", "predict_raw", "ACTIVATIONS", "PHENOLOGY_OUTPUTS"]
+           "predict_parameters", "predict_raw", "water_start", "ACTIVATIONS",
+           "PHENOLOGY_OUTPUTS", "WATER_START", "WATER_STARTS"]
 
 ACTIVATIONS: dict[str, Callable] = {
     "leaky_relu": lambda x: nn.leaky_relu(x, negative_slope=0.01),
@@ -147,3 +148,51 @@ def cyclic_days(pairs):
     cos, sin = pairs[:, 0::2], pairs[:, 1::2]
     turns = jnp.mod(jnp.arctan2(sin, cos) / (2 * jnp.pi), 1.0)
     return 2 * DAYS_PER_YEAR + DAYS_PER_YEAR * turns
+
+
+#: Where :func:`water_start` puts the water-balance parameters at initialization (the mean over
+#: the training locations): field capacity and wilting-point fraction at the bounded transform's
+#: midpoint (100 mm, 0.071), the bucket starting full (initial water = field capacity) and the
+#: runoff focal point at 4 x field capacity (the registry's "about 4 x maximum storage").
+WATER_START = {"field_capacity": 100.0, "wilting_point_fraction": 0.0707107,
+               "initial_water": 100.0, "runoff_focal_point": 400.0}
+#: ``FitConfig.water_start`` values: "centred" (:func:`water_start`) or "published" (spec 7.3).
+WATER_STARTS = ("centred", "published")
+
+
+def water_start(weights, config: NetworkConfig, predictors, hemisphere):
+    """Initial weights whose water-balance parameters start alive at the training locations.
+
+    With the published initialization (Glorot kernels, biases 1) every head output starts at
+    1 plus a random term of standard deviation ~1.5 (32 positive embedding units times Glorot
+    weights), so field capacity, initial water, wilting-point fraction and runoff focal point
+    each start anywhere in their log range (mostly in its upper half: the bias alone gives
+    u = 0.75, a field capacity of 1000 mm and a wilting point of 190 mm). Many draws start with
+    the soil water below the wilting point, or drain to it within days (a small runoff focal
+    point), at every training site: the water-stress factor is then clipped to 0, GPP is 0 and
+    has no gradient, and the fit stays on that plateau. This shifts the biases of those four
+    outputs so that their mean over ``predictors`` (standardized, the training locations) sits
+    at :data:`WATER_START`; the kernels, and so the differences between locations, are those of
+    the draw. Only the starting point changes, not the model's equations.
+
+    Measured on 11 FLUXNET sites (predictor ``woody``, 20 draws): draws that start with GPP 0 at
+    all sites fall from 7 to 0 (sites with GPP 0 on > 90 % of the first two years: 106 of 240 to
+    4 of 240). It does not keep a fit off the plateau: within the first 20-60 epochs the
+    optimizer itself drains the bucket (runoff focal point down, field capacity up) of about a
+    third of the members either way, so it is opt-in (``FitConfig(water_start="centred")``).
+    """
+    raw = predict_raw(weights, config, predictors, hemisphere)
+    out = jax.tree_util.tree_map(lambda x: x, dict(weights))
+    for head in ("process", "initial_pools"):
+        names = HEADS[head]
+        picked = [j for j, n in enumerate(names) if n in WATER_START]
+        if not picked:
+            continue
+        chosen = [names[j] for j in picked]
+        target = to_unconstrained(jnp.asarray([[WATER_START[n] for n in chosen]],
+                                              raw[head].dtype), chosen)[0]
+        shift = target - jnp.mean(raw[head][:, jnp.asarray(picked)], axis=0)
+        layer = dict(out[f"{head}_head"])
+        layer["bias"] = layer["bias"].at[jnp.asarray(picked)].add(shift)
+        out[f"{head}_head"] = layer
+    return out

@@ -124,8 +124,9 @@ def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
     (:data:`~xdifferland.contract.handoff.STATIC_INPUTS`) and the 40 parameter arrays, NaN outside the
     valid pixels, chunked alike over pixels when any input is dask-backed.
     """
-    # Observations play no part in a simulation, so their time coverage is not checked here.
-    prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap",),
+    # Observations play no part in a simulation, so their time coverage is not checked here; nor
+    # are predictors (a predictor constant over the locations is no problem for simulating).
+    prepared = prepare_dataset(ds, roles, mask=mask, skip=("overlap", "constant_predictors"),
                                plausibility=plausibility)
     params = parameter_arrays(prepared.axes.to_internal(parameters))
     template = prepared.valid

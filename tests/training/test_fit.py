@@ -54,7 +54,7 @@ def test_accessor_and_function_give_the_same_model(small_world, trained):
 def test_parameters_cover_every_registry_entry_with_units(trained, small_world):
     ds, _ = small_world
     params = ds.differland.parameters(trained)
-    assert set(params.data_vars) == {p.name for p in xdifferland.PARAMETERS}
+    assert set(params.data_vars) == {p.name for p in xdifferland.PARAMETERS} | {"extrapolation"}
     assert params["leaf_carbon_mass_per_area"].attrs["units"] == "g m-2"
     assert params["canopy_efficiency"].dims == ("lat", "lon")
     ocean = ds["mean_annual_temperature"].isnull()
@@ -91,7 +91,11 @@ def test_training_range_is_stored_and_checked(trained, small_world):
     edge = trained.parameters(hot.assign(mean_annual_temperature=hot["mean_annual_temperature"]
                                          .clip(max=std.upper[k])), extrapolation="allow")
     # Clipping gives exactly the parameters at the edge of the range; extrapolating does not.
-    xr.testing.assert_identical(clipped, edge)
+    # The per-location score still says how far the data lie beyond the range.
+    xr.testing.assert_identical(clipped.drop_vars("extrapolation"),
+                                edge.drop_vars("extrapolation"))
+    assert int((clipped["extrapolation"] > 0).sum()) == n_hot
+    assert float(edge["extrapolation"].max()) == 0.0
     assert not free["canopy_efficiency"].equals(clipped["canopy_efficiency"])
     with pytest.raises(ValueError, match="extrapolation"):
         trained.parameters(ds, extrapolation="extend")
@@ -139,11 +143,13 @@ def test_a_fit_without_held_out_patches_says_so_and_evaluate_refuses(small_world
         with pytest.raises(ValueError, match=f"the {split} split is empty.*'train' or 'all'"):
             model.evaluate(ds, split, warmup_months=0)
     assert model.evaluate(ds, "train", warmup_months=0).attrs["n_locations"] > 0
-    # a split whose patches lie outside the Dataset: refused too, with its own reason
+    # a Dataset none of whose locations the model trained on has no train/dev/test split: a
+    # split is refused with the reason, and by default every location is scored
     far = ds.assign_coords(lat=ds["lat"] + 40.0)
-    with pytest.raises(ValueError, match="none of the Dataset's locations lies in the model's "
-                                         "train patches"):
+    with pytest.raises(ValueError, match="none of the locations the model was trained on.*"
+                                         "no train split.*split='all'"):
         model.evaluate(far, "train", warmup_months=0)
+    assert model.evaluate(far, warmup_months=0).attrs["split"] == "all"
 
 
 def test_a_fit_with_test_and_dev_patches_says_nothing_of_them(small_world):

@@ -103,3 +103,23 @@ def test_resume_after_the_screening_matches_an_uninterrupted_run(small_world, tm
     for a, b in zip(jax.tree_util.tree_leaves(resumed.weights),
                     jax.tree_util.tree_leaves(full.weights)):
         np.testing.assert_allclose(a, b, rtol=1e-6)
+
+
+def test_centred_water_start_puts_the_bucket_mean_at_its_targets():
+    import jax.numpy as jnp
+    import numpy as np
+
+    from xdifferland.network import (WATER_START, NetworkConfig, init_network,
+                                     predict_parameters, water_start)
+
+    config = NetworkConfig()
+    z = jnp.asarray(np.random.default_rng(0).normal(size=(12, 3)), jnp.float32)
+    zh = jnp.zeros((12, 1), jnp.float32)
+    for seed in range(3):
+        w = water_start(init_network(config, 3, seed), config, z, zh)
+        p = predict_parameters(w, config, z, zh)
+        # the mean unconstrained output sits at the target: the physical median is near it
+        assert 0.2 < float(np.median(p.field_capacity)) / WATER_START["field_capacity"] < 5
+        water = np.asarray(p.initial_water)
+        wilting = np.asarray(p.field_capacity * p.wilting_point_fraction)
+        assert (water > wilting).mean() > 0.5

@@ -22,7 +22,7 @@ import xarray as xr
 
 from ..errors import DataError, Problem
 from ..engine.loss import active_terms, required_outputs
-from ..network import init_network
+from ..network import init_network, water_start
 from ..training.batches import Standardization, build_batch, stack_batches
 from ..training.config import FitConfig
 from ..training.data import training_data
@@ -100,6 +100,12 @@ def _stacked_batch(datas, coverage_threshold: float, dtype):
     return stack_batches(batches), stds
 
 
+def _start_inputs(data, std: Standardization, dtype):
+    """Standardized predictors and hemisphere of a member's training locations."""
+    z, zh = std.apply(data.predictors, data.hemisphere)
+    return np.asarray(z, dtype), np.asarray(zh, dtype)
+
+
 def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool = False,
                 callback=None):
     """Train one network per member, all at once; return a fitted model per member.
@@ -123,7 +129,7 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
     list of DifferLandModel
         In the order of ``members``; each applies to any Dataset with its predictors.
     """
-    from ..model import DifferLandModel
+    from ..model import DifferLandModel, training_categories
 
     config = replace(config, epochs=config.resolved_epochs(1))  # one step per epoch
     datas = [_member_data(m) for m in members]
@@ -141,6 +147,9 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
     for restart in range(config.max_restarts + 1):
         weights = [init_network(config.network, len(m.predictors), m.seed + 7919 * restart)
                    for m in members]
+        if config.water_start == "centred":  # no member starts below the wilting point
+            weights = [water_start(w, config.network, *_start_inputs(data, std, dtype))
+                       for w, data, std in zip(weights, datas, stds)]
         weights = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *weights)
         opt_state = jax.vmap(optimizer.init)(weights)
         losses = _train(step, weights, opt_state, batch, config.epochs, progress, callback,
@@ -164,7 +173,8 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
                      "train_terms": {name: [float(terms[name][k]) for _, terms in history]
                                      for name in history[0][1]} if history else {},
                      "dev_loss": [], "dev_epoch": []},
-            predictors=member.predictors, patch_variable=None, extra_terms=()))
+            predictors=member.predictors, patch_variable=None, extra_terms=(),
+            categories=training_categories(member.ds)))
     return models
 
 

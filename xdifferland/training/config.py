@@ -53,6 +53,10 @@ class FitConfig:
     checkpoint_every: int = 10
     max_restarts: int = 3  #: re-initializations after a NaN loss
     water_stress: str = "default"  #: "default", "nn_paw" or "gpp_acm_et_nn" (spec 6.11)
+    #: "published" (spec 7.3) or "centred": the water-balance parameters start at
+    #: :data:`xdifferland.network.WATER_START` over the training locations, so no
+    #: initialization starts below the wilting point (:func:`xdifferland.network.water_start`)
+    water_start: str = "published"
     network: NetworkConfig = field(default_factory=NetworkConfig)
 
     def __post_init__(self):
@@ -92,6 +96,8 @@ class FitConfig:
         if self.water_stress not in WATER_STRESS_VARIANTS:
             problems.append(f"water_stress={self.water_stress!r}: use one of "
                             f"{', '.join(WATER_STRESS_VARIANTS)}")
+        if self.water_start not in ("centred", "published"):
+            problems.append(f"water_start={self.water_start!r}: use 'centred' or 'published'")
         if self.batch_size is not None and self.batch_size < 1:
             problems.append(f"batch_size={self.batch_size!r}: use a positive integer or None")
         for name in ("steps_per_call", "eval_every", "checkpoint_every"):

@@ -16,7 +16,7 @@ import xarray as xr
 from .. import parallel
 from ..engine.loss import LossTerm, active_terms, required_outputs
 from ..engine.water_stress import init_water_stress
-from ..network import init_network
+from ..network import init_network, water_start
 from .batches import Standardization, epoch_batches, patch_members, stack_batches
 from .checkpoint import flatten, unflatten, write_arrays
 from .config import FitConfig
@@ -172,7 +172,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     >>> sorted(model.parameters(ds).data_vars)[:2]
     ['autotrophic_fraction', 'canopy_efficiency']
     """
-    from ..model import DifferLandModel
+    from ..model import DifferLandModel, training_categories
 
     config = config if config is not None else FitConfig(**settings)
     extra_terms = tuple(extra_terms)
@@ -203,9 +203,15 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     dev_batches = list(epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok,
                                      None, dtype))
 
+    train_pixels = np.concatenate([members[k] for k in splits.train])
+    start_inputs = [np.asarray(a, dtype) for a in std.apply(data.predictors[train_pixels],
+                                                              data.hemisphere[train_pixels])]
+
     def fresh(restarts: int, start: int = 0) -> Run:
         seed = start_seed(config.seed, restarts, start)
         w = dict(init_network(config.network, len(data.predictor_names), seed))
+        if config.water_start == "centred":
+            w = dict(water_start(w, config.network, *start_inputs))
         if config.water_stress != "default":  # global process networks, trained jointly
             w["water_stress"] = init_water_stress(config.water_stress, seed)
         w, o = place(w), place(optimizer.init(w))
@@ -323,7 +329,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         weights=jax.device_get(weights if average is None else average), config=config,
         standardization=std, data=data,
         splits=splits, history=history, predictors=data.predictor_names,
-        patch_variable=patch_variable, extra_terms=tuple(t.name for t in extra_terms))
+        patch_variable=patch_variable, extra_terms=tuple(t.name for t in extra_terms),
+        categories=training_categories(ds))
 
 
 def _running_average(average, weights, count: int):

@@ -267,6 +267,17 @@ def _field_problems(meta: dict) -> list[str]:
             problems.append(f"{key}: missing or not a mapping")
     if not isinstance(meta.get("patch_variable", 0), (str, type(None))):
         problems.append("patch_variable: missing or not a name")
+    metadata = meta.get("metadata") if isinstance(meta.get("metadata"), dict) else {}
+    # written since prediction on new data encodes categories and tells new sites from trained
+    # ones; older files lack them and load as before
+    categories = metadata.get("categories", {})
+    if not (isinstance(categories, dict) and all(
+            isinstance(k, str) and isinstance(v, list) and all(isinstance(c, str) for c in v)
+            for k, v in categories.items())):
+        problems.append("metadata: 'categories' must map a name (igbp) to a list of class codes")
+    locations = metadata.get("locations", [])
+    if not (isinstance(locations, list) and all(isinstance(x, str) for x in locations)):
+        problems.append("metadata: 'locations' must be a list of site names")
     return problems
 
 
