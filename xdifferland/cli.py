@@ -111,7 +111,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Predict parameters from the data's predictors with a fitted model and run "
                     "DALEC993 over the data's forcing; writes NetCDF (or Zarr if OUT ends in "
                     ".zarr).")
-    sim.add_argument("model", metavar="MODEL", help="model file written by fit (model.npz)")
+    sim.add_argument("model", metavar="MODEL", help="model file written by fit (model.npz), or "
+                     "an ensemble folder (Ensemble.save; its members' mean is written)")
     sim.add_argument("data", metavar="DATA", nargs="+",
                      help=_DATA_HELP)
     sim.add_argument("-o", "--output", required=True, metavar="OUT", help="result file")
@@ -134,11 +135,13 @@ def build_parser() -> argparse.ArgumentParser:
         "evaluate", parents=[common], help="skill of a fitted model against observations",
         description="Compare a fitted model's simulation with the observations in DATA on one "
                     "split of patches (NSE, r2, RMSE, bias per observed variable).")
-    ev.add_argument("model", metavar="MODEL", help="model file written by fit (model.npz)")
+    ev.add_argument("model", metavar="MODEL", help="model file written by fit (model.npz), or "
+                    "an ensemble folder (Ensemble.save; its members' mean is scored)")
     ev.add_argument("data", metavar="DATA", nargs="+",
                     help=_DATA_HELP)
-    ev.add_argument("--split", default="test", choices=("test", "dev", "train", "all"),
-                    help="patches to evaluate on (default: %(default)s)")
+    ev.add_argument("--split", default=None, choices=("test", "dev", "train", "all"),
+                    help="patches to evaluate on (default: test on the data the model was "
+                         "trained on, all on new locations such as sites it never saw)")
     ev.add_argument("--warmup-months", type=_nonnegative_int, default=24, metavar="N",
                     help="months left out at the start (default: %(default)s)")
     ev.add_argument("--json", action="store_true", help="print the metrics as JSON")
@@ -331,10 +334,14 @@ def _cmd_simulate(args, *, quiet: bool) -> None:
     with Step(f"simulating {args.outputs or 'the default outputs'}"):
         kwargs = {"mass_conserving": True} if args.mass_conserving else {}
         result = model.simulate(ds, outputs, roles=roles, **kwargs)
+        if "member" in result.dims:  # an ensemble: its mean is the prediction
+            result = _member_mean(result)
         _write(result, out, args.overwrite)
     if args.parameters:
         with Step("predicting parameter maps"):
-            _write(model.parameters(ds, roles=roles), Path(args.parameters), args.overwrite)
+            params = model.parameters(ds, roles=roles)
+            params = _member_mean(params) if "member" in params.dims else params
+            _write(params, Path(args.parameters), args.overwrite)
     if args.cmip:
         with Step(f"writing CMIP files to {args.cmip}"):
             table = to_cmip(result, args.cmip, overwrite=args.overwrite)
@@ -349,16 +356,21 @@ def _cmd_evaluate(args, *, quiet: bool) -> None:
         refuse_file(Path(args.output), args.overwrite)
     model = _load_model(args.model)
     ds = open_cli_data(args, predictors=model.predictors)
-    with Step(f"evaluating on the {args.split} split"):
+    ensemble = not hasattr(model, "split_mask")
+    with Step(f"evaluating on the {args.split or 'default'} split"):
+        kwargs = {"mean": True} if ensemble else {}
         skill = model.evaluate(ds, args.split, warmup_months=args.warmup_months,
-                               roles=_roles(args.role))
+                               roles=_roles(args.role), **kwargs)
+    split = skill.attrs.get("split", args.split)
     table = metrics_table(skill)
     if args.json:
-        print(json.dumps({"split": args.split, "warmup_months": args.warmup_months,
+        print(json.dumps({"split": split, "warmup_months": args.warmup_months,
+                          **({"members": len(model)} if ensemble else {}),
                           "metrics": table}, indent=2))
     else:
-        print(f"Skill on the {args.split} split ({skill.attrs.get('n_locations', '?')} locations,"
-              f" first {args.warmup_months} months left out):")
+        what = f", mean of {len(model)} members" if ensemble else ""
+        print(f"Skill on the {split} split ({skill.attrs.get('n_locations', '?')} locations,"
+              f" first {args.warmup_months} months left out{what}):")
         print(format_table(table))
     if args.output:
         _write(skill, Path(args.output), args.overwrite)
@@ -379,12 +391,28 @@ def _cmd_validate(args, *, quiet: bool) -> None:
 # --- helpers -------------------------------------------------------------------------------------
 
 def _load_model(path: str):
+    """A model file, or an ensemble folder (holding ensemble.json)."""
     import xdifferland
+    from .ensemble_files import INDEX_FILE
 
     if not Path(path).exists():
         raise FileNotFoundError(f"model file not found: {path}")
+    if Path(path).is_dir():
+        with Step(f"loading the ensemble {path}"):
+            if not (Path(path) / INDEX_FILE).is_file():
+                raise FileNotFoundError(f"{path} is a folder without {INDEX_FILE}: give a model "
+                                        "file (model.npz) or a folder written by Ensemble.save")
+            return xdifferland.load_ensemble(path)
     with Step(f"loading the model {path}"):
         return xdifferland.load_model(path)
+
+
+def _member_mean(ds):
+    from .ensemble import ensemble_mean
+
+    out = ensemble_mean(ds).drop_vars(["seed", "loss"], errors="ignore")
+    out.attrs["ensemble_members"] = int(ds.sizes["member"])
+    return out
 
 
 def _roles(items: list[str]) -> dict | None:

@@ -155,6 +155,11 @@ class Ensemble:
     def __len__(self) -> int:
         return len(self.members)
 
+    @property
+    def predictors(self) -> tuple[str, ...]:
+        """The predictors any member uses, in first-seen order."""
+        return tuple(dict.fromkeys(p for m in self.members for p in m.predictors))
+
     def __repr__(self) -> str:
         return (f"<Ensemble: {len(self)} members (ids {list(self.member_ids)}), "
                 f"losses {[round(x, 4) for x in self.losses]}>")
@@ -185,8 +190,18 @@ class Ensemble:
         """Every member's simulation of ``ds``, stacked along ``member``."""
         return self._stack([m.simulate(ds, outputs, **kwargs) for m in self.members])
 
-    def evaluate(self, ds: xr.Dataset, split: str = "test", **kwargs) -> xr.Dataset:
-        """Every member's skill on a split (common to all members), stacked along ``member``."""
+    def evaluate(self, ds: xr.Dataset, split: str | None = None, *, mean: bool = False,
+                 **kwargs) -> xr.Dataset:
+        """Every member's skill on a split, stacked along ``member``; with ``mean`` the skill of
+        the ensemble-mean simulation (one table, what a site prediction is scored by).
+
+        ``split`` defaults as in :meth:`DifferLandModel.evaluate`: "test" on the data the
+        members were trained on, "all" on new locations (for ``mean``: new to every member).
+        """
+        if mean:
+            from .evaluation import evaluate
+
+            return evaluate(_MeanOfMembers(self), ds, split, **kwargs)
         return self._stack([m.evaluate(ds, split, **kwargs) for m in self.members])
 
     def mean(self, ds: xr.Dataset, **kwargs) -> xr.Dataset:
@@ -221,6 +236,30 @@ class Ensemble:
         return cls(tuple(DifferLandModel.load(directory / e["file"]) for e in entries),
                    tuple(e["member"] for e in entries), tuple(e["seed"] for e in entries),
                    tuple(float(e["loss"]) for e in entries), info)
+
+
+class _MeanOfMembers:
+    """An Ensemble seen by :func:`~xdifferland.evaluation.evaluate` as one model: it simulates
+    the members' mean; a location is trained on if any member trained on it."""
+
+    def __init__(self, ensemble: Ensemble):
+        self.ensemble = ensemble
+        first = ensemble.members[0]
+        self.config, self.patch_variable, self.splits = (first.config, first.patch_variable,
+                                                         first.splits)
+        self.metadata = {"locations": sorted({s for m in ensemble.members
+                                              for s in m.metadata.get("locations", [])})}
+
+    def trained_on(self, ds, *, roles=None) -> bool:
+        return any(m.trained_on(ds, roles=roles) for m in self.ensemble.members)
+
+    def split_mask(self, ds, split="test", *, roles=None):
+        masks = [m.split_mask(ds, split, roles=roles) for m in self.ensemble.members]
+        return xr.concat(masks, "member").any("member") if split != "all" else masks[0]
+
+    def simulate(self, ds, outputs=None, **kwargs):
+        runs = self.ensemble.simulate(ds, outputs, **kwargs)
+        return runs.mean("member", keep_attrs=True)
 
 
 def load_ensemble(directory: str | os.PathLike) -> Ensemble:
