@@ -301,3 +301,37 @@ def test_validate_finds_the_axes_by_cf_as_simulate_does():
     two = era5.assign_coords(forecast_time=("forecast_time", era5["valid_time"].values))
     report = validate(two.assign(x=two["t_min"].rename(valid_time="forecast_time")))
     assert not report.ok and any("could be the time axis" in p.message for p in report)
+
+
+def test_extra_dim_on_the_first_forcing_variable_is_reported_too():
+    # The spatial dims are those every forcing variable has, whichever carries the extra dim.
+    ds = make_dataset("grid")
+    ds["t_min"] = ds["t_min"].expand_dims(member=2, axis=1)
+    p = _only(validate(ds))
+    assert p.variable == "t_min" and "['member']" in p.message and "isel(member=0)" in p.fix
+
+
+@pytest.mark.parametrize("name", ["precipitation", "gpp", "elevation"])
+def test_booleans_are_not_quantities(name):
+    ds = make_dataset("grid")
+    ds[name] = (ds[name] > ds[name].median()).assign_attrs(ds[name].attrs)
+    p = _only(validate(ds))
+    assert p.variable == name and "booleans" in p.message and p.fix
+
+
+def test_a_boolean_cover_fraction_is_a_one_hot_land_cover():
+    ds = make_dataset("grid")
+    ds["needleleaf_forest"] = (ds["needleleaf_forest"] > 0.5).assign_attrs(units="1")
+    ds["grassland"] = (~ds["needleleaf_forest"]).assign_attrs(units="1")
+    assert validate(ds).ok
+
+
+def test_packed_integers_that_were_not_unpacked():
+    # Read with mask_and_scale=False: int16 hundredths, every value still in range.
+    ds = make_dataset("grid")
+    packed = (ds["precipitation"] / 0.01).round().astype("int16")
+    ds["precipitation"] = packed.assign_attrs(units="mm/day", scale_factor=0.01, add_offset=0.0)
+    p = _only(validate(ds))
+    assert p.variable == "precipitation" and "packed integers" in p.message
+    assert "xr.decode_cf" in p.fix
+    assert validate(xr.decode_cf(ds)).ok

@@ -156,12 +156,34 @@ def check_nan(ctx: Context) -> Deferred:
         "locations that have them before fitting."))
 
 
+def _is_fraction(canonical: str) -> bool:
+    v = variable(canonical)
+    return v.role == "predictor" and v.plausible_range == (0.0, 1.0)
+
+
 def _dtype_problems(ds: xr.Dataset, found: Mapping[str, str]) -> dict[str, Problem]:
-    """Declared variables whose values are not numbers (text, dates, complex, objects)."""
+    """Declared variables whose values are not numbers (text, dates, complex, objects, booleans
+    where a quantity is meant) or are packed integers that were never unpacked."""
     problems = {}
     for c, name in found.items():
-        dtype = ds[name].dtype
-        if dtype.kind not in "biuf":
+        dtype, attrs = ds[name].dtype, ds[name].attrs
+        packing = {k: attrs[k] for k in ("scale_factor", "add_offset") if k in attrs}
+        if dtype.kind == "b" and not _is_fraction(c):
+            # True/False is a cover fraction of 1 or 0 (a one-hot land cover), never a rate,
+            # a temperature or an observation.
+            problems[c] = Problem(
+                c, f"{name!r} holds booleans (True/False), not the quantity "
+                f"({variable(c).long_name}, {variable(c).units}).",
+                f"give the values themselves; if {name!r} is a mask, apply it with "
+                f"ds.where(...) or pass mask= instead.")
+        elif dtype.kind in "iu" and packing:
+            problems[c] = Problem(
+                c, f"{name!r} holds packed integers ({dtype}, "
+                + ", ".join(f"{k}={v}" for k, v in packing.items())
+                + ") that were not unpacked, so its values are not in its units.",
+                "unpack them with ds = xr.decode_cf(ds), or open the file with xarray's "
+                "default mask_and_scale=True.")
+        elif dtype.kind not in "biuf":
             what = {"U": "text", "S": "text", "O": "objects (text or mixed)", "M": "dates",
                     "m": "durations", "c": "complex numbers"}.get(dtype.kind, "non-numbers")
             problems[c] = Problem(
@@ -221,11 +243,15 @@ CHECKS: dict[str, Callable[[Context], list[Problem] | Deferred]] = {
 def _infer_spatial_dims(ds: xr.Dataset, found: Mapping[str, str]) -> tuple[str, ...]:
     # The dims of the forcing (else the predictors) define the spatial layout: (lat, lon) on a
     # grid, (site,) for sites. Whatever else appears elsewhere is then reported by check_dims.
+    # Only the dims that every such variable with spatial dims has: an extra dim on one of
+    # them (an ensemble member, ERA5's expver) is then reported, whichever variable it is on.
     for role in ("forcing", "predictor"):
-        names = [n for c, n in found.items() if variable(c).role == role]
-        if names:
-            first = ds[names[0]]
-            return tuple(str(d) for d in first.dims if d != "time")
+        layouts = [tuple(str(d) for d in ds[n].dims if d != "time")
+                   for c, n in found.items() if variable(c).role == role]
+        if layouts:
+            layouts = [dims for dims in layouts if dims] or [()]
+            common = tuple(d for d in layouts[0] if all(d in dims for dims in layouts[1:]))
+            return common or layouts[0]
     return tuple(str(d) for d in ds.dims if d != "time")
 
 
