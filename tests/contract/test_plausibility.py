@@ -323,3 +323,51 @@ def test_coordinate_causes():
 def test_rules_resolve_aliases_and_coordinates():
     assert plausibility_rules({"lat": "warn", "SSRD": [0, 50]}) == {
         "*": "error", "latitude": "warn", "shortwave_radiation": (0.0, 50.0)}
+
+
+# ------------------------------------------------------------------ the record's climate
+def _only(report):
+    assert len(report) == 1, str(report)
+    return report.problems[0]
+
+
+def _with_map(ds: xr.Dataset, factor: float = 1.3) -> xr.Dataset:
+    """``ds`` with a mean_annual_precipitation predictor ``factor`` times the record's mean."""
+    stated = ds["precipitation"].mean("time") * 365.25 * factor
+    return ds.assign(mean_annual_precipitation=stated.assign_attrs(units="mm/year"))
+
+
+def test_a_record_agreeing_with_its_climate_predictor_passes():
+    assert validate(_with_map(make_dataset("grid"))).ok
+    assert validate(_with_map(make_dataset("grid"), factor=1 / 6)).ok  # a dry spell, wet MAP
+
+
+@pytest.mark.parametrize("factor, units", [(1 / 86400, "kg m-2 s-1"), (30.0, "mm month-1")])
+def test_precipitation_in_other_units_than_its_label_disagrees_with_its_climate(factor, units):
+    # Every value stays within 0..2000 mm/day; the record's climate is 86,400 or 30 times off.
+    ds = _with_map(make_dataset("grid", n_time=24))
+    ds["precipitation"] = (ds["precipitation"] * factor).assign_attrs(units="mm/day")
+    p = _only(validate(ds))
+    assert p.variable == "precipitation" and "mean_annual_precipitation" in p.message
+    assert f"set units='{units}'" in p.fix and "plausibility={'precipitation': 'warn'}" in p.fix
+    with pytest.warns(PlausibilityWarning, match="precipitation"):
+        assert validate(ds, plausibility={"precipitation": "warn"}).ok
+
+
+def test_a_mislabelled_climate_predictor_is_the_one_blamed():
+    ds = _with_map(make_dataset("grid", n_time=24), factor=1 / 365.25)  # mm/day labelled mm/year
+    p = _only(validate(ds))
+    assert p.variable == "mean_annual_precipitation" and "set units='mm d-1'" in p.fix
+
+
+def test_without_the_predictor_the_record_climate_must_be_plausible():
+    ds = make_dataset("grid", n_time=24)
+    ds["precipitation"] = (ds["precipitation"] * 30).assign_attrs(units="mm/day")
+    p = _only(validate(ds))
+    assert p.variable == "precipitation" and "0 to 15000 mm/year" in p.message
+    assert "set units='mm month-1'" in p.fix
+
+
+def test_records_shorter_than_a_year_are_not_judged_by_their_climate():
+    ds = _with_map(make_dataset("grid", n_time=6), factor=1 / 50)
+    assert validate(ds).ok

@@ -17,7 +17,8 @@ import pint
 from .convert import UREG, WATER_DENSITY, parse_units
 from .declare import variable
 
-__all__ = ["Cause", "coordinate_cause", "find_cause", "likely_cause"]
+__all__ = ["Cause", "coordinate_cause", "find_cause", "likely_cause", "rescalings",
+           "units_cause"]
 
 # Units a variable is often given in by mistake, by canonical units; tried in order. A candidate
 # is the likely cause when it alone brings every observed value into the plausible range.
@@ -26,7 +27,7 @@ _ALTERNATIVES: dict[str, tuple[str, ...]] = {
     "MJ/m**2/day": ("W m-2", "MJ m-2 d-1", "J m-2 d-1", "kJ m-2 d-1"),
     "ppm": ("mol mol-1", "ppm", "1e-9"),
     "kPa": ("hPa", "Pa", "kPa"),
-    "mm/day": ("mm d-1", "kg m-2 s-1", "mm h-1", "m d-1"),
+    "mm/day": ("mm d-1", "kg m-2 s-1", "mm h-1", "m d-1", "mm month-1"),
     "mm/year": ("mm yr-1", "m yr-1", "mm d-1"),
     "dimensionless": ("%", "1"),
     "m": ("m", "km", "ft"),
@@ -153,6 +154,52 @@ def find_cause(name: str, units: str | None, low: float, high: float, *, share: 
         return Cause("looks like the sign is flipped (every value is zero or negative)",
                      "negate it, e.g. ds[name] = -ds[name]")
     return None
+
+
+def units_cause(name: str, units: str | None, alternative: str) -> Cause:
+    """The cause "values in ``alternative`` units labelled ``units``" for variable ``name``.
+
+    Examples
+    --------
+    >>> str(units_cause("precipitation", "mm/day", "kg m-2 s-1"))
+    "looks like kg m-2 s-1 labelled mm d-1: set units='kg m-2 s-1'"
+    """
+    declared = units or variable(name).units
+    return Cause(f"looks like {_name(alternative)} labelled {_name(declared)}",
+                 f"set units='{alternative}'", alternative)
+
+
+def rescalings(name: str, units: str | None) -> list[tuple[str, float]]:
+    """The units ``name`` is often given in by mistake, each with the factor its canonical
+    values would be multiplied by were that declared instead of ``units``.
+
+    For mix-ups that move every value by one factor, which a range cannot always see (a
+    rate in kg m-2 s-1 labelled mm/day has every value in range); offset units give none.
+
+    Examples
+    --------
+    >>> dict(rescalings("precipitation", "mm/day"))["kg m-2 s-1"]
+    86400.0
+    >>> round(dict(rescalings("mean_annual_precipitation", "mm/year"))["mm d-1"], 2)
+    365.25
+    """
+    v = variable(name)
+    canonical, declared = _quantity(v.units), _quantity(units or v.units)
+    if canonical is None or declared is None:
+        return []
+    water = v.units.split("/")[0] == "mm"
+    raw = _convert(1.0, canonical, declared, water)
+    zero = _convert(0.0, canonical, declared, water)
+    found = []
+    for alternative in _ALTERNATIVES.get(v.units, ()):
+        alt = _quantity(alternative)
+        if alt is None or _same(alt, declared) or raw is None or zero is None:
+            continue
+        one, origin = _convert(raw, alt, canonical, water), _convert(zero, alt, canonical, water)
+        if one is None or origin is None or abs(origin) > 1e-9 or not one > 0:
+            continue  # not convertible, or an offset (degC vs K): not one factor
+        found.append((alternative, one))
+    return found
 
 
 def likely_cause(name: str, units: str | None, low: float, high: float, *,

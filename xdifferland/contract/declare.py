@@ -26,6 +26,8 @@ __all__ = [
     "FORCING_REQUIRED",
     "COORDINATES",
     "PLAUSIBLE_ORDER",
+    "PLAUSIBLE_CLIMATE",
+    "CLIMATE_FACTOR",
     "variables_with_role",
     "variable",
     "uncertainty_name",
@@ -160,6 +162,18 @@ COORDINATES: tuple[Variable, ...] = (
 
 #: Pairs ``(a, b)`` of variables for which ``a <= b`` must hold wherever both have values.
 PLAUSIBLE_ORDER: tuple[tuple[str, str], ...] = (("t_min", "t_max"),)
+
+#: Forcing whose mean over a record of at least a year is a climate that a predictor states:
+#: ``(forcing, predictor, factor)``, ``factor`` turning the forcing's canonical units into the
+#: predictor's. The record's mean must be plausible as the predictor (its range) and, where the
+#: predictor is given, agree with it within :data:`CLIMATE_FACTOR` at the median location: a
+#: precipitation rate in kg m-2 s-1 or monthly totals labelled mm/day have every value in range
+#: but a climate 86,400 or 30 times off.
+PLAUSIBLE_CLIMATE: tuple[tuple[str, str, float], ...] = (
+    ("precipitation", "mean_annual_precipitation", 365.25),)
+#: A record of a few years and a long-term mean rarely differ by a factor of 2 at the median
+#: location; the units mix-ups differ by 24 (mm/h), 30 (mm/month), 365 or more.
+CLIMATE_FACTOR = 10.0
 del _V
 
 

@@ -5,8 +5,10 @@ canonical units (:mod:`xdifferland.contract.declare`). After unit conversion, :f
 <xdifferland.contract.check.validate>` reports every variable with values outside it: how many, the
 first location, the observed minimum and maximum, the range, and the likely cause where one is
 recognisable (:mod:`xdifferland.contract.causes`). Also checked: ``t_min <= t_max``
-(:data:`~xdifferland.contract.declare.PLAUSIBLE_ORDER`), a latitude whose sign disagrees with the
-seasons of the shortwave radiation, and ``±inf`` anywhere (never plausible, never overridable:
+(:data:`~xdifferland.contract.declare.PLAUSIBLE_ORDER`), the climate of a record of at least a
+year against the predictor that states it (:data:`~xdifferland.contract.declare.PLAUSIBLE_CLIMATE`:
+the mean precipitation against ``mean_annual_precipitation``), a latitude whose sign disagrees with
+the seasons of the shortwave radiation, and ``±inf`` anywhere (never plausible, never overridable:
 replace it by NaN).
 
 Data that are genuinely unusual pass with the ``plausibility=`` option of ``validate``,
@@ -35,9 +37,10 @@ import pandas as pd
 import xarray as xr
 
 from ._checks import Context, Deferred, location
-from .causes import coordinate_cause, find_cause
+from .causes import coordinate_cause, find_cause, rescalings, units_cause
 from ..errors import Problem
-from .declare import COORDINATES, PLAUSIBLE_ORDER, Variable, variable
+from .declare import (CLIMATE_FACTOR, COORDINATES, PLAUSIBLE_CLIMATE, PLAUSIBLE_ORDER, Variable,
+                      variable)
 
 __all__ = ["MODES", "PlausibilityWarning", "apply_modes", "check_finite", "check_hemisphere",
            "check_plausibility", "overrides_attribute", "plausibility_rules"]
@@ -259,15 +262,111 @@ def _order_pairs(ctx: Context) -> dict[tuple[str, str], tuple[xr.DataArray, tupl
     return pairs
 
 
+def _record_days(ctx: Context) -> float | None:
+    """Days the (dated, increasing) time axis covers, one step past its last label; else None."""
+    index = ctx.ds.indexes.get("time")
+    if (not isinstance(index, (pd.DatetimeIndex, xr.CFTimeIndex)) or len(index) < 2
+            or not index.is_monotonic_increasing):
+        return None
+    return (index[-1] - index[0]) / _dt.timedelta(days=1) * len(index) / (len(index) - 1)
+
+
+def _climate_pairs(ctx: Context) -> dict[tuple[str, str, float], tuple]:
+    """Lazy ``(record mean per location, predictor values or None)`` of each PLAUSIBLE_CLIMATE
+    pair whose forcing is present, usable and at least a year long."""
+    days = _record_days(ctx)
+    if days is None or days < 360:
+        return {}
+    pairs = {}
+    for forcing, predictor, factor in PLAUSIBLE_CLIMATE:
+        da = ctx.ds[ctx.found[forcing]] if forcing in ctx.found else None
+        if (da is None or forcing in ctx.bad_units or "time" not in da.dims or not da.size
+                or _mode(ctx.rules, forcing) == "ignore"):
+            continue
+        mean = xr.DataArray(np.nanmean(ctx.values(da), axis=da.get_axis_num("time")),
+                            dims=[d for d in da.dims if d != "time"])
+        given = ctx.ds[ctx.found[predictor]] if predictor in ctx.found else None
+        if (given is not None and predictor not in ctx.bad_units and given.size
+                and set(given.dims) <= set(mean.dims) and _mode(ctx.rules, predictor) != "ignore"):
+            stated = xr.DataArray(ctx.values(given), dims=given.dims).broadcast_like(mean)
+            pairs[(forcing, predictor, factor)] = (mean.data, stated.transpose(*mean.dims).data)
+        else:
+            pairs[(forcing, predictor, factor)] = (mean.data, None)
+    return pairs
+
+
+def _climate_problem(ctx: Context, forcing: str, predictor: str, factor: float, mean, stated
+                     ) -> Problem | None:
+    """The problem of a record whose climate is implausible, or disagrees with the predictor."""
+    climate = np.asarray(mean, float) * factor
+    v, p = variable(forcing), variable(predictor)
+    name = ctx.found[forcing]
+    units = _units_found(ctx, name)
+
+    def genuine(key: str) -> str:
+        return f"if the values are genuine, pass plausibility={{{key!r}: 'warn'}}."
+
+    if stated is not None:
+        stated = np.asarray(stated, float)
+        ok = np.isfinite(climate) & np.isfinite(stated) & (climate > 0) & (stated > 0)
+        if not ok.any():
+            return None
+        ratio = float(10 ** np.median(np.log10(climate[ok] / stated[ok])))
+        if 1 / CLIMATE_FACTOR <= ratio <= CLIMATE_FACTOR:
+            return None
+        other = ctx.found[predictor]
+        message = (f"{name!r} averages {np.median(climate[ok]):.4g} {p.units} over the record, "
+                   f"{ratio:.3g} times the {other!r} predictor ({np.median(stated[ok]):.4g} "
+                   f"{p.units}) at the median of {int(ok.sum())} location(s); a record of a "
+                   f"year or more and the long-term mean rarely differ by a factor of "
+                   f"{CLIMATE_FACTOR:g}.")
+        # The mislabelled units of either that would bring them closest to agreement.
+        candidates = [(abs(np.log(ratio * k)), forcing, name, alt)
+                      for alt, k in rescalings(forcing, units)]
+        candidates += [(abs(np.log(ratio / k)), predictor, other, alt)
+                       for alt, k in rescalings(predictor, _units_found(ctx, other))]
+        candidates = [c for c in candidates if c[0] <= np.log(CLIMATE_FACTOR)]
+        if not candidates:
+            return Problem(forcing, message, f"check the units of both {name!r} and {other!r}; "
+                           + genuine(forcing))
+        _, culprit, culprit_name, alt = min(candidates)
+        cause = units_cause(culprit, _units_found(ctx, culprit_name), alt)
+        return Problem(culprit, f"{message} Likely cause: {culprit_name!r} {cause.what}.",
+                       f"{cause.action} (ds[{culprit_name!r}].attrs['units'] = {alt!r}); "
+                       + genuine(culprit))
+    lo, hi = _range(ctx.rules, p)
+    finite = climate[np.isfinite(climate)]
+    if not finite.size or _inside(float(finite.min()), float(finite.max()), (lo, hi)):
+        return None
+    low, high = float(finite.min()), float(finite.max())
+    message = (f"{name!r} averages {low:.4g} to {high:.4g} {p.units} over the record, outside "
+               f"the plausible {p.long_name} {_range_text(p, lo, hi)}.")
+    for alt, k in rescalings(forcing, units):
+        if _inside(low * k, high * k, (lo, hi)):
+            cause = units_cause(forcing, units, alt)
+            return Problem(forcing, f"{message} Likely cause: {cause.what}.",
+                           f"{cause.action} (ds[{name!r}].attrs['units'] = {alt!r}); "
+                           + genuine(forcing))
+    return Problem(forcing, message, f"correct the data or their units ({v.units}); "
+                   + genuine(forcing))
+
+
+def _inside(low: float, high: float, bounds) -> bool:
+    lo, hi = bounds
+    return (lo is None or low >= lo) and (hi is None or high <= hi)
+
+
 def check_plausibility(ctx: Context) -> Deferred:
-    """Values of every variable and coordinate within their plausible range; ``t_min <= t_max``."""
+    """Values of every variable and coordinate within their plausible range; ``t_min <= t_max``;
+    the climate of the record plausible and in agreement with the climate predictors."""
     targets, early = _targets(ctx)
     lazy = {key: _reductions(da.data if coord else ctx.values(da), lo, hi, infinite=coord)
             for key, (v, name, da, lo, hi, coord) in targets.items() if da.size}
     pairs = _order_pairs(ctx)
+    climate = _climate_pairs(ctx)
 
     def finish(computed):
-        ranges, order = computed
+        ranges, order, climates = computed
         observed = {k: (float(r[2]), float(r[3])) for k, r in ranges.items()}
         found = {p.variable: p for p in early}
         for key, (n, first, low, high, nonzero) in ranges.items():
@@ -280,9 +379,15 @@ def check_plausibility(ctx: Context) -> Deferred:
             if n and a not in found and b not in found:  # a range problem explains it already
                 found[a] = _order_problem(ctx, a, b, int(n), int(both),
                                           location(pairs[(a, b)][0], first))
+        for (forcing, predictor, factor), (mean, stated) in climates.items():
+            if forcing in found or predictor in found:  # a range problem explains it already
+                continue
+            problem = _climate_problem(ctx, forcing, predictor, factor, mean, stated)
+            if problem is not None:
+                found[problem.variable] = problem
         return list(found.values())
 
-    return Deferred((lazy, {k: r for k, (_, r) in pairs.items()}), finish)
+    return Deferred((lazy, {k: r for k, (_, r) in pairs.items()}, climate), finish)
 
 
 def _range_problem(ctx: Context, v: Variable, name: str, n: int, where: str, seen, bounds,
