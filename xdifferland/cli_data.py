@@ -275,6 +275,13 @@ def open_resolved(data: Mapping, *, predictors: Sequence[str] = ()):
 
         return open_differland_global(paths[0])
     engine = "zarr" if data["format"] == "zarr" else None
+    if engine is None:
+        from .io.detect import classic_truncation
+
+        for p in paths:  # netCDF-3 libraries read a truncated file's missing values as zeros
+            truncated = classic_truncation(p) if Path(p).is_file() else None
+            if truncated:
+                raise FileFormatError(truncated.removeprefix(f"{p} "), path=p)
     try:
         if len(paths) == 1:
             ds = xr.open_dataset(paths[0], engine=engine)

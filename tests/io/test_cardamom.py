@@ -258,6 +258,17 @@ def test_not_netcdf(tmp_path):
         open_cardamom_site(path)
 
 
+def test_truncated_netcdf3_site_file(tmp_path):
+    # netCDF-3 libraries read the missing tail as zeros; the reader refuses the file instead.
+    full = _fake_site(tmp_path / "full.nc")
+    cut = tmp_path / "XX-Cut.nc"
+    with xr.open_dataset(full) as ds:
+        ds.load().to_netcdf(cut, format="NETCDF3_CLASSIC")
+    cut.write_bytes(cut.read_bytes()[:-40])
+    with pytest.raises(CardamomFormatError, match=r"XX-Cut\.nc is truncated"):
+        open_cardamom_site(cut)
+
+
 def test_directory_errors(tmp_path):
     with pytest.raises(FileNotFoundError, match="not found"):
         open_cardamom_sites(tmp_path / "missing")

@@ -234,3 +234,51 @@ def test_corrupt_json_attributes_are_a_data_error(tmp_path):
         tmp_path / "bad.nc")
     with pytest.raises(DataError, match="corrupt JSON-encoded attributes"):
         open_netcdf(tmp_path / "bad.nc")
+
+
+# --- netCDF-3 files cut short: their libraries read the missing values as zeros -------------
+
+
+@pytest.mark.parametrize("fmt, engine, unlimited", [
+    ("NETCDF3_CLASSIC", "netcdf4", ()), ("NETCDF3_64BIT", "scipy", ()),
+    ("NETCDF3_64BIT_DATA", "netcdf4", ()), ("NETCDF3_CLASSIC", "netcdf4", ("time",)),
+], ids=["classic", "64bit-offset", "cdf5", "record-variables"])
+def test_truncated_netcdf3_is_refused(tmp_path, fmt, engine, unlimited):
+    from xdifferland.errors import DataError
+    from xdifferland.io.detect import classic_truncation
+
+    ds = xr.Dataset({"gpp": (("time", "site"), np.arange(40.0).reshape(20, 2)),
+                     "lai": ("time", np.arange(20, dtype="int16"))},
+                    coords={"time": np.arange(20)})
+    full = tmp_path / "full.nc"
+    ds.to_netcdf(full, format=fmt, engine=engine, unlimited_dims=list(unlimited))
+    assert classic_truncation(full) is None
+    data = full.read_bytes()
+    for keep in (len(data) - 2, len(data) // 2, 30):
+        cut = tmp_path / f"cut{keep}.nc"
+        cut.write_bytes(data[:keep])
+        assert "is truncated" in classic_truncation(cut)
+        with pytest.raises(DataError) as info:
+            open_netcdf(cut)
+        problem = info.value.problems[0]
+        assert problem.variable == str(cut) and "truncated" in problem.message and problem.fix
+
+
+def test_netcdf4_files_are_left_to_their_library(tmp_path):
+    from xdifferland.io.detect import classic_truncation
+
+    xr.Dataset({"gpp": ("time", np.arange(10.0))}).to_netcdf(tmp_path / "a.nc", format="NETCDF4")
+    assert classic_truncation(tmp_path / "a.nc") is None
+
+
+def test_the_command_line_reader_refuses_a_truncated_netcdf3_file(tmp_path):
+    from xdifferland.cli_data import DataArgumentError, open_resolved, resolve_data
+    from xdifferland.errors import FileFormatError
+
+    path = tmp_path / "cut.nc"
+    xr.Dataset({"gpp": ("time", np.arange(100.0))}).to_netcdf(path, format="NETCDF3_CLASSIC")
+    path.write_bytes(path.read_bytes()[:-100])
+    with pytest.raises(DataArgumentError, match=r"cut\.nc is truncated"):
+        resolve_data([str(path)])  # detected from the content
+    with pytest.raises(FileFormatError, match=r"cut\.nc: is truncated"):
+        open_resolved(resolve_data([str(path)], "netcdf"))  # format given: no detection

@@ -360,6 +360,11 @@ def _read_raw(path: Path) -> xr.Dataset:
     """Open a file eagerly (no handle stays open) and check it is a CARDAMOM site driver."""
     if not path.is_file():
         raise FileNotFoundError(f"CARDAMOM site file not found: {path}")
+    from .detect import classic_truncation  # (detect imports this module)
+
+    truncated = classic_truncation(path)
+    if truncated:  # the netCDF-3 library would read the missing values as zeros
+        raise CardamomFormatError(truncated)
     try:
         with xr.open_dataset(path, decode_times=False) as ds:
             raw = ds.load()

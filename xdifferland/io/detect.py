@@ -12,7 +12,7 @@ from pathlib import Path
 from ..errors import FileFormatError
 from .cardamom import REQUIRED
 
-__all__ = ["FORMATS", "detect_format", "netcdf_header"]
+__all__ = ["FORMATS", "classic_truncation", "detect_format", "netcdf_header"]
 
 #: What :func:`detect_format` answers.
 FORMATS = ("cardamom", "netcdf", "zarr")
@@ -85,6 +85,9 @@ def netcdf_header(path: str | Path) -> dict[str, tuple[str, ...]]:
         magic = handle.read(8)
     if magic[:4] not in _CLASSIC and magic != _HDF5:
         raise NotDataError(f"{path} is not a NetCDF file (nor a Zarr store)")
+    truncated = classic_truncation(path)
+    if truncated:
+        raise NotDataError(truncated)
     try:
         return _header_netcdf4(path)
     except ImportError:
@@ -93,6 +96,111 @@ def netcdf_header(path: str | Path) -> dict[str, tuple[str, ...]]:
         return _header_h5netcdf(path) if magic == _HDF5 else _header_scipy(path)
     except ImportError as error:  # pragma: no cover - netCDF4 and h5netcdf are dependencies
         raise NotDataError(f"{path}: no NetCDF library to read it ({error})") from None
+
+
+# netCDF-3 external types (nc_type) and their sizes in bytes.
+_TYPE_SIZES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 4, 6: 8, 7: 1, 8: 2, 9: 4, 10: 8, 11: 8}
+_STREAMING = (2**32 - 1, 2**64 - 1)
+
+
+class _Header:
+    """A big-endian reader over the header bytes of a netCDF-3 file (classic, 64-bit offset,
+    CDF-5); runs off the end with EOFError."""
+
+    def __init__(self, data: bytes, version: int):
+        self.data, self.pos, self.version = data, 4, version
+
+    def take(self, n: int) -> bytes:
+        if self.pos + n > len(self.data):
+            raise EOFError
+        chunk, self.pos = self.data[self.pos:self.pos + n], self.pos + n
+        return chunk
+
+    def int(self, size: int = 4) -> int:
+        return int.from_bytes(self.take(size), "big")
+
+    def count(self) -> int:  # NON_NEG: 8 bytes in CDF-5
+        return self.int(8 if self.version == 5 else 4)
+
+    def name(self) -> None:
+        n = self.count()
+        self.take(n + (-n) % 4)
+
+    def attributes(self) -> None:
+        self.int()  # NC_ATTRIBUTE or ZERO (absent)
+        for _ in range(self.count()):
+            self.name()
+            size = _TYPE_SIZES[self.int()]
+            n = self.count() * size
+            self.take(n + (-n) % 4)
+
+
+def _expected_size(data: bytes) -> int:
+    """Bytes a netCDF-3 file needs for the data its header describes."""
+    h = _Header(data, data[3])
+    numrecs = h.count()
+    h.int()  # NC_DIMENSION or ZERO
+    lengths = []
+    for _ in range(h.count()):
+        h.name()
+        lengths.append(h.count())
+    h.attributes()
+    h.int()  # NC_VARIABLE or ZERO
+    end, records = 0, []
+    for _ in range(h.count()):
+        h.name()
+        dims = [h.count() for _ in range(h.count())]
+        h.attributes()
+        size = _TYPE_SIZES[h.int()]
+        vsize = h.count()
+        begin = h.int(4 if h.version == 1 else 8)
+        shape = [lengths[d] for d in dims]
+        if shape and shape[0] == 0:  # a record variable: one slab per record
+            per_record = size
+            for n in shape[1:]:
+                per_record *= n
+            records.append((begin, vsize, per_record))
+        else:
+            nbytes = size
+            for n in shape:
+                nbytes *= n
+            end = max(end, begin + nbytes)
+    if records and numrecs not in _STREAMING and numrecs > 0:
+        # The record size is the sum of the record variables' padded slabs (unpadded when
+        # there is only one).
+        record_size = records[0][2] if len(records) == 1 else sum(v for _, v, _ in records)
+        end = max(end, *(b + (numrecs - 1) * record_size + n for b, _, n in records))
+    return end
+
+
+def classic_truncation(path: str | Path) -> str | None:
+    """Why a netCDF-3 file is shorter than its header says (an interrupted download or copy),
+    or None (complete, or not netCDF-3, or a header this check cannot read).
+
+    netCDF-3 libraries read the missing bytes of a truncated file as zeros or fill values
+    without an error; HDF5-based netCDF-4 files fail to open instead, so they need no check.
+    Only the header is read.
+    """
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as handle:
+        data = handle.read(min(size, 1 << 20))
+    if data[:4] not in _CLASSIC:
+        return None
+    try:
+        expected = _expected_size(data)
+    except EOFError:
+        if size > len(data):
+            return None  # a header beyond the first MiB: not checked
+        return (f"{path} is truncated: the file ends ({size} bytes) inside its own netCDF-3 "
+                "header")
+    except (KeyError, IndexError):
+        return None  # not a header this check understands: the netCDF library will say
+    if size < expected:
+        return (f"{path} is truncated: its netCDF-3 header describes {expected} bytes of data "
+                f"but the file has {size} (an interrupted download or copy?); the missing "
+                "values would read as zeros")
+    return None
 
 
 def _header_netcdf4(path: Path) -> dict[str, tuple[str, ...]]:

@@ -29,6 +29,7 @@ import xarray as xr
 from ..errors import DataError, Problem
 from .atomic import atomic_path
 from .cf_file import for_file, netcdf_encoding, with_cell_measures
+from .detect import classic_truncation
 
 __all__ = ["decode_attrs", "encode_attrs", "open_netcdf", "open_zarr", "to_netcdf", "to_zarr"]
 
@@ -194,6 +195,9 @@ def open_zarr(path: str | os.PathLike, **kwargs) -> xr.Dataset:
 def _open(path: Path, what: str, fix: str, kwargs: dict) -> xr.Dataset:
     """Open with xarray; a file that is not what it should be raises DataError, not the
     backend's own exceptions (which differ by backend and say little to a user)."""
+    truncated = classic_truncation(path) if path.is_file() else None
+    if truncated:  # netCDF-3 libraries would read the missing values as zeros, silently
+        raise DataError([Problem(str(path), truncated.removeprefix(f"{path} ") + ".", fix)])
     try:
         ds = xr.open_dataset(path, **kwargs)
     except (OSError, ValueError, TypeError, KeyError, RuntimeError, IndexError) as err:
