@@ -9,45 +9,21 @@ end with exit code 2 (argparse), an interruption with 130.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
-import time
 import warnings
-from pathlib import Path
 
-from .cli_data import add_data_options, open_cli_data
-from .pipeline import (Step, finished_run, format_table, metrics_table, one_line, prepare_folder,
-                       print_summary, refuse_file, run_job)
+from .cli_commands import (DEMO_EPOCHS, DEMO_WORLD, QUICK_EPOCHS, QUICK_WORLD, UserError,
+                           cmd_demo, cmd_evaluate, cmd_fit, cmd_simulate, cmd_validate)
+from .cli_data import add_data_options
+from .pipeline import one_line
 
 __all__ = ["DEMO_EPOCHS", "DEMO_WORLD", "QUICK_EPOCHS", "QUICK_WORLD", "build_parser", "main"]
 
 log = logging.getLogger("xdifferland.cli")
 
-#: The demo's synthetic world, :data:`xdifferland.datasets.DEMO_PRESET` (spelled out so that the
-#: command line starts without the world generator; a test keeps the two equal): 48 x 80
-#: half-degree cells over 12 degS-12 degN, 5-45 degE (56 patches of 4 x 5 degrees: 45 train,
-#: 5 dev, 6 test), 5 years of monthly steps, 288 flux towers.
-DEMO_WORLD = {
-    "lat_range": (-12.0, 12.0), "lon_range": (5.0, 45.0), "n_years": 5, "tower_pixels": 288,
-    "parameter_baselines": {"leaf_carbon_mass_per_area": 110.0},
-    "land_cover_follows_canopy": True, "balance_pools": True,
-}
-#: ``--quick``: the small default world (16 x 20 cells, 4 patches).
-QUICK_WORLD: dict = {}
-#: 200 epochs (9,000 Adam steps): on the dev patches as good as 300 or 400 (seed 0: NSE LAI
-#: 0.94 / 0.94 / 0.94, NBE 0.81 / 0.82 / 0.74) and the demo stays within 3 minutes on 2 cores.
-DEMO_EPOCHS = 200
-QUICK_EPOCHS = 2
-#: Training settings of the full demo besides the epochs: a higher rate with cosine decay reaches
-#: a good training fit within the demo's time budget (the quick demo uses the defaults).
-DEMO_TRAINING = {"learning_rate": 3e-3, "schedule": "cosine"}
 _DATA_HELP = ("NetCDF files, Zarr stores or CARDAMOM site files: files, folders or globs "
               "(format detected from the content)")
-
-
-class _UserError(Exception):
-    """A problem to report in one line without a traceback."""
 
 
 # --- argument parsing ----------------------------------------------------------------------------
@@ -84,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
                       "(default: %(default)s)")
     demo.add_argument("--epochs", type=_positive_int, default=None,
                       help=f"training epochs (default: {DEMO_EPOCHS}, --quick: {QUICK_EPOCHS})")
-    demo.set_defaults(handler=_cmd_demo)
+    demo.set_defaults(handler=cmd_demo)
 
     fit = commands.add_parser(
         "fit", parents=[common], help="fit a model as a TOML configuration file describes",
@@ -104,7 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "--overwrite is also given, which writes its outputs again")
     fit.add_argument("--check", action="store_true",
                      help="only validate the configuration (and data), then stop")
-    fit.set_defaults(handler=_cmd_fit)
+    fit.set_defaults(handler=cmd_fit)
 
     sim = commands.add_parser(
         "simulate", parents=[common], help="simulate fluxes and pools with a fitted model",
@@ -129,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "docs/ilamb.md)")
     sim.add_argument("--overwrite", action="store_true", help="replace existing result files")
     add_data_options(sim)
-    sim.set_defaults(handler=_cmd_simulate)
+    sim.set_defaults(handler=cmd_simulate)
 
     ev = commands.add_parser(
         "evaluate", parents=[common], help="skill of a fitted model against observations",
@@ -149,7 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="also write all metrics, maps included, to FILE (NetCDF)")
     ev.add_argument("--overwrite", action="store_true", help="replace an existing FILE")
     add_data_options(ev)
-    ev.set_defaults(handler=_cmd_evaluate)
+    ev.set_defaults(handler=cmd_evaluate)
 
     val = commands.add_parser(
         "validate", parents=[common], help="check a dataset and list every problem",
@@ -158,7 +134,7 @@ def build_parser() -> argparse.ArgumentParser:
     val.add_argument("data", metavar="DATA", nargs="+",
                      help=_DATA_HELP)
     add_data_options(val)
-    val.set_defaults(handler=_cmd_validate)
+    val.set_defaults(handler=cmd_validate)
     return parser
 
 
@@ -216,7 +192,7 @@ def main(argv: list[str] | None = None) -> int:
 def _is_user_error(error: BaseException) -> bool:
     from .training import TrainingError
 
-    return isinstance(error, (_UserError, ValueError, KeyError, FileExistsError,
+    return isinstance(error, (UserError, ValueError, KeyError, FileExistsError,
                               FileNotFoundError, NotADirectoryError, IsADirectoryError,
                               PermissionError, TrainingError, ImportError))
 
@@ -261,176 +237,6 @@ def _say_extrapolation_once() -> None:
 
     warnings.filterwarnings("always", category=ExtrapolationWarning)
     warnings.showwarning = show_once
-
-
-# --- commands ------------------------------------------------------------------------------------
-
-def _cmd_demo(args, *, quiet: bool) -> None:
-    from .runconfig import parse_config
-
-    world = dict(QUICK_WORLD if args.quick else DEMO_WORLD, seed=args.seed)
-    epochs = args.epochs or (QUICK_EPOCHS if args.quick else DEMO_EPOCHS)
-    raw = {"data": {"synthetic": world},
-           "training": {"epochs": epochs, "seed": args.seed,
-                        **({} if args.quick else DEMO_TRAINING)},
-           "output": {"directory": str(Path(args.output).resolve())}}
-    config = parse_config(raw, source="demo")
-    folder = prepare_folder(Path(config.output["directory"]), args.overwrite)
-    started = time.perf_counter()
-    result = run_job(config, folder, overwrite=args.overwrite, quiet=quiet, figure=True,
-                  title=f"xdifferland demo ({'quick, ' if args.quick else ''}{epochs} epochs)")
-    print_summary(result, folder, time.perf_counter() - started)
-    if not args.quick:
-        print(f"\nRe-run it from its configuration: xdifferland fit {folder / 'config.toml'} "
-              "-o OTHER_FOLDER")
-
-
-def _cmd_fit(args, *, quiet: bool) -> None:
-    from .runconfig import load_config, open_data
-
-    config = load_config(args.config, output=args.output)
-    folder = Path(config.output["directory"])
-    checkpoint = folder / "checkpoints" / "checkpoint.npz"
-    if args.resume and not (args.overwrite or args.check):
-        if finished := finished_run(folder, config.fit.epochs):  # nothing to continue
-            print(finished)
-            return
-    if args.resume and not checkpoint.exists():
-        raise FileNotFoundError(f"--resume: no checkpoint at {checkpoint}")
-    if args.check:
-        with Step("opening the data to validate it"):
-            ds, _ = open_data(config.data)
-            report = ds.differland.validate(config.data.get("roles") or None)
-        print(f"{config.source}: configuration OK")
-        print(report if not getattr(report, "ok", True) else "data: no problems found")
-        if not getattr(report, "ok", True):
-            raise _UserError(f"the data have {len(report)} problem(s); see the list above")
-        return
-    prepare_folder(folder, args.overwrite, resume=args.resume)
-    started = time.perf_counter()
-    result = run_job(config, folder, overwrite=args.overwrite or args.resume, quiet=quiet,
-                  figure=False, resume=checkpoint if args.resume else None)
-    print_summary(result, folder, time.perf_counter() - started)
-
-
-def _cmd_simulate(args, *, quiet: bool) -> None:
-    from .engine.outputs import resolve_outputs
-
-    out = Path(args.output)
-    refuse_file(out, args.overwrite)
-    if args.parameters:
-        refuse_file(Path(args.parameters), args.overwrite)
-    if args.cmip:
-        from .io.cmip import CMIP_OUTPUTS, to_cmip
-
-        refuse_file(Path(args.cmip) / "models.csv", args.overwrite)
-    outputs = list(CMIP_OUTPUTS) if args.cmip else None
-    if args.outputs:
-        names = [n.strip() for n in args.outputs.split(",") if n.strip()]
-        outputs = "all" if names == ["all"] else list(resolve_outputs(names))
-    model = _load_model(args.model)
-    ds = open_cli_data(args, predictors=model.predictors)
-    roles = _roles(args.role)
-    with Step(f"simulating {args.outputs or 'the default outputs'}"):
-        kwargs = {"mass_conserving": True} if args.mass_conserving else {}
-        result = model.simulate(ds, outputs, roles=roles, **kwargs)
-        if "member" in result.dims:  # an ensemble: its mean is the prediction
-            result = _member_mean(result)
-        _write(result, out, args.overwrite)
-    if args.parameters:
-        with Step("predicting parameter maps"):
-            params = model.parameters(ds, roles=roles)
-            params = _member_mean(params) if "member" in params.dims else params
-            _write(params, Path(args.parameters), args.overwrite)
-    if args.cmip:
-        with Step(f"writing CMIP files to {args.cmip}"):
-            table = to_cmip(result, args.cmip, overwrite=args.overwrite)
-        print(f"CMIP files: {args.cmip}  (model table for ILAMB: {table})")
-    print(f"simulation: {out}  ({', '.join(result.data_vars)}; dims {dict(result.sizes)})")
-    if args.parameters:
-        print(f"parameters: {args.parameters}")
-
-
-def _cmd_evaluate(args, *, quiet: bool) -> None:
-    if args.output:
-        refuse_file(Path(args.output), args.overwrite)
-    model = _load_model(args.model)
-    ds = open_cli_data(args, predictors=model.predictors)
-    ensemble = not hasattr(model, "split_mask")
-    with Step(f"evaluating on the {args.split or 'default'} split"):
-        kwargs = {"mean": True} if ensemble else {}
-        skill = model.evaluate(ds, args.split, warmup_months=args.warmup_months,
-                               roles=_roles(args.role), **kwargs)
-    split = skill.attrs.get("split", args.split)
-    table = metrics_table(skill)
-    if args.json:
-        print(json.dumps({"split": split, "warmup_months": args.warmup_months,
-                          **({"members": len(model)} if ensemble else {}),
-                          "metrics": table}, indent=2))
-    else:
-        what = f", mean of {len(model)} members" if ensemble else ""
-        print(f"Skill on the {split} split ({skill.attrs.get('n_locations', '?')} locations,"
-              f" first {args.warmup_months} months left out{what}):")
-        print(format_table(table))
-    if args.output:
-        _write(skill, Path(args.output), args.overwrite)
-        if not args.json:
-            print(f"metrics: {args.output}")
-
-
-def _cmd_validate(args, *, quiet: bool) -> None:
-    ds = open_cli_data(args)
-    report = ds.differland.validate(_roles(args.role))
-    if getattr(report, "ok", True):
-        print("no problems found")
-        return
-    print(report)
-    raise _UserError(f"the data have {len(report)} problem(s); see the list above")
-
-
-# --- helpers -------------------------------------------------------------------------------------
-
-def _load_model(path: str):
-    """A model file, or an ensemble folder (holding ensemble.json)."""
-    import xdifferland
-    from .ensemble_files import INDEX_FILE
-
-    if not Path(path).exists():
-        raise FileNotFoundError(f"model file not found: {path}")
-    if Path(path).is_dir():
-        with Step(f"loading the ensemble {path}"):
-            if not (Path(path) / INDEX_FILE).is_file():
-                raise FileNotFoundError(f"{path} is a folder without {INDEX_FILE}: give a model "
-                                        "file (model.npz) or a folder written by Ensemble.save")
-            return xdifferland.load_ensemble(path)
-    with Step(f"loading the model {path}"):
-        return xdifferland.load_model(path)
-
-
-def _member_mean(ds):
-    from .ensemble import ensemble_mean
-
-    out = ensemble_mean(ds).drop_vars(["seed", "loss"], errors="ignore")
-    out.attrs["ensemble_members"] = int(ds.sizes["member"])
-    return out
-
-
-def _roles(items: list[str]) -> dict | None:
-    roles = {}
-    for item in items:
-        name, sep, target = item.partition("=")
-        if not sep or not name or not target:
-            raise _UserError(f"--role {item!r}: write it as NAME=VARIABLE, e.g. t_min=tmn")
-        roles[name.strip()] = target.strip()
-    return roles or None
-
-
-def _write(ds, path: Path, overwrite: bool) -> Path:
-    import xdifferland
-
-    if str(path).rstrip("/").endswith(".zarr"):
-        return xdifferland.to_zarr(ds, path, overwrite=overwrite)
-    return xdifferland.to_netcdf(ds, path, overwrite=overwrite)
 
 
 def run() -> None:  # pragma: no cover - console-script convenience

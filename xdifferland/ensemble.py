@@ -31,8 +31,8 @@ import numpy as np
 import xarray as xr
 
 from .ensemble_files import read_index, save_members
+from .ensemble_stats import ensemble_mean, ensemble_spread
 from .model import DifferLandModel
-from .registry import DAYS_PER_YEAR, PHENOLOGY_DAYS
 from .simulation import prepare_dataset
 from .tasks import run_tasks
 from .training import FitConfig
@@ -81,53 +81,6 @@ def bootstrap_patches(train: Sequence[int], seed: int) -> tuple[np.ndarray, np.n
     train = np.asarray(train)
     draw = np.random.default_rng([int(seed), 0xB007]).choice(train, size=len(train), replace=True)
     return np.unique(draw, return_counts=True)
-
-
-def ensemble_mean(obj, dim: str = "member"):
-    """Mean over members (phenology days are taken modulo 365.25 first).
-
-    Examples
-    --------
-    >>> da = xr.DataArray([1.0, 3.0], dims="member")
-    >>> float(ensemble_mean(da))
-    2.0
-    """
-    return _relabel(_wrap_days(obj).mean(dim, keep_attrs=True), "ensemble mean of ",
-                    keep_standard_name=True)
-
-
-def ensemble_spread(obj, dim: str = "member"):
-    """Sample standard deviation over members (``ddof=1``; phenology days modulo 365.25).
-
-    Examples
-    --------
-    >>> float(ensemble_spread(xr.DataArray([1.0, 3.0], dims="member")))
-    1.4142135623730951
-    """
-    return _relabel(_wrap_days(obj).std(dim, ddof=1 if obj.sizes[dim] > 1 else 0,
-                                        keep_attrs=True),
-                    "ensemble standard deviation of ", keep_standard_name=False)
-
-
-def _wrap_days(obj):
-    # attributes set explicitly: whether arithmetic keeps them depends on the xarray version
-    def wrap(da):
-        return (da % DAYS_PER_YEAR).assign_attrs(da.attrs)
-
-    if isinstance(obj, xr.Dataset):
-        return obj.assign({n: wrap(obj[n]) for n in PHENOLOGY_DAYS if n in obj})
-    return wrap(obj) if obj.name in PHENOLOGY_DAYS else obj
-
-
-def _relabel(obj, prefix: str, keep_standard_name: bool):
-    """Member statistics named for what they are; a spread is not the quantity's standard name."""
-    arrays = obj.data_vars.values() if isinstance(obj, xr.Dataset) else [obj]
-    for da in arrays:
-        if "long_name" in da.attrs:
-            da.attrs["long_name"] = prefix + da.attrs["long_name"]
-        if not keep_standard_name:
-            da.attrs.pop("standard_name", None)
-    return obj
 
 
 @dataclass(frozen=True)

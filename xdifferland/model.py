@@ -27,105 +27,14 @@ from .training.checkpoint import ModelFileError, flatten, unflatten, write_array
 from .training.config import FitConfig
 from .training.data import patch_ids
 from .training.model_file import manifest, read_model
+from .prediction_inputs import (PREDICTION_SKIPS, ExtrapolationWarning, check_range,
+                                encode_categories, extrapolation_score, location_labels,
+                                pixel_labels, training_categories)
 
 __all__ = ["DifferLandModel", "ExtrapolationWarning", "extrapolation_score", "load_model",
            "training_categories"]
 
 _BLOCK = 65536  # pixels per network evaluation
-EXTRAPOLATION = ("warn", "clip", "allow")
-#: Validation checks skipped on data a model predicts for: a predictor constant over the new
-#: locations is fine (the standardization is the model's); observations' coverage is irrelevant.
-PREDICTION_SKIPS = ("overlap", "constant_predictors")
-
-
-class ExtrapolationWarning(UserWarning):
-    """Predictors of some locations lie outside the range the model was trained on."""
-
-
-def extrapolation_score(standardization: Standardization, x: np.ndarray) -> np.ndarray:
-    """``(P,)``: how far each location's predictors lie beyond the training range, in training
-    standard deviations (the largest over the predictors; 0 inside the range, NaN for models
-    saved before the range was recorded)."""
-    if standardization.lower is None:
-        return np.full(len(x), np.nan)
-    beyond = np.maximum(standardization.lower - x, x - standardization.upper)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.where(np.isfinite(standardization.std), beyond / standardization.std, 0.0)
-    return np.clip(np.nan_to_num(score, nan=0.0), 0.0, None).max(axis=1, initial=0.0)
-
-
-def _check_range(standardization: Standardization, x: np.ndarray, valid: np.ndarray,
-                 extrapolation: str, labels: Sequence[str] | None = None) -> None:
-    """Warn, naming each predictor, how many locations and how far, when ``x`` leaves the
-    training range (by more than 0.1 training standard deviations)."""
-    if extrapolation not in EXTRAPOLATION:
-        raise ValueError(f"extrapolation={extrapolation!r}; choose one of {EXTRAPOLATION}")
-    if extrapolation != "warn":
-        return
-    outside = standardization.outside_range(x) & valid[:, None]
-    if not outside.any():
-        return
-    lines = []
-    columns = np.flatnonzero(outside.any(axis=0))
-    score = extrapolation_score(standardization, x)
-    for k in columns[:5]:
-        values, n = x[valid, k], int(outside[:, k].sum())
-        lines.append(f"{standardization.names[k]}: {n} location{'s' * (n != 1)}, "
-                     f"{values.min():.4g} to {values.max():.4g} vs trained "
-                     f"{standardization.lower[k]:.4g} to {standardization.upper[k]:.4g}")
-    if len(columns) > 5:
-        lines.append(f"and {len(columns) - 5} more predictors")
-    where = ""
-    if labels is not None:
-        worst = [i for i in np.argsort(-score) if outside[i].any()][:5]
-        where = " Furthest: " + ", ".join(f"{labels[i]} ({score[i]:.2g})" for i in worst) + "."
-    warnings.warn(
-        f"{int(outside.any(axis=1).sum())} of {int(valid.sum())} locations have predictors "
-        f"outside the training range (up to {np.nanmax(score[valid]):.3g} training standard "
-        "deviations beyond it; the result's 'extrapolation' variable gives it per location), "
-        "so their parameters are extrapolated by the network ("
-        + "; ".join(lines) + ")." + where + " Pass extrapolation='clip' to hold them at the "
-        "edge of the range, or extrapolation='allow' to silence this.", ExtrapolationWarning,
-        stacklevel=3)
-
-
-def training_categories(ds: xr.Dataset) -> dict[str, list[str]]:
-    """The categories a Dataset's locations carry (its IGBP classes), stored in a fitted model
-    so that prediction encodes new data the same way and reports classes it never saw."""
-    if "igbp" not in ds.variables:
-        return {}
-    return {"igbp": sorted({str(c) for c in np.asarray(ds["igbp"].values).ravel()})}
-
-
-def _encode_categories(ds: xr.Dataset, predictors: Sequence[str],
-                       categories: Mapping) -> tuple[xr.Dataset, list[str]]:
-    """``ds`` with the model's predictors that are encodings of the IGBP class added where it
-    lacks them (a one-hot PFT column no location has is all zero; ``woody``, ``forest``, ... as
-    :func:`~xdifferland.experiments.loso.add_site_climate` derives them), and the IGBP classes
-    of ``ds`` the model never saw in training."""
-    missing = [p for p in predictors if p not in ds.variables]
-    if "igbp" not in ds.variables:
-        return ds, []
-    from .contract.declare import PREDICTOR_GROUPS
-    from .experiments.loso import add_site_climate
-    from .experiments.sites import IGBP_TO_PFT
-
-    classes = np.asarray(ds["igbp"].values).astype(str)
-    dims = ds["igbp"].dims
-    added = {}
-    for name in missing:
-        if name in PREDICTOR_GROUPS["PFT"]:
-            onehot = np.vectorize(lambda c: IGBP_TO_PFT.get(c) == name, otypes=[float])(classes)
-            added[name] = (dims, onehot, {"units": "1", "long_name": f"{name} (IGBP one-hot)"})
-    derived = {"moisture_index", "forest", "tree_cover", "woody", "evergreen"}
-    if set(missing) & derived:
-        climate = add_site_climate(ds)
-        added |= {n: climate[n] for n in set(missing) & derived}
-    seen = categories.get("igbp")
-    unseen = sorted(set(classes.ravel()) - set(seen)) if seen is not None else []
-    return (ds.assign(added) if added else ds), unseen
-
-
 @dataclass(frozen=True)
 class DifferLandModel:
     """A trained environment → parameter mapping with everything needed to apply it.
@@ -164,8 +73,8 @@ class DifferLandModel:
                       # categories encoded at training (IGBP classes), see parameters()
                       **({"categories": dict(categories)} if categories else {}),
                       # sites trained on (a site list is one patch: its splits are by name)
-                      **({"locations": _location_labels(data)}
-                         if patch_variable is None and _location_labels(data) else {})})
+                      **({"locations": location_labels(data)}
+                         if patch_variable is None and location_labels(data) else {})})
 
     def __repr__(self) -> str:
         return (f"<DifferLandModel: {len(self.predictors)} predictors, "
@@ -203,7 +112,7 @@ class DifferLandModel:
         >>> model.parameters(ds)["canopy_efficiency"].dims
         ('lat', 'lon')
         """
-        ds, unseen = _encode_categories(ds, self.predictors, self.metadata.get("categories", {}))
+        ds, unseen = encode_categories(ds, self.predictors, self.metadata.get("categories", {}))
         if unseen and extrapolation == "warn":
             trained = ", ".join(self.metadata["categories"]["igbp"])
             warnings.warn(f"IGBP class(es) {', '.join(unseen)} of this Dataset were not among the "
@@ -228,8 +137,8 @@ class DifferLandModel:
         latitude = handoff.stack_pixels(
             prepared.inputs["latitude"].broadcast_like(template), spatial).values
         valid = np.isfinite(x).all(axis=1) & handoff.stack_pixels(template, spatial).values
-        _check_range(self.standardization, x, valid, extrapolation,
-                     _pixel_labels(template, spatial))
+        check_range(self.standardization, x, valid, extrapolation,
+                     pixel_labels(template, spatial))
         score = np.where(valid, extrapolation_score(self.standardization,
                                                     np.where(valid[:, None], x, 0.0)), np.nan)
         z, zh = self.standardization.apply(np.where(valid[:, None], x, self.standardization.mean),
@@ -377,26 +286,6 @@ class DifferLandModel:
 def load_model(path: str | Path) -> DifferLandModel:
     """Load a :class:`DifferLandModel` saved with :meth:`DifferLandModel.save`."""
     return DifferLandModel.load(path)
-
-
-def _location_labels(data) -> list[str] | None:
-    """Names of a site list's training locations (None on a grid or for unnamed locations)."""
-    if len(data.spatial_dims) != 1 or {"lat", "lon"} <= set(data.spatial_dims):
-        return None
-    index = data.pixel_index
-    dim = data.spatial_dims[0]
-    values = index[dim].values if dim in index.coords else index.values
-    labels = [v[0] if isinstance(v, tuple) else v for v in np.asarray(values).tolist()]
-    if not labels or len(labels) > 100_000 or not all(isinstance(v, str) for v in labels):
-        return None
-    return sorted(labels)
-
-
-def _pixel_labels(template: xr.DataArray, spatial) -> list[str] | None:
-    """Names of a site list's locations, in stacked order (None on a grid)."""
-    if len(spatial) != 1 or spatial[0] not in template.coords:
-        return None
-    return [str(v) for v in template[spatial[0]].values]
 
 
 def _predict(weights, network: NetworkConfig, predictors, hemisphere):

@@ -11,7 +11,7 @@ import xarray as xr
 import yaml
 
 import xdifferland
-from xdifferland import cli
+from xdifferland import cli, cli_commands
 from xdifferland.datasets import synthetic_world
 from xdifferland.io.cmip import CMIP_OUTPUTS, CMIP_TABLE, cmip_dataset, to_cmip
 from xdifferland.io.ilamb import REFERENCES, write_ilamb_references
@@ -182,8 +182,8 @@ def test_simulate_cli_writes_cmip(tmp_path, monkeypatch, capsys):
             asked["outputs"] = outputs
             return make_simulation(outputs)
 
-    monkeypatch.setattr(cli, "_load_model", lambda path: Model())
-    monkeypatch.setattr(cli, "open_cli_data", lambda args, **kwargs: None)
+    monkeypatch.setattr(cli_commands, "_load_model", lambda path: Model())
+    monkeypatch.setattr(cli_commands, "open_cli_data", lambda args, **kwargs: None)
     out, folder = tmp_path / "sim.nc", tmp_path / "cmip"
     argv = ["--quiet", "simulate", "model.npz", "data.nc", "-o", str(out), "--cmip", str(folder)]
     assert cli.main(argv) == 0
