@@ -37,7 +37,8 @@ class DifferLandAccessor:
         return validate(self._ds, roles, **kwargs)
 
     def canonical(self, roles=None):
-        """The Dataset with canonical names and units; see :func:`xdifferland.to_canonical`."""
+        """The Dataset with canonical names, units and axes; see
+        :func:`xdifferland.to_canonical_units` and :mod:`xdifferland.contract`."""
         from .simulation import prepare_dataset
 
         return prepare_dataset(self._ds, roles).data
