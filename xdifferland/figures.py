@@ -6,7 +6,28 @@ from pathlib import Path
 
 from .io.atomic import atomic_open
 
-__all__ = ["summary_figure"]
+__all__ = ["pretty_units", "summary_figure"]
+
+
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def pretty_units(units: str) -> str:
+    """UDUNITS units for an axis label: exponents as superscripts, ``1`` as no units.
+
+    Examples
+    --------
+    >>> pretty_units("g m-2 d-1"), pretty_units("m2 g-1"), pretty_units("1")
+    ('g m⁻² d⁻¹', 'm² g⁻¹', '')
+    """
+    if str(units).strip() in ("1", ""):
+        return ""
+    parts = []
+    for token in str(units).split():
+        head = token.rstrip("-0123456789")
+        power = token[len(head):]
+        parts.append(head + power.translate(_SUPERSCRIPT) if head and power else token)
+    return " ".join(parts)
 
 
 def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, title: str = "",
@@ -33,18 +54,20 @@ def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, titl
                                  shading="nearest", cmap="viridis")
         _outline_patches(ax_map, test, model.config.patch_size)
         ax_map.set(xlabel="longitude (°E)", ylabel="latitude (°N)", aspect="equal")
-        fig.colorbar(mesh, ax=ax_map, label=f"{field.attrs.get('units', '')}")
+        fig.colorbar(mesh, ax=ax_map, label=pretty_units(field.attrs.get("units", "")))
         ax_map.set_title(f"Fitted {parameter.replace('_', ' ')}\n(test patches outlined)")
     else:
         values = field.values.ravel()
         ax_map.hist(values[np.isfinite(values)], bins=30, color="tab:green")
-        ax_map.set(xlabel=f"{parameter} ({field.attrs.get('units', '')})", ylabel="locations",
+        ax_map.set(xlabel=f"{parameter} ({pretty_units(field.attrs.get('units', ''))})",
+                   ylabel="locations",
                    title=f"Fitted {parameter.replace('_', ' ')}")
 
-    # 2. observed vs simulated LAI on the test patches
+    # 2. observed vs simulated LAI on the test patches, after the warm-up the NSE leaves out
     if "lai" in ds and simulation is not None and "lai" in simulation:
-        obs = ds["lai"].where(test).values.ravel()
-        sim = simulation["lai"].where(test).values.ravel()
+        warmup = int(skill.attrs.get("warmup_steps", 0)) if skill is not None else 0
+        obs = ds["lai"].where(test).isel(time=slice(warmup, None)).values.ravel()
+        sim = simulation["lai"].where(test).isel(time=slice(warmup, None)).values.ravel()
         ok = np.isfinite(obs) & np.isfinite(sim)
         ax_scatter.scatter(obs[ok], sim[ok], s=4, alpha=0.35, color="tab:blue", linewidths=0)
         top = float(np.nanmax([obs[ok].max(initial=0), sim[ok].max(initial=0)])) * 1.05 or 1
@@ -54,7 +77,8 @@ def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, titl
             nse = f", NSE = {float(skill['nse'].sel(variable='lai')):.2f}"
         ax_scatter.set(xlabel="observed LAI (m² m⁻²)", ylabel="simulated LAI (m² m⁻²)",
                        xlim=(0, top), ylim=(0, top),
-                       title=f"LAI on the test patches\n({ok.sum()} observations{nse})")
+                       title=f"LAI on the test patches, after a {warmup}-step warm-up\n"
+                             f"({ok.sum()} observations{nse})")
         ax_scatter.legend(loc="upper left")
     else:
         ax_scatter.text(0.5, 0.5, "no LAI observations", ha="center", va="center")
