@@ -198,7 +198,7 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     >>> ds, _ = synthetic_world(seed=0)
     >>> out = xdifferland.simulate(ds, xdifferland.default_parameters(like=ds), ["gpp", "lai"])
     >>> out["gpp"].dims, out["gpp"].attrs["units"]
-    (('time', 'lat', 'lon'), 'g/m**2/day')
+    (('time', 'lat', 'lon'), 'g m-2 d-1')
     """
     names = resolve_outputs(DEFAULT_OUTPUTS if outputs is None else outputs)
     prepared, arrays = engine_arrays(ds, parameters, roles=roles, mask=mask,

@@ -257,7 +257,7 @@ def synthetic_world(
     >>> dict(ds.sizes)
     {'time': 60, 'lat': 16, 'lon': 20}
     >>> ds["lai"].attrs["units"], truth["canopy_efficiency"].attrs["units"]
-    ('m**2/m**2', 'g/m**2/day')
+    ('1', 'g/m**2/day')
     >>> bool((ds["burned_area"] >= 0).all())
     True
     """
