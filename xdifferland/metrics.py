@@ -105,7 +105,7 @@ def _is_water(name: str) -> bool:
         return False
 
 
-def _in_units_of(simulated: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:
+def in_units_of(simulated: xr.DataArray, observed: xr.DataArray) -> xr.DataArray:
     """``simulated`` in the observed units, when both declare units (pint, water mass = depth).
 
     Raises a ValueError naming both units when they are not convertible.
@@ -145,7 +145,7 @@ def _prepare(observed, simulated, time_dim, spatial_dims, warmup):
     if not isinstance(warmup, (int, np.integer)) or isinstance(warmup, bool) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
 
-    simulated = _in_units_of(simulated, observed)
+    simulated = in_units_of(simulated, observed)
     obs, sim = xr.align(observed, simulated.transpose(*observed.dims), join="inner")
     obs, sim = obs.isel({time_dim: slice(warmup, None)}), sim.isel({time_dim: slice(warmup, None)})
     if obs.sizes[time_dim] == 0:

@@ -121,9 +121,9 @@ def site_comparison(simulated: xr.DataArray, observed: xr.DataArray, *,
     >>> float(res.r), int(res.n_sites)
     (1.0, 3)
     """
-    from ..metrics import _in_units_of
+    from ..metrics import in_units_of
 
-    simulated = _in_units_of(simulated, observed)
+    simulated = in_units_of(simulated, observed)
     simulated, observed = xr.align(simulated, observed, join="inner")
     both = simulated.notnull() & observed.notnull()
     spatial = [d for d in observed.dims if d != time_dim]

@@ -138,14 +138,14 @@ def _median_step(days: np.ndarray) -> float | None:
     return float(np.median(np.diff(days))) if days.size >= 2 else None
 
 
-def _misaligned(name: str, canonical: str, times: np.ndarray, forcing: np.ndarray,
+def _misaligned(name: str, canonical: str, times: np.ndarray, forcing_times: np.ndarray,
                 observed: np.ndarray) -> Problem:
     """Why the steps where ``canonical`` is observed are not the forcing's, and what to do."""
-    days = _as_days(np.concatenate([forcing, times[observed]]))
-    f_days, o_days = days[:forcing.size], days[forcing.size:]
+    days = _as_days(np.concatenate([forcing_times, times[observed]]))
+    f_days, o_days = days[:forcing_times.size], days[forcing_times.size:]
     f_step, o_step = _median_step(f_days), _median_step(o_days)
     own = times[observed]
-    start, end = label(forcing[0]), label(forcing[-1])
+    start, end = label(forcing_times[0]), label(forcing_times[-1])
     extra = int(np.sum(~np.isin(o_days, f_days)))
     outside = (o_days < f_days[0]) | (o_days > f_days[-1])
     on_steps = np.isin(o_days[~outside], f_days).all()

@@ -22,7 +22,7 @@ import xarray as xr
 
 from ..contract.axes import find_axes
 from ..errors import DataError
-from .conventions import _is_grid, cell_area
+from .conventions import is_grid, cell_area
 
 __all__ = ["for_file", "netcdf_encoding"]
 
@@ -71,7 +71,7 @@ def with_cell_measures(ds: xr.Dataset) -> xr.Dataset:
     """
     wanted = any("area: cell_area" in str(v.attrs.get("cell_measures", ""))
                  for v in ds.data_vars.values())
-    if not wanted or "cell_area" in ds.variables or not _is_grid(ds):
+    if not wanted or "cell_area" in ds.variables or not is_grid(ds):
         return ds
     return ds.assign(cell_area=cell_area(ds["lat"], ds["lon"]).variable)
 

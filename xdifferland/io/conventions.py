@@ -253,7 +253,7 @@ def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
         # as a bare variable: a DataArray's own ``time`` coordinate would replace ours
         out = out.assign_coords(time_bnds=time_bounds(out["time"]).variable)
         out.variables["time"].attrs["bounds"] = "time_bnds"
-    if _is_grid(out):
+    if is_grid(out):
         for name in out.data_vars:
             if {"lat", "lon"} <= set(out[name].dims):
                 out.variables[name].attrs["cell_measures"] = "area: cell_area"
@@ -274,6 +274,6 @@ def _is_datetime(time: xr.DataArray) -> bool:
     return time.dtype.kind in "MO"
 
 
-def _is_grid(ds: xr.Dataset) -> bool:
+def is_grid(ds: xr.Dataset) -> bool:
     """A lat/lon grid whose cells have a size (at least two centres along each axis)."""
     return all(d in ds.dims and d in ds.coords and ds.sizes[d] >= 2 for d in ("lat", "lon"))
