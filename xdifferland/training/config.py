@@ -58,6 +58,13 @@ class FitConfig:
     #: initialization starts below the wilting point (:func:`xdifferland.network.water_start`)
     water_start: str = "published"
     network: NetworkConfig = field(default_factory=NetworkConfig)
+    #: What a diverging run does (:mod:`xdifferland.training.divergence`): "warn" finishes it and
+    #: warns, "stop" ends it at the epoch a rule fires, "ignore" does neither; the model records
+    #: the verdict in every mode (``model.converged``, ``model.convergence``).
+    divergence: str = "warn"
+    #: Consecutive epochs of a rising training loss, or of one above its start, that count as
+    #: divergence (dev evaluations: ``ceil(patience / eval_every)``, at least 2).
+    divergence_patience: int = 10
 
     def __post_init__(self):
         problems = []
@@ -103,6 +110,14 @@ class FitConfig:
         for name in ("steps_per_call", "eval_every", "checkpoint_every"):
             if not (isinstance(getattr(self, name), int) and getattr(self, name) >= 1):
                 problems.append(f"{name}={getattr(self, name)!r}: use an integer >= 1")
+        from .divergence import DIVERGENCE_MODES
+
+        if self.divergence not in DIVERGENCE_MODES:
+            problems.append(f"divergence={self.divergence!r}: use one of "
+                            f"{', '.join(map(repr, DIVERGENCE_MODES))}")
+        if not (isinstance(self.divergence_patience, int) and self.divergence_patience >= 1):
+            problems.append(f"divergence_patience={self.divergence_patience!r}: use an integer "
+                            ">= 1 (epochs)")
         if problems:
             raise ValueError("invalid training settings:\n- " + "\n- ".join(problems))
         object.__setattr__(self, "patch_size", tuple(float(x) for x in self.patch_size))
