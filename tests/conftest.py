@@ -52,6 +52,30 @@ def x64():
 
 
 @pytest.fixture
+def save_figure(request):
+    """``save_figure(fig, name)``: draw ``fig`` and, where ``XDIFFERLAND_FIGURE_DIR`` is set,
+    write it there as ``<test module>-<name>.png`` (CI keeps that folder as an artifact, so the
+    figures the tests check can be looked at). Returns the path, or None without the variable.
+    Figures drawn through pyplot are closed after the test."""
+    folder = os.environ.get("XDIFFERLAND_FIGURE_DIR")
+    module = request.module.__name__.rsplit(".", 1)[-1]
+
+    def save(fig, name: str):
+        fig.canvas.draw()  # the text positions the test checks are those of the drawn figure
+        if not folder:
+            return None
+        path = Path(folder) / f"{module}-{name}.png"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fig.savefig(path, dpi=100)
+        return path
+
+    yield save
+    import matplotlib.pyplot as plt
+
+    plt.close("all")
+
+
+@pytest.fixture
 def rng():
     """A seeded NumPy generator."""
     return np.random.default_rng(20241114)

@@ -6,10 +6,13 @@ headless (``matplotlib.use("Agg")``) and in notebooks alike.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import xarray as xr
+
+from ..plot_labels import axis_label, quantity_name, wrap_label as _wrap
+from .biplot import pca_biplot
 
 __all__ = [
     "dominant_group_map",
@@ -52,8 +55,8 @@ def _map(ax, da: xr.DataArray, title: str, **kwargs):
                          shading="auto", **extra, **kwargs)
     ax.set_title(title, fontsize=9)
     if not hasattr(ax, "coastlines"):
-        ax.set_xlabel("longitude (°E)")
-        ax.set_ylabel("latitude (°N)")
+        ax.set_xlabel(axis_label(name="lon"))
+        ax.set_ylabel(axis_label(name="lat"))
     return mesh
 
 
@@ -75,8 +78,8 @@ def parameter_maps(parameters: xr.Dataset, names: Sequence[str] | None = None, *
     fig, axes = _figure(len(names), geographic=True)
     for ax, name in zip(axes, names):
         mesh = _map(ax, parameters[name], name, cmap=cmap)
-        units = parameters[name].attrs.get("units", "")
-        fig.colorbar(mesh, ax=ax, shrink=0.8, label=units)
+        label = _wrap(axis_label(parameters[name], name=name))
+        fig.colorbar(mesh, ax=ax, shrink=0.8, label=label)
     fig.tight_layout()
     return fig
 
@@ -103,7 +106,10 @@ def partition_bars(parts: xr.DataArray, *, dim: str = "component", across: str |
         height = parts.sel({dim: component}).values
         ax.bar(labels, height, bottom=bottom, label=str(component))
         bottom = bottom + height
-    ax.set_ylabel("contribution to the score")
+    # the partitioned score (its long_name, e.g. "NSE of LAI") and its units where it has them
+    ax.set_ylabel(axis_label(parts, name=str(parts.name) if parts.name is not None else None,
+                             quantity="contribution to the "
+                                      + str(parts.attrs.get("long_name", "score"))))
     ax.legend(fontsize=8, frameon=False)
     fig.tight_layout()
     return fig
@@ -141,64 +147,71 @@ def dominant_group_map(parts: xr.DataArray, *, dim: str = "component",
 
 
 def shap_dependence(result: xr.Dataset, predictors: Sequence[str] | str | None = None, *,
-                    fits: dict | None = None, top: int = 3):
+                    fits: dict | None = None, top: int = 3,
+                    units: Mapping[str, str] | None = None):
     """SHAP value vs feature value for the top predictors, with the fitted functional form.
 
-    ``fits`` maps predictor → :func:`~xdifferland.analysis.shap_analysis.functional_form`
-    result; missing fits are computed.
+    Parameters
+    ----------
+    result : xarray.Dataset
+        The result of :func:`~xdifferland.analysis.shap_analysis.shap_values` (its
+        ``attrs["target"]`` names the explained quantity).
+    predictors : str or sequence of str, optional
+        Predictors to draw, one panel each; default: the ``top`` of
+        :func:`~xdifferland.analysis.shap_analysis.shap_ranking`.
+    fits : dict, optional
+        Predictor → :func:`~xdifferland.analysis.shap_analysis.functional_form` result;
+        missing fits are computed.
+    top : int, default 3
+    units : mapping, optional
+        Units of predictors the package does not declare (declared ones, and ``latitude``, are
+        labelled with their canonical units, the units ``shap_values`` feeds the network).
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Panels labelled ``<predictor> (<units>)`` and ``SHAP value of <target> (<units>)``,
+        with at most 5 ticks on each axis so that tick labels never overlap.
+
+    Examples
+    --------
+    >>> import matplotlib; matplotlib.use("Agg")
+    >>> x = np.random.default_rng(0).normal(size=(50, 1)) * 10 + 15
+    >>> res = xr.Dataset({"shap": (("sample", "predictor"), 0.1 * x - 1.5),
+    ...                   "feature_value": (("sample", "predictor"), x)},
+    ...                  coords={"predictor": ["mean_annual_temperature"]},
+    ...                  attrs={"target": "canopy_efficiency"})
+    >>> ax = shap_dependence(res).axes[0]
+    >>> print(ax.get_xlabel(), ax.get_ylabel(), sep="; ")
+    mean annual air temperature (°C); SHAP value of canopy efficiency
+    (g C m⁻² d⁻¹)
     """
+    from matplotlib.ticker import MaxNLocator
+
     from .shap_analysis import functional_form, shap_ranking
 
     if predictors is None:
         predictors = [str(p) for p in shap_ranking(result)["predictor"].values[:top]]
     predictors = [predictors] if isinstance(predictors, str) else list(predictors)
     fits = dict(fits or {})
+    units = dict(units or {})
+    target = str(result.attrs.get("target", "target"))
+    y_label = _wrap(axis_label(name=target, quantity=f"SHAP value of {quantity_name(target)}"))
     fig, axes = _figure(len(predictors))
     for ax, name in zip(axes, predictors):
         x = result["feature_value"].sel(predictor=name).values
         y = result["shap"].sel(predictor=name).values
-        ax.scatter(x, y, s=6, alpha=0.5, color="C0")
+        ax.scatter(x, y, s=6, alpha=0.5, color="C0", linewidths=0)
         fit = fits.get(name) or functional_form(result, name)
         ax.plot(fit["grid"].values, fit["curve"].values, color="C3", lw=2,
                 label=f"degree-{fit.attrs['degree']} ridge fit")
         ax.axhline(0.0, color="0.6", lw=0.8)
-        ax.set_xlabel(name)
-        ax.set_ylabel(f"SHAP ({result.attrs.get('target', 'target')})")
+        ax.set_xlabel(_wrap(axis_label(name=name, units=units.get(name))))
+        ax.set_ylabel(y_label)
+        # five ticks at most: wide values (elevation, precipitation) never collide
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=5, min_n_ticks=3))
+        ax.yaxis.set_major_locator(MaxNLocator(nbins=5, min_n_ticks=3))
         ax.legend(fontsize=7, frameon=False)
-    fig.tight_layout()
-    return fig
-
-
-def pca_biplot(pca: xr.Dataset, components: tuple[int, int] = (1, 2), *,
-               max_points: int = 2000, seed: int = 0):
-    """PC scores of the pixels (points) and the parameter loadings (arrows).
-
-    Examples
-    --------
-    >>> import matplotlib; matplotlib.use("Agg")
-    >>> from xdifferland.analysis.pca import parameter_pca
-    >>> rng = np.random.default_rng(0)
-    >>> p = xr.Dataset({k: (("lat", "lon"), rng.random((4, 5))) for k in "abc"})
-    >>> pca_biplot(parameter_pca(p)).axes[0].get_xlabel()[:3]
-    'PC1'
-    """
-    fig, (ax,) = _figure(1)
-    i, j = components
-    scores = pca["scores"].sel(component=[i, j])
-    flat = scores.stack(_p=[d for d in scores.dims if d != "component"]).values.T
-    flat = flat[np.isfinite(flat).all(axis=1)]
-    if len(flat) > max_points:
-        flat = flat[np.random.default_rng(seed).choice(len(flat), max_points, replace=False)]
-    ax.scatter(flat[:, 0], flat[:, 1], s=4, alpha=0.3, color="0.5")
-    scale = np.abs(flat).max() if len(flat) else 1.0
-    for name in pca["parameter"].values:
-        u = float(pca["loadings"].sel(component=i, parameter=name)) * scale
-        v = float(pca["loadings"].sel(component=j, parameter=name)) * scale
-        ax.annotate("", xy=(u, v), xytext=(0, 0), arrowprops={"arrowstyle": "->", "color": "C3"})
-        ax.text(u, v, str(name), fontsize=7, color="C3")
-    ratio = pca["explained_variance_ratio"]
-    ax.set_xlabel(f"PC{i} ({100 * float(ratio.sel(component=i)):.0f} %)")
-    ax.set_ylabel(f"PC{j} ({100 * float(ratio.sel(component=j)):.0f} %)")
     fig.tight_layout()
     return fig
 
