@@ -16,6 +16,12 @@ marker          source
 =============== ====================================================================
 
 Run ``python docs/hooks.py NAME`` to print one table. An unknown marker fails the build.
+
+The same hook fails the build on a page that cites a package name that does not exist
+(``xdifferland.<dotted.name>`` anywhere in the page, code included; checked by import and
+attribute lookup, :func:`xdifferland._docstrings.missing_names`), so a renamed function cannot
+leave a dangling reference behind. The package's docstrings are checked by
+``tests/test_accessor_docs.py``.
 """
 
 from __future__ import annotations
@@ -180,12 +186,19 @@ TABLES = {
 
 
 def on_page_markdown(markdown: str, page=None, **kwargs) -> str:
-    """Replace every ``<!-- table: NAME -->`` line with the generated table."""
+    """Replace every ``<!-- table: NAME -->`` line with the generated table; refuse a page
+    that cites a package name that does not exist."""
+    from xdifferland._docstrings import missing_names
+
+    where = getattr(getattr(page, "file", None), "src_path", "?")
+    missing = missing_names(markdown)
+    if missing:
+        raise ValueError(f"{where}: cites {', '.join(missing)}, which xdifferland does not "
+                         "have; fix the name or remove the reference")
 
     def replace(match: re.Match) -> str:
         name = match.group(1)
         if name not in TABLES:
-            where = getattr(getattr(page, "file", None), "src_path", "?")
             raise ValueError(f"{where}: unknown table marker {name!r}; known: "
                              f"{', '.join(TABLES)}")
         return TABLES[name]()
