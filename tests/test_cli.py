@@ -127,6 +127,20 @@ def test_fit_from_toml(fitted):
         assert set(sim.data_vars) == {"gpp", "lai", "cell_area", "extrapolation"}  # + areas, score
 
 
+@pytest.mark.parametrize(("rate", "code"), [(1e4, 1), (5e-4, 0)])  # diverged, converged
+def test_strict_fails_a_diverged_fit(world_nc, tmp_path, capsys, rate, code):
+    config = tmp_path / "run.toml"
+    config.write_text(_config(world_nc, tmp_path / "out", epochs=2, learning_rate=rate))
+    returned, _, stderr = _run(capsys, "--quiet", "fit", str(config), "--strict")
+    assert returned == code
+    model = xdifferland.load_model(tmp_path / "out" / "model.npz")  # written either way
+    assert model.converged is (code == 0)
+    error = [line for line in stderr.splitlines() if line.startswith("xdifferland: error:")]
+    assert "Traceback" not in stderr and len(error) == code
+    if code:
+        assert "--strict: the fit diverged" in error[0] and "lower learning_rate" in error[0]
+
+
 @pytest.mark.parametrize("edit, named", [
     ({"training": {"epoch": 3}}, ["'epoch'", "[training]", "epochs"]),
     ({"training": {"epochs": "ten"}}, ["[training] epochs", "'ten'", "integer"]),

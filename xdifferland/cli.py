@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
                           "--overwrite is also given, which writes its outputs again")
     fit.add_argument("--check", action="store_true",
                      help="only validate the configuration (and data), then stop")
+    fit.add_argument("--strict", action="store_true",
+                     help="exit with code 1 when the fit diverged (its loss ended above its "
+                          "start, kept rising, or the dev loss did); the outputs are written "
+                          "either way and the model records why (model.convergence)")
     fit.set_defaults(handler=cmd_fit)
 
     sim = commands.add_parser(

@@ -90,6 +90,9 @@ def cmd_fit(args, *, quiet: bool) -> None:
     result = run_job(config, folder, overwrite=args.overwrite or args.resume, quiet=quiet,
                   figure=False, resume=checkpoint if args.resume else None)
     print_summary(result, folder, time.perf_counter() - started)
+    model = result["model"]
+    if args.strict and model.converged is False:
+        raise UserError(f"--strict: {model.convergence} (outputs written to {folder})")
 
 
 def cmd_simulate(args, *, quiet: bool) -> None:

@@ -55,7 +55,8 @@ class DifferLandModel:
     @classmethod
     def from_training(cls, *, weights, config, standardization, data, splits, history,
                       predictors, patch_variable, extra_terms,
-                      categories: Mapping | None = None) -> "DifferLandModel":
+                      categories: Mapping | None = None,
+                      convergence=None) -> "DifferLandModel":
         labels = data.patch_labels
         return cls(
             weights=jax.tree_util.tree_map(np.asarray, weights), config=config,
@@ -70,11 +71,30 @@ class DifferLandModel:
                       # inputs accepted outside their plausible ranges (fit's plausibility=)
                       **({"plausibility_overrides": data.extra["plausibility_overrides"]}
                          if data.extra.get("plausibility_overrides") else {}),
+                      # the verdict of training.divergence, see converged
+                      **({"convergence": convergence.to_dict()} if convergence else {}),
                       # categories encoded at training (IGBP classes), see parameters()
                       **({"categories": dict(categories)} if categories else {}),
                       # sites trained on (a site list is one patch: its splits are by name)
                       **({"locations": location_labels(data)}
                          if patch_variable is None and location_labels(data) else {})})
+
+    @property
+    def converged(self) -> bool | None:
+        """``False`` when training diverged (:mod:`xdifferland.training.divergence`), ``True``
+        when no divergence rule fired, ``None`` for a model that does not record it (files
+        written before the check existed)."""
+        record = self.metadata.get("convergence")
+        return None if not isinstance(record, Mapping) else bool(record.get("converged"))
+
+    @property
+    def convergence(self) -> str:
+        """Why the fit counts as converged or not: the rule that fired, its numbers and what to
+        try; or how the losses went."""
+        record = self.metadata.get("convergence")
+        if not isinstance(record, Mapping):
+            return "not recorded: the model was saved before fits checked their convergence"
+        return str(record.get("reason", ""))
 
     def __repr__(self) -> str:
         return (f"<DifferLandModel: {len(self.predictors)} predictors, "

@@ -67,7 +67,7 @@ def _dev_steps(patience: int, eval_every: int) -> int:
 
 
 def _advice(config) -> str:
-    lower = f"{config.learning_rate / 10:.3g}"
+    lower = f"{config.learning_rate / 10:g}"
     tips = [f"a lower learning_rate (now {config.learning_rate:g}; e.g. {lower})"]
     if config.clip_norm is None:
         tips.append("gradient clipping (clip_norm=1.0)")

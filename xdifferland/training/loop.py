@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
@@ -17,10 +18,12 @@ from .. import parallel
 from ..engine.loss import LossTerm, active_terms, required_outputs
 from ..engine.water_stress import init_water_stress
 from ..network import init_network, water_start
-from .batches import Standardization, epoch_batches, patch_members, stack_batches
+from .batches import Standardization, epoch_batches, patch_members
 from .checkpoint import flatten, unflatten, write_arrays
+from .epochs import _EpochSums, _groups, _running_average  # noqa: F401 (folds.py, tests)
 from .config import FitConfig
 from .data import TrainingData, training_data
+from .divergence import DivergenceWarning, check_convergence, divergence_during
 from .model_file import manifest, read_checkpoint
 from .starts import Run, screen_starts, start_seed
 from .steps import _compiled_steps
@@ -307,6 +310,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                              run.history, config, run.average)
 
     bar = _progress(config.epochs, run.epoch, progress)
+    stopped = None
     while run.epoch < config.epochs:
         if not advance(run):
             run = begin_finite(restart(run.restarts + 1, run.epoch))
@@ -314,13 +318,20 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
             bar.update(run.epoch)
             continue
         _report(bar, run.epoch, run.history)
+        if config.divergence == "stop":
+            stopped = divergence_during(run.history, config)
         if checkpoint is not None and (run.epoch % config.checkpoint_every == 0
-                                       or run.epoch == config.epochs):
+                                       or run.epoch == config.epochs or stopped):
             _save_checkpoint(checkpoint, run.weights, run.opt_state, run.epoch, run.restarts,
                              run.history, config, run.average)
         if callback is not None:
             callback(run.epoch, run.history)
+        if stopped:
+            break
     bar.close()
+    convergence = stopped or check_convergence(run.history, config)
+    if not convergence.converged and config.divergence != "ignore":
+        warnings.warn(convergence.reason, DivergenceWarning, stacklevel=2)
     weights, average, history = run.weights, run.average, run.history
     if average is not None:
         log.info("returning the average of the weights of the last %d epochs",
@@ -330,68 +341,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         standardization=std, data=data,
         splits=splits, history=history, predictors=data.predictor_names,
         patch_variable=patch_variable, extra_terms=tuple(t.name for t in extra_terms),
-        categories=training_categories(ds))
-
-
-def _running_average(average, weights, count: int):
-    """Mean of the epoch-end weights so far: ``count`` is how many, with these, enter it.
-
-    Stochastic weight averaging (Izmailov et al. 2018): the mean of the last epochs' weights
-    lies nearer the centre of the minimum that constant-rate Adam circles around.
-    """
-    if count <= 0:
-        return None
-    if average is None or count == 1:
-        return weights
-    return jax.tree_util.tree_map(lambda a, w: a + (w - a) / count, average, weights)
-
-
-def _groups(batches, size: int):
-    """``(stacked group, count)`` of up to ``size`` consecutive batches, in order.
-
-    A last, shorter group is padded to ``size`` with copies of its last batch (never trained
-    on: the fused steps stop after ``count``), so one compiled program serves every group.
-    """
-    group = []
-    for batch in batches:
-        group.append(batch)
-        if len(group) == size:
-            yield stack_batches(group), size
-            group = []
-    if group:
-        count = len(group)
-        yield stack_batches(group + [group[-1]] * (size - count)), count
-
-
-class _EpochSums:
-    """Sums of the steps' losses, read back a few calls late.
-
-    Reading a call's losses waits for it; reading the one two calls back lets Python build and
-    send the next groups of batches while the device computes (JAX dispatches asynchronously)
-    and keeps at most ``_IN_FLIGHT`` groups queued. The sums run in step order.
-    """
-
-    _IN_FLIGHT = 2
-
-    def __init__(self):
-        self.total, self.terms, self._pending = 0.0, {}, []
-
-    def add(self, losses, terms, count: int) -> None:
-        self._pending.append((losses, terms, count))
-        if len(self._pending) > self._IN_FLIGHT:
-            self._read(*self._pending.pop(0))
-
-    def result(self) -> tuple[float, dict]:
-        while self._pending:
-            self._read(*self._pending.pop(0))
-        return self.total, self.terms
-
-    def _read(self, losses, terms, count: int) -> None:
-        losses, terms = jax.device_get((losses, terms))
-        for k in range(count):  # one step at a time, as the sums of single steps ran
-            self.total += float(losses[k])
-            for name, values in terms.items():
-                self.terms[name] = self.terms.get(name, 0.0) + float(values[k])
+        categories=training_categories(ds), convergence=convergence)
 
 
 def _empty_history() -> dict:
