@@ -71,6 +71,8 @@ def test_undeclared_names_count_as_carbon_only_when_their_long_name_says_so():
     ("gpp", {"units": "g m-2 d-1", "long_name": "gross primary production"},
      "GPP (g C m⁻² d⁻¹)"),
     ("lai", {"units": "m2 m-2"}, "LAI (m² m⁻²)"),
+    ("lai", {"units": "1"}, "LAI (m² m⁻²)"),                 # UDUNITS cancels what LAI is
+    ("sand", {"units": "1"}, "soil sand fraction"),
     ("et", {"units": "kg m-2 d-1"}, "ET (kg m⁻² d⁻¹)"),     # as the data say
     ("et", {"units": "mm/day"}, "ET (mm d⁻¹)"),
     ("canopy_efficiency", {"units": "g m-2 d-1", "long_name": "ACM canopy efficiency (maximum "

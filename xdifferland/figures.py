@@ -5,65 +5,97 @@ from __future__ import annotations
 from pathlib import Path
 
 from .io.atomic import atomic_open
+from .plot_labels import axis_label, unit_label
 
-__all__ = ["pretty_units", "summary_figure"]
-
-
-_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+__all__ = ["pretty_units", "summary_figure", "summary_panels"]
 
 
-def pretty_units(units: str) -> str:
-    """UDUNITS units for an axis label: exponents as superscripts, ``1`` as no units.
-
-    Examples
-    --------
-    >>> pretty_units("g m-2 d-1"), pretty_units("m2 g-1"), pretty_units("1")
-    ('g m⁻² d⁻¹', 'm² g⁻¹', '')
-    """
-    if str(units).strip() in ("1", ""):
-        return ""
-    parts = []
-    for token in str(units).split():
-        head = token.rstrip("-0123456789")
-        power = token[len(head):]
-        parts.append(head + power.translate(_SUPERSCRIPT) if head and power else token)
-    return " ".join(parts)
+#: The units of an axis, as every figure writes them (kept under the name earlier releases used).
+pretty_units = unit_label
 
 
 def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, title: str = "",
                    parameter: str = "canopy_efficiency") -> Path:
-    """Four panels: a parameter map, observed vs simulated LAI on the test patches, the mean
-    seasonal cycle of GPP and LAI, and the training/dev loss curves."""
+    """Draw :func:`summary_panels` and write them to ``path`` (PNG, or the format its suffix
+    names), atomically and with the umask's permissions, like every file of a run.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path``.
+    """
+    fig = summary_panels(model, ds, parameters, simulation, skill, title=title,
+                         parameter=parameter)
+    # savefig would open the target itself and leave a truncated image behind if interrupted
+    path = Path(path)
+    with atomic_open(path, "wb") as handle:
+        fig.savefig(handle, dpi=110, format=path.suffix.lstrip(".").lower() or None)
+    return path
+
+
+def summary_panels(model, ds, parameters, simulation, skill, *, title: str = "",
+                   parameter: str = "canopy_efficiency"):
+    """Four panels: a parameter map, observed vs simulated LAI on the evaluated patches, the mean
+    seasonal cycle of GPP and LAI, and the training/dev loss curves.
+
+    The LAI panel shows exactly the observations the LAI metrics of ``skill`` score (its split,
+    after its warm-up), so the count in its title is the ``n`` of those metrics. Axes are
+    labelled by :func:`xdifferland.plot_labels.axis_label`.
+
+    Parameters
+    ----------
+    model : DifferLandModel
+        The fitted model (its splits, patch size and loss history).
+    ds : xarray.Dataset
+        The data it was fitted on.
+    parameters, simulation : xarray.Dataset
+        ``model.parameters(ds)`` and ``model.simulate(ds, ["gpp", "lai"])``.
+    skill : xarray.Dataset or None
+        ``model.evaluate(ds, split)``; without it the test split is shown, with no warm-up.
+    title : str, optional
+    parameter : str, default "canopy_efficiency"
+        The parameter mapped in the first panel.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        Drawn on an Agg canvas, outside pyplot (nothing to close; no backend is switched).
+    """
     try:
-        import matplotlib
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
     except ImportError:
         raise ImportError("the summary figure needs matplotlib: pip install matplotlib") from None
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
     import numpy as np
 
-    fig, axes = plt.subplots(2, 2, figsize=(11, 8.5), layout="constrained")
+    fig = Figure(figsize=(11, 8.5), layout="constrained")
+    FigureCanvasAgg(fig)
+    axes = fig.subplots(2, 2)
     (ax_map, ax_scatter), (ax_cycle, ax_loss) = axes
-    test = model.split_mask(ds, "test")
+    split = str(skill.attrs.get("split", "test")) if skill is not None else "test"
+    test = model.split_mask(ds, split)
     spatial = [d for d in test.dims]
 
-    # 1. a parameter map with the test patches outlined
+    # 1. a parameter map with the patches of the evaluated split outlined
     field = parameters[parameter]
     if {"lat", "lon"} <= set(field.dims):
         mesh = ax_map.pcolormesh(field["lon"], field["lat"], field.transpose("lat", "lon"),
                                  shading="nearest", cmap="viridis")
-        _outline_patches(ax_map, test, model.config.patch_size)
-        ax_map.set(xlabel="longitude (°E)", ylabel="latitude (°N)", aspect="equal")
-        fig.colorbar(mesh, ax=ax_map, label=pretty_units(field.attrs.get("units", "")))
-        ax_map.set_title(f"Fitted {parameter.replace('_', ' ')}\n(test patches outlined)")
+        outlined = split != "all"
+        if outlined:
+            _outline_patches(ax_map, test, model.config.patch_size)
+        ax_map.set(xlabel=axis_label(name="lon"), ylabel=axis_label(name="lat"), aspect="equal")
+        fig.colorbar(mesh, ax=ax_map, label=axis_label(field, name=parameter))
+        ax_map.set_title(f"Fitted {parameter.replace('_', ' ')}"
+                         + (f"\n({split} patches outlined)" if outlined else ""))
     else:
         values = field.values.ravel()
         ax_map.hist(values[np.isfinite(values)], bins=30, color="tab:green")
-        ax_map.set(xlabel=f"{parameter} ({pretty_units(field.attrs.get('units', ''))})",
+        ax_map.set(xlabel=axis_label(field, name=parameter),
                    ylabel="locations",
                    title=f"Fitted {parameter.replace('_', ' ')}")
 
-    # 2. observed vs simulated LAI on the test patches, after the warm-up the NSE leaves out
+    # 2. observed vs simulated LAI on the evaluated patches, after the warm-up the NSE leaves out
     if "lai" in ds and simulation is not None and "lai" in simulation:
         warmup = int(skill.attrs.get("warmup_steps", 0)) if skill is not None else 0
         obs = ds["lai"].where(test).isel(time=slice(warmup, None)).values.ravel()
@@ -75,10 +107,11 @@ def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, titl
         nse = ""
         if skill is not None and "lai" in skill["variable"].values:
             nse = f", NSE = {float(skill['nse'].sel(variable='lai')):.2f}"
-        ax_scatter.set(xlabel="observed LAI (m² m⁻²)", ylabel="simulated LAI (m² m⁻²)",
+        lai_label = axis_label(ds["lai"], name="lai")
+        ax_scatter.set(xlabel=f"observed {lai_label}", ylabel=f"simulated {lai_label}",
                        xlim=(0, top), ylim=(0, top),
-                       title=f"LAI on the test patches, after a {warmup}-step warm-up\n"
-                             f"({ok.sum()} observations{nse})")
+                       title=f"LAI on the {split} patches, after a {warmup}-step warm-up\n"
+                             f"({ok.sum():,} observations{nse})")
         ax_scatter.legend(loc="upper left")
     else:
         ax_scatter.text(0.5, 0.5, "no LAI observations", ha="center", va="center")
@@ -89,7 +122,8 @@ def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, titl
         cycle = lambda da: da.mean(spatial).groupby("time.month").mean().reindex(month=months)
         ax_cycle.plot(months, cycle(simulation["gpp"]), color="tab:green", lw=2,
                       label="GPP simulated")
-        ax_cycle.set(xlabel="month", ylabel="GPP (g C m⁻² d⁻¹)", xticks=months,
+        ax_cycle.set(xlabel="month", ylabel=axis_label(simulation["gpp"], name="gpp"),
+                     xticks=months,
                      title="Mean seasonal cycle\n(all land cells)")
         twin = ax_cycle.twinx()
         if "lai" in simulation:
@@ -99,7 +133,8 @@ def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, titl
             observed = ds["lai"].where(simulation["lai"].notnull())
             twin.plot(months, cycle(observed), color="tab:blue", lw=0, marker="o",
                       label="LAI observed")
-        twin.set_ylabel("LAI (m² m⁻²)")
+        twin.set_ylabel(axis_label(simulation["lai"] if "lai" in simulation else ds["lai"],
+                                   name="lai"))
         handles = ax_cycle.get_legend_handles_labels()
         more = twin.get_legend_handles_labels()
         ax_cycle.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left",
@@ -121,13 +156,7 @@ def summary_figure(model, ds, parameters, simulation, skill, path: Path, *, titl
         ax_loss.legend()
     if title:
         fig.suptitle(title)
-    # Atomic, with the umask's permissions, like every file of a run (savefig would open the
-    # target itself and leave a truncated image behind if interrupted).
-    path = Path(path)
-    with atomic_open(path, "wb") as handle:
-        fig.savefig(handle, dpi=110, format=path.suffix.lstrip(".").lower() or None)
-    plt.close(fig)
-    return path
+    return fig
 
 
 def _outline_patches(ax, inside, patch_size) -> None:

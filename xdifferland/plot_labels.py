@@ -157,6 +157,14 @@ def _mass_per_area(units: str) -> bool:
     return mass in (1, -1) and area == -2 * mass
 
 
+def _cancels(units: str) -> bool:
+    """Whether ``units`` are a ratio of like units (``m**2/m**2``): dimensionless, yet said."""
+    powers: dict[str, float] = {}
+    for symbol, power in _factors(units) or []:
+        powers[symbol] = powers.get(symbol, 0.0) + power
+    return bool(powers) and not any(powers.values())
+
+
 def is_carbon(name: str | None, *, long_name: str = "", units: str = "") -> bool:
     """Whether ``name`` is a carbon flux or pool (or a quantity per unit carbon).
 
@@ -242,14 +250,19 @@ def axis_label(da=None, *, name: str | None = None, units: str | None = None,
     ('LAI (m² m⁻²)', 'ET (kg m⁻² d⁻¹)')
     >>> axis_label(name="sand")  # a fraction: no units to print
     'soil sand fraction'
+    >>> axis_label(xr.DataArray([1.0], name="lai", attrs={"units": "1"}))  # as a file spells it
+    'LAI (m² m⁻²)'
     """
     attrs = dict(getattr(da, "attrs", {}) or {})
     if name is None and da is not None and da.name is not None:
         name = str(da.name)
     if units is None:
         units = attrs.get("units", attrs.get("units_description"))
-    if units is None and name is not None:
-        units = _tables().get(name, (None, ""))[0]
+    declared = _tables().get(name, (None, ""))[0] if name is not None else None
+    if units is None or (not unit_label(units) and declared and _cancels(declared)):
+        # files spell a ratio of like units "1"; the tables keep the m2 m-2 of LAI that says
+        # what the ratio is
+        units = declared
     long_name = attrs.get("long_name")
     printed = quantity or attrs.get("quantity") or quantity_name(name, long_name)
     carbon = is_carbon(name, long_name=long_name or "", units=units or "")
