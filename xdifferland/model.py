@@ -204,7 +204,7 @@ class DifferLandModel:
             mass_conserving = self.config.mass_conserving
         stress = None
         if self.config.water_stress != "default":
-            stress = (self.config.water_stress, self.weights["water_stress"])
+            stress = (self.config.water_stress, self.weights.get("water_stress", {}))
         parameters = self.parameters(ds, roles=roles, mask=mask, extrapolation=extrapolation,
                                      plausibility=plausibility)
         result = simulate(ds, parameters, outputs, roles=roles,

@@ -9,17 +9,29 @@ import pytest
 
 from tests.engine.test_simulate import make_forcing
 from xdifferland.engine import midpoint_parameters, simulate
-from xdifferland.engine.water_stress import WATER_STRESS_VARIANTS, init_water_stress
+from xdifferland.engine.water_stress import (WATER_STRESS_VARIANTS, WHOLE_NETWORK_VARIANTS,
+                                             init_water_stress)
 
 
-@pytest.mark.parametrize("variant", WATER_STRESS_VARIANTS[1:])
+NETWORK_VARIANTS = ("nn_paw", "gpp_acm_et_nn", "nn_whole", "nn_whole_no_lai")
+
+
+def test_every_variant_of_the_spec_is_accepted():
+    assert set(WATER_STRESS_VARIANTS) == {"default", "nothing", *NETWORK_VARIANTS}
+
+
+@pytest.mark.parametrize("variant", NETWORK_VARIANTS)
 def test_variant_runs_and_differentiates(variant):
     params, forcing = midpoint_parameters(3), make_forcing(24, 3)
     weights = init_water_stress(variant, seed=0)
     run = simulate(params, forcing, ["gpp", "et", "water_stress"], water_stress=variant,
                    stress_weights=weights)
     beta = np.asarray(run.outputs["water_stress"])
-    assert ((beta > 0) & (beta < 1)).all()  # a sigmoid of the water pool
+    if variant in WHOLE_NETWORK_VARIANTS:
+        assert np.isnan(beta).all()  # no β: GPP does not factor as ACM x β
+    else:
+        assert ((beta > 0) & (beta < 1)).all()  # a sigmoid of the water pool
+    assert np.isfinite(run.outputs["gpp"]).all() and np.isfinite(run.outputs["et"]).all()
     grads = jax.grad(lambda w: simulate(params, forcing, ["gpp", "et"], water_stress=variant,
                                         stress_weights=w).outputs["et"].sum())(weights)
     leaves = jax.tree_util.tree_leaves(grads)
@@ -59,19 +71,28 @@ def test_neural_variant_needs_weights_and_a_known_name():
     with pytest.raises(ValueError, match="needs its network weights"):
         simulate(params, forcing, ["gpp"], water_stress="nn_paw")
     with pytest.raises(ValueError, match="choose one of"):
-        simulate(params, forcing, ["gpp"], water_stress="nn_whole")
+        simulate(params, forcing, ["gpp"], water_stress="nn_whole_lai_only")
 
 
-def test_fit_trains_the_water_stress_network_jointly(tmp_path):
+@pytest.mark.parametrize("variant, network", [("nn_paw", "beta"), ("nn_whole", "whole"),
+                                              ("nn_whole_no_lai", "whole"), ("nothing", None)])
+def test_fit_trains_the_water_stress_network_jointly(tmp_path, variant, network):
     import xdifferland
     from xdifferland.datasets import synthetic_world
 
     ds, _ = synthetic_world(n_lat=4, n_lon=10, n_years=1, seed=4)
-    model = xdifferland.fit(ds, epochs=2, progress=False, water_stress="nn_paw")
-    start = init_water_stress("nn_paw", model.config.seed)
-    trained = model.weights["water_stress"]["beta"]["layer_0"]["kernel"]
-    assert not np.allclose(trained, start["beta"]["layer_0"]["kernel"])
+    model = xdifferland.fit(ds, epochs=2, progress=False, water_stress=variant)
+    start = init_water_stress(variant, model.config.seed)
+    if network is None:
+        assert model.weights.get("water_stress", {}) == {}  # no network to train
+    else:
+        trained = model.weights["water_stress"][network]["layer_0"]["kernel"]
+        assert not np.allclose(trained, start[network]["layer_0"]["kernel"])
     loaded = xdifferland.load_model(model.save(tmp_path / "m.npz"))
-    a = model.simulate(ds, ["et"])["et"]
-    b = loaded.simulate(ds, ["et"])["et"]
-    np.testing.assert_allclose(a, b, rtol=1e-6)
+    assert loaded.config.water_stress == variant
+    a = model.simulate(ds, ["gpp", "et"])
+    b = loaded.simulate(ds, ["gpp", "et"])
+    assert a.attrs["water_stress"] == b.attrs["water_stress"] == variant
+    assert int(a["gpp"].notnull().sum()) > 0
+    np.testing.assert_array_equal(a["gpp"], b["gpp"])
+    np.testing.assert_array_equal(a["et"], b["et"])

@@ -22,7 +22,8 @@ from .acm import ACMDrivers, acm_drivers, acm_gpp
 from .materialize import shared
 from .phenology import phenology_rate
 from .types import POOL_BOUNDS, Forcing, Parameters, Pools
-from .water_stress import network_et, stress_factor, water_stress_drivers
+from .water_stress import (DRIVER_VARIANTS, WHOLE_NETWORK_VARIANTS, network_et, stress_factor,
+                           water_stress_drivers, whole_network_fluxes)
 
 __all__ = ["StepConstants", "StepDrivers", "FireFactors", "init", "prepare", "step", "DRIVER_OUTPUTS",
            "integer_power"]
@@ -83,7 +84,7 @@ class StepDrivers(NamedTuple):
     som_respiration_rate: Array
     decomposition_rate: Array
     burned_per_day: Array  #: burned-area fraction / delta_t
-    stress: object = None  #: WaterStressDrivers for the "gpp_acm_et_nn" variant, else None
+    stress: object = None  #: WaterStressDrivers for the variants that read them, else None
 
 
 #: Outputs that are pure drivers: served from :func:`prepare`, never carried through the loop.
@@ -226,7 +227,7 @@ def prepare(parameters: Parameters, forcing: Forcing, water_stress: str = "defau
         som_respiration_rate=_compounded(rho * p.som_turnover, dt, step_days),
         decomposition_rate=_compounded(rho * p.decomposition_rate, dt, step_days),
         burned_per_day=f.burned_area / dt,
-        stress=water_stress_drivers(f) if water_stress == "gpp_acm_et_nn" else None,
+        stress=water_stress_drivers(f) if water_stress in DRIVER_VARIANTS else None,
     )
 
 
@@ -276,18 +277,25 @@ def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bo
 
     # Canopy, water stress, GPP, ET, SIF (start-of-step pools).
     lai = share(pools.foliar / c.leaf_mass_per_area)
-    if water_stress == "default":
-        beta = (pools.water - c.wilting_point) / c.available_capacity
-        beta = jnp.where(beta <= 1.0, beta, 1.0)
-        beta = jnp.where(beta >= 0.0, beta, 0.0)
+    if water_stress in WHOLE_NETWORK_VARIANTS:  # one network gives GPP and ET; there is no β
+        gpp, et = whole_network_fluxes(water_stress, stress_weights, d.stress, lai, pools.water)
+        beta = jnp.full_like(gpp, jnp.nan)
+        gpp = share(gpp)
     else:
-        beta = stress_factor(stress_weights, pools.water)
-    beta = share(beta)
-    gpp = share(acm_gpp(lai, d.acm) * beta)
-    if water_stress == "gpp_acm_et_nn":
-        et = network_et(stress_weights, d.stress, lai, pools.water, gpp)
-    else:
-        et = gpp * d.transpiration_per_gpp + d.acm.radiation * d.soil_evaporation_coefficient
+        if water_stress == "default":
+            beta = (pools.water - c.wilting_point) / c.available_capacity
+            beta = jnp.where(beta <= 1.0, beta, 1.0)
+            beta = jnp.where(beta >= 0.0, beta, 0.0)
+        elif water_stress == "nothing":
+            beta = jnp.ones_like(lai)
+        else:
+            beta = stress_factor(stress_weights, pools.water)
+        beta = share(beta)
+        gpp = share(acm_gpp(lai, d.acm) * beta)
+        if water_stress == "gpp_acm_et_nn":
+            et = network_et(stress_weights, d.stress, lai, pools.water, gpp)
+        else:
+            et = gpp * d.transpiration_per_gpp + d.acm.radiation * d.soil_evaporation_coefficient
     et = share(et)
     sif = c.inverse_sif_slope * gpp - c.sif_offset
 
