@@ -62,6 +62,7 @@ _LAZY = {
     "default_parameters": "parameters",
     "DERIVED": "registry", "PARAMETERS": "registry", "parameter_table": "registry",
     "budget": "simulation", "simulate": "simulation",
+    "sensitivity": "sensitivity_maps",
     "FitConfig": "training", "TrainingError": "training", "fit": "training",
     "to_canonical_units": "contract.convert",
     "validate": "contract.check",
@@ -78,6 +79,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .network import NetworkConfig
     from .parameters import default_parameters
     from .registry import DERIVED, PARAMETERS, parameter_table
+    from .sensitivity_maps import sensitivity
     from .simulation import budget, simulate
     from .training import FitConfig, TrainingError, fit
     from .contract.convert import to_canonical_units
@@ -112,6 +114,7 @@ __all__ = [
     "default_parameters",
     "simulate",
     "budget",
+    "sensitivity",
     "fit",
     "FitConfig",
     "NetworkConfig",
