@@ -86,6 +86,10 @@ def test_summary_axes_say_quantity_and_units(run, save_figure):
     assert not [t for t in axis_texts(fig) if RAW_UNITS.search(t)]
     for ax in (ax_map, ax_scatter, ax_cycle, ax_loss):
         assert overlapping(tick_labels(ax, "x")) == []
+    # the seasonal cycle's legend sits below the panel, clear of its axis label
+    legend = ax_cycle.get_legend().get_texts()
+    assert [t.get_text() for t in legend] == ["GPP simulated", "LAI simulated", "LAI observed"]
+    assert overlapping([ax_cycle.xaxis.label, *tick_labels(ax_cycle, "x"), *legend]) == []
 
 
 def test_another_split_is_named_and_counted(run):

@@ -64,6 +64,7 @@ def summary_panels(model, ds, parameters, simulation, skill, *, title: str = "",
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
     except ImportError:
         raise ImportError("the summary figure needs matplotlib: pip install matplotlib") from None
     import numpy as np
@@ -137,8 +138,9 @@ def summary_panels(model, ds, parameters, simulation, skill, *, title: str = "",
                                    name="lai"))
         handles = ax_cycle.get_legend_handles_labels()
         more = twin.get_legend_handles_labels()
-        ax_cycle.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left",
-                        fontsize="small")
+        # below the panel: inside, the curves of both axes run through it
+        ax_cycle.legend(handles[0] + more[0], handles[1] + more[1], loc="upper center",
+                        bbox_to_anchor=(0.5, -0.17), ncol=3, fontsize="small", frameon=False)
 
     # 4. loss curves
     history = model.history
@@ -151,6 +153,7 @@ def summary_panels(model, ds, parameters, simulation, skill, *, title: str = "",
             ax_loss.plot(history["dev_epoch"], dev / dev[0], marker="o", ms=3, label="dev",
                          color="tab:purple")
         ax_loss.set_yscale("log")
+        ax_loss.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax_loss.set(xlabel="epoch", ylabel="loss / first-epoch loss",
                     title="Loss during training\n(relative to the first epoch)")
         ax_loss.legend()
