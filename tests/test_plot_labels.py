@@ -77,7 +77,7 @@ def test_undeclared_names_count_as_carbon_only_when_their_long_name_says_so():
     ("et", {"units": "mm/day"}, "ET (mm d⁻¹)"),
     ("canopy_efficiency", {"units": "g m-2 d-1", "long_name": "ACM canopy efficiency (maximum "
                            "carboxylation capacity per unit leaf area)"},
-     "canopy efficiency (g C m⁻² d⁻¹)"),                      # a parameter: its name, not a sentence
+     "canopy efficiency (g C m⁻² d⁻¹)"),               # a parameter: its name, not a sentence
     ("underlying_wue", {"units_description": "g*kPa**0.5/kg"}, "underlying wue (g √kPa kg⁻¹)"),
     ("autotrophic_fraction", {"units": "1"}, "autotrophic fraction"),
     ("wood_pool", {"units": "g m-2", "long_name": "wood carbon (end of step)"},
