@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import ast
 import importlib
 import inspect
 from pathlib import Path
@@ -63,12 +64,29 @@ def test_docstring_read_from_source_is_the_functions(method):
 
 
 @pytest.mark.parametrize("method", MIRRORED)
-def test_documented_parameters_are_accepted_by_the_call(method):
-    accessor = inspect.signature(getattr(DifferLandAccessor, method)).parameters
-    accepted = {n for n, p in accessor.items() if p.kind is not p.VAR_KEYWORD} - {"self"}
-    if any(p.kind is p.VAR_KEYWORD for p in accessor.values()):
-        accepted |= set(inspect.signature(_target(method)).parameters)
-    assert _documented(_sections(method)["Parameters"]) <= accepted
+def test_signature_read_from_source_is_the_functions(method):
+    spec = getattr(DifferLandAccessor, method).__mirrors__
+    read = _docstrings.target_signature(spec).parameters.values()
+    real = inspect.signature(_target(method)).parameters.values()
+    assert [(p.name, p.kind, p.annotation) for p in read] == \
+        [(p.name, p.kind, p.annotation) for p in real]
+    for source, value in zip(read, real):
+        if source.default is not source.empty and source.default != "None":
+            try:
+                assert ast.literal_eval(source.default) == value.default, source.name
+            except ValueError:  # a name, not a literal
+                assert source.default.split(".")[-1] in repr(value.default), source.name
+
+
+@pytest.mark.parametrize("method", MIRRORED)
+def test_documented_parameters_are_those_the_call_accepts(method):
+    signature = inspect.signature(getattr(DifferLandAccessor, method))
+    names = {p.name for p in signature.parameters.values()} - {"self"}
+    documented = _documented(_sections(method)["Parameters"])
+    assert documented <= names
+    # every parameter but **kwargs is documented
+    assert {p.name for p in signature.parameters.values()
+            if p.kind is not p.VAR_KEYWORD} - {"self"} <= documented
 
 
 def test_target_docstring_names_a_missing_definition():

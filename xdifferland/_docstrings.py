@@ -18,7 +18,7 @@ import inspect
 import re
 from pathlib import Path
 
-__all__ = ["mirrors", "target_docstring", "split_sections", "resolves", "missing_names"]
+__all__ = ["mirrors", "target_docstring", "target_signature", "split_sections", "resolves", "missing_names"]
 
 _PACKAGE = Path(__file__).parent
 #: numpydoc sections in the order the accessor's docstrings list them.
@@ -32,17 +32,8 @@ def _source(module: str) -> str:
     return _PACKAGE.joinpath(*module.split(".")).with_suffix(".py").read_text(encoding="utf-8")
 
 
-def target_docstring(target: str) -> str:
-    """The cleaned docstring of ``"module.path:function"`` or ``"module:Class.method"``.
-
-    ``module.path`` is relative to the package (``"analysis.fisher:local_identifiability"``).
-    The text equals ``inspect.getdoc`` of the imported object (a test checks it).
-
-    Raises
-    ------
-    LookupError
-        If the module has no such top-level definition or it has no docstring.
-    """
+def _definition(target: str) -> tuple[str, int, re.Match]:
+    """The module's text, where ``target``'s ``def`` line starts, and its docstring's quote."""
     module, qualname = target.split(":")
     text = _source(module)
     start, indent = 0, ""
@@ -56,6 +47,65 @@ def target_docstring(target: str) -> str:
     quote = _QUOTE.search(text, start)
     if quote is None or not re.search(r":[ \t]*(#[^\n]*)?\n\s*$", text[start:quote.start()]):
         raise LookupError(f"{target}: the definition has no docstring")
+    return text, found.start(), quote
+
+
+class _SourceText(str):
+    """A default value shown as written in the source (the object itself is not imported)."""
+
+    def __repr__(self) -> str:
+        return str(self)
+
+
+def target_signature(target: str) -> inspect.Signature:
+    """``target``'s signature read from its source: annotations and defaults as written."""
+    text, start, quote = _definition(target)
+    segment = inspect.cleandoc("\n" + text[start:quote.start()]) + " pass"
+    function = ast.parse(segment).body[0]
+    args = function.args
+    source = functools.partial(ast.get_source_segment, segment)
+    kind = inspect.Parameter
+    positional = [(a, kind.POSITIONAL_ONLY) for a in args.posonlyargs] + \
+                 [(a, kind.POSITIONAL_OR_KEYWORD) for a in args.args]
+    defaults = [None] * (len(positional) - len(args.defaults)) + list(args.defaults)
+    listed = [(a, k, d) for (a, k), d in zip(positional, defaults)]
+    listed += [(args.vararg, kind.VAR_POSITIONAL, None)] if args.vararg else []
+    listed += [(a, kind.KEYWORD_ONLY, d) for a, d in zip(args.kwonlyargs, args.kw_defaults)]
+    listed += [(args.kwarg, kind.VAR_KEYWORD, None)] if args.kwarg else []
+    empty = inspect.Parameter.empty
+    return inspect.Signature(
+        [kind(a.arg, k, default=empty if d is None else _SourceText(source(d)),
+              annotation=empty if a.annotation is None else source(a.annotation))
+         for a, k, d in listed],
+        return_annotation=empty if function.returns is None else source(function.returns))
+
+
+def accessor_signature(method, target: str, skip: set[str]) -> inspect.Signature:
+    """The method's own parameters, then (if it takes ``**kwargs``) the function's others as
+    keywords: what the call accepts, for ``help()`` and the API pages."""
+    own = list(inspect.signature(method).parameters.values())
+    keywords = own and own[-1].kind is inspect.Parameter.VAR_KEYWORD
+    own = own[:-1] if keywords else own
+    taken = {p.name for p in own} | skip | {"self"}
+    theirs = target_signature(target)
+    extra = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) if p.kind is not p.VAR_KEYWORD else p
+             for p in theirs.parameters.values()
+             if keywords and p.name not in taken and p.kind is not p.VAR_POSITIONAL]
+    return inspect.Signature(own + extra, return_annotation=theirs.return_annotation)
+
+
+def target_docstring(target: str) -> str:
+    """The cleaned docstring of ``"module.path:function"`` or ``"module:Class.method"``.
+
+    ``module.path`` is relative to the package (``"analysis.fisher:local_identifiability"``).
+    The text equals ``inspect.getdoc`` of the imported object (a test checks it).
+
+    Raises
+    ------
+    LookupError
+        If the module has no such top-level definition or it has no docstring.
+    """
+    text, _, quote = _definition(target)
     end = text.index('"""', quote.end()) + 3
     return inspect.cleandoc(ast.literal_eval(text[quote.start():end]))
 
@@ -94,7 +144,8 @@ def _names(entry: list[str]) -> set[str]:
     return {name.strip() for name in entry[0].split(" : ")[0].split(",")}
 
 
-def _parameters(body: str, drop: set[str], amend: dict[str, str], add: str) -> str:
+def _parameters(body: str, drop: set[str], amend: dict[str, str], add: str,
+                more: str = "") -> str:
     kept = []
     for entry in _entries(body):
         if _names(entry) & drop:
@@ -102,7 +153,8 @@ def _parameters(body: str, drop: set[str], amend: dict[str, str], add: str) -> s
         for name in _names(entry) & set(amend):
             entry = [*entry, *("    " + line for line in amend[name].splitlines())]
         kept.append("\n".join(entry).rstrip())
-    return "\n".join(([inspect.cleandoc(add)] if add else []) + kept)
+    return "\n".join(([inspect.cleandoc(add)] if add else []) + kept
+                     + ([inspect.cleandoc(more)] if more else []))
 
 
 def _accessor_calls(example: str, function: str, method: str) -> str:
@@ -112,7 +164,7 @@ def _accessor_calls(example: str, function: str, method: str) -> str:
 
 
 def mirrors(target: str, public: str, *, dataset: str = "ds", drop: tuple[str, ...] = (),
-            add: str = "", amend: dict[str, str] | None = None,
+            add: str = "", more: str = "", amend: dict[str, str] | None = None,
             rewrite: dict[str, str] | None = None, **sections: str | tuple[str, ...]):
     """Decorator: give an accessor method the docstring of the function it forwards to.
 
@@ -128,8 +180,9 @@ def mirrors(target: str, public: str, *, dataset: str = "ds", drop: tuple[str, .
         ``<first argument>.differland.method(...)`` when it is the first parameter.
     drop : tuple of str
         Further parameters the accessor fills itself.
-    add : str
-        Parameter entries of the accessor's own, listed first.
+    add, more : str
+        Parameter entries of the accessor's own, listed first (``add``) or last (``more``:
+        one the function's docstring lacks).
     amend : dict, optional
         Parameter name -> a sentence appended to its entry (what the accessor adds to it).
     rewrite : dict, optional
@@ -149,7 +202,7 @@ def mirrors(target: str, public: str, *, dataset: str = "ds", drop: tuple[str, .
                for k, v in sections.items()}
         body = {**own, **found}
         body["Parameters"] = _parameters(body.get("Parameters", ""),
-                                         {dataset, *drop}, amend or {}, add)
+                                         {dataset, *drop}, amend or {}, add, more)
         body["See Also"] = "\n".join(
             [f"{public} : The same, with the Dataset as an argument.", body.get("See Also", "")]
         ).strip()
@@ -166,6 +219,7 @@ def mirrors(target: str, public: str, *, dataset: str = "ds", drop: tuple[str, .
             if body.get(section):
                 text += ["", section, "-" * len(section), body[section]]
         method.__doc__ = "\n".join(text) + "\n"
+        method.__signature__ = accessor_signature(method, target, {dataset, *drop})
         method.__mirrors__ = target
         return method
 

@@ -230,7 +230,11 @@ class DifferLandAccessor:
 
         return factorial(self._ds, groups, **kwargs)
 
-    @mirrors("analysis.shap_analysis:shap_values", "xdifferland.analysis.shap_values", Raises="""
+    @mirrors("analysis.shap_analysis:shap_values", "xdifferland.analysis.shap_values", more="""
+             roles : mapping, optional
+                 As in :func:`xdifferland.simulate`.
+             """,
+             Raises="""
              KeyError
                  For an unknown ``target`` or a ``pft`` that is no PFT cover variable.
              ValueError
@@ -252,6 +256,11 @@ class DifferLandAccessor:
         return shap_values(ensemble, self._ds, target, **kwargs)
 
     @mirrors("analysis.identifiability:identifiability", "xdifferland.analysis.identifiability",
+             drop=("parameters",), add="""
+             ensemble : Ensemble or xarray.Dataset
+                 An ensemble, applied to this Dataset, or parameter maps with a member
+                 dimension, e.g. ``ensemble.parameters(ds)``.
+             """,
              Raises="""
              ValueError
                  If the parameters have no ``dim`` (member) dimension.
