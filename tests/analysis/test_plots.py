@@ -60,8 +60,12 @@ def test_biplot_draws_the_k_longest_loadings_with_names_that_do_not_overlap(
     ratio = 100 * crowded_pca["explained_variance_ratio"].values
     assert ax.get_xlabel().startswith(f"PC1: {ratio[0]:.0f} % of the variance")
     assert ax.get_ylabel().startswith(f"PC2: {ratio[1]:.0f} % of the variance")
-    assert f"{drawn} longest of 40" in ax.get_title() or (drawn == 40 and "all 40" in
-                                                              ax.get_title())
+    if drawn < 40:
+        share = np.sort(length ** 2)[::-1][:drawn].sum() / (length ** 2).sum()
+        assert f"the {drawn} longest of 40 parameter loadings" in ax.get_title()
+        assert f"({100 * share:.0f} % of the loadings' squared length" in ax.get_title()
+    else:
+        assert "all 40 parameter loadings" in ax.get_title()
 
 
 def test_biplot_of_other_components_and_bad_requests(crowded_pca, save_figure):

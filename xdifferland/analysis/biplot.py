@@ -38,9 +38,9 @@ def pca_biplot(pca: xr.Dataset, components: tuple[int, int] = (1, 2), *,
     k : int or None, default 8
         How many loadings to draw: those of the ``k`` parameters with the longest loading in
         the plane of the two components; ``None`` draws all. Eight is about what a 6-inch panel
-        holds with every name legible next to its arrow, and in the fitted DALEC993 ensembles
-        the eight longest of 40 loadings carry most of the squared loading in the first two
-        components; the figure's title says how many of how many are shown.
+        holds with every name legible beside its arrow and little moved from it; the title
+        says how many of how many are drawn and what share of the loadings' squared length
+        in the plane they carry, so what is left out is stated.
     max_points : int, default 2000
         Pixels drawn (a seeded random sample of them when there are more).
     seed : int, default 0
@@ -108,8 +108,12 @@ def pca_biplot(pca: xr.Dataset, components: tuple[int, int] = (1, 2), *,
                   "(standardized score)")
     ax.set_ylabel(f"PC{j}: {100 * float(ratio.sel(component=j)):.0f} % of the variance "
                   "(standardized score)")
-    shown = (f"the {len(chosen)} longest of {len(names)} parameter loadings"
-             if len(chosen) < len(names) else f"all {len(names)} parameter loadings")
+    if len(chosen) < len(names):
+        share = float(np.sum(length[chosen] ** 2) / np.sum(length ** 2))
+        shown = (f"the {len(chosen)} longest of {len(names)} parameter loadings\n"
+                 f"({100 * share:.0f} % of the loadings' squared length in this plane)")
+    else:
+        shown = f"all {len(names)} parameter loadings"
     ax.set_title(f"Parameter PCA: pixel scores and {shown}", fontsize=10)
     ax.legend(loc="lower left", fontsize=7, frameon=False, markerscale=3)
     fig.tight_layout()
