@@ -87,16 +87,28 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
                   patch_variable: str | None = None, mask: xr.DataArray | None = None,
                   observation_mask: xr.DataArray | None = None,
                   use_uncertainty: bool = False,
-                  plausibility: str | Mapping | None = None) -> TrainingData:
+                  plausibility: str | Mapping | None = None,
+                  extra_streams: Mapping[str, str] | None = None) -> TrainingData:
     """Discover, convert, validate and flatten ``ds`` into :class:`TrainingData`.
 
     With ``use_uncertainty`` every observed value with an uncertainty variable must have a
     positive, finite uncertainty (residuals are divided by it); otherwise a
     :class:`~xdifferland.errors.ValidationError` names each observation that has not.
     ``plausibility`` is passed to :func:`~xdifferland.contract.check.validate`.
+    ``extra_streams`` maps further Dataset variables to the loss term that reads each (a
+    user's own streams): they become streams of their own name, with ``<name>_unc``, read like
+    the built-in ones; a :class:`~xdifferland.errors.DataError` names any that is missing or
+    has no observed value.
     """
     prepared = prepare_dataset(ds, roles, mask=mask, plausibility=plausibility)
     data, spatial = prepared.data, prepared.spatial_dims
+    extra_streams = dict(extra_streams or {})
+    absent = [Problem(v, f"named by the loss term {term!r} (extra_terms=) but not in the "
+                      "Dataset.", f"add {v!r} (NaN where unobserved, optionally with {v}_unc), "
+                      "or leave the term out")
+              for v, term in extra_streams.items() if v not in data]
+    if absent:
+        raise DataError(absent)
     names = tuple(predictors) if predictors is not None else default_predictors(data)
     missing = [n for n in names if n not in data]
     if missing or not names:
@@ -129,8 +141,9 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
         forcing[n] = pixels(prepared.inputs[n])
     latitude = forcing["latitude"]
 
-    observations, unusable = {}, {}
-    for variable, stream in STREAMS.items():
+    observations, unusable, unobserved = {}, {}, []
+    own = [(v, v) for v in extra_streams if v not in STREAMS.values()]
+    for variable, stream in [*STREAMS.items(), *own]:
         if variable not in data:
             continue
         value = pixels(data[variable])
@@ -149,6 +162,11 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
                 else allowed.broadcast_like(data["t_min"])
             observed &= pixels(allowed).astype(bool).reshape(observed.shape)
         if not observed.any():
+            if variable in extra_streams:
+                unobserved.append(Problem(
+                    variable, f"named by the loss term {extra_streams[variable]!r} but none of "
+                    "its values is observed (all NaN, outside the mask or observation_mask).",
+                    "give it observed values at the training locations, or leave the term out"))
             continue
         if use_uncertainty and uncertainty is not None:
             bad = observed & ~(np.isfinite(uncertainty) & (uncertainty > 0))
@@ -160,6 +178,8 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
                                     np.isfinite(uncertainty) & (uncertainty > 0), uncertainty,
                                     1.0)}
 
+    if unobserved:
+        raise DataError(unobserved)
     ids = pixels(patch_ids(data, spatial, patch_size, patch_variable)).astype(int)
     unique, patch = np.unique(ids, return_inverse=True)
     cells = _cells_per_patch(data, spatial, patch_size)

@@ -26,6 +26,7 @@ from .data import TrainingData, training_data
 from .divergence import DivergenceWarning, check_convergence, divergence_during
 from .model_file import manifest, read_checkpoint
 from .starts import Run, screen_starts, start_seed
+from .streams import check_streams, mask_uncovered, stream_records, stream_variables
 from .steps import _compiled_steps
 
 __all__ = ["fit", "TrainingError", "Splits", "split_patches"]
@@ -182,12 +183,15 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     data = training_data(ds, predictors=predictors, roles=roles, patch_size=config.patch_size,
                          patch_variable=patch_variable, mask=mask,
                          observation_mask=observation_mask,
-                         use_uncertainty=config.use_uncertainty, plausibility=plausibility)
+                         use_uncertainty=config.use_uncertainty, plausibility=plausibility,
+                         extra_streams=stream_variables(extra_terms))
+    check_streams(extra_terms, data)
     members = patch_members(data)
     splits = split_patches(data.n_patches, config)
     std = Standardization.from_training(data, np.concatenate([members[k] for k in splits.train]))
     batch_size = config.batch_size or max(len(m) for m in members)
     coarse_ok = data.patch_coverage >= config.coverage_threshold
+    mask_uncovered(extra_terms, data, coarse_ok)
     weights_map = _term_weights(config, data, extra_terms)
     outputs = required_outputs(active_terms(data.observations, weights_map, extra_terms),
                                extra_terms)
@@ -336,12 +340,14 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     if average is not None:
         log.info("returning the average of the weights of the last %d epochs",
                  config.epochs - config.averaging_starts())
-    return DifferLandModel.from_training(
+    model = DifferLandModel.from_training(
         weights=jax.device_get(weights if average is None else average), config=config,
         standardization=std, data=data,
         splits=splits, history=history, predictors=data.predictor_names,
         patch_variable=patch_variable, extra_terms=tuple(t.name for t in extra_terms),
         categories=training_categories(ds), convergence=convergence)
+    streams = stream_records(extra_terms, ds, data)
+    return replace(model, metadata={**model.metadata, "streams": streams}) if streams else model
 
 
 def _empty_history() -> dict:
