@@ -49,8 +49,9 @@ def _problems(output, wrt, reduce) -> tuple[str, tuple[str, ...]]:
         try:
             names.append(resolve_name(str(entry)))
         except KeyError:
-            problems.append(Problem("wrt", f"{entry!r} is not a DALEC993 parameter.",
-                                    "use registry names or aliases (xdifferland.parameter_table())"))
+            problems.append(Problem(
+                "wrt", f"{entry!r} is not a DALEC993 parameter.",
+                "use registry names or aliases (xdifferland.parameter_table())"))
     if wrt is not None and not list(wrt):
         problems.append(Problem("wrt", "no parameter given.", "name at least one, or pass None "
                                 "for all 40"))

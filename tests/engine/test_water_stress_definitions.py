@@ -58,7 +58,8 @@ def test_whole_network_gives_gpp_and_et_from_the_standardized_drivers(variant):
     weights = init_water_stress(variant, 3)
     out = first_step(variant, params, forcing, weights)
     f = {k: np.asarray(v, np.float64) for k, v in forcing._asdict().items()}
-    lai = np.asarray(params.initial_foliar, np.float64) / np.asarray(params.leaf_carbon_mass_per_area)
+    lai = (np.asarray(params.initial_foliar, np.float64)
+           / np.asarray(params.leaf_carbon_mass_per_area, np.float64))
     np.testing.assert_allclose(out["lai"], lai, rtol=1e-6)
     columns = [zscore(0.5 * (f["t_max"] + f["t_min"]))[0], lai / 8.0,
                zscore(f["shortwave_radiation"])[0],
@@ -74,7 +75,8 @@ def test_whole_network_gives_gpp_and_et_from_the_standardized_drivers(variant):
 
 def test_only_nn_whole_reads_lai():
     params, forcing = midpoint_parameters(2), make_forcing(12, 2)
-    denser = params._replace(leaf_carbon_mass_per_area=params.leaf_carbon_mass_per_area * 0.5)  # LAI x 2
+    # half the leaf carbon mass per area: twice the LAI
+    denser = params._replace(leaf_carbon_mass_per_area=params.leaf_carbon_mass_per_area * 0.5)
     with_lai = [first_step("nn_whole", p, forcing)["gpp"] for p in (params, denser)]
     without = [first_step("nn_whole_no_lai", p, forcing)["gpp"] for p in (params, denser)]
     assert not np.allclose(*with_lai)
