@@ -15,14 +15,21 @@ from ._docstrings import mirrors
 
 __all__ = ["DifferLandAccessor"]
 
-_DATA_ERRORS = """
+
+
+def _data_errors(more: str = "") -> str:
+    """The Raises entries of every method that reads the Dataset's data."""
+    return f"""
 ValidationError
     Listing every problem of the data (missing variables, units, values) before any JAX code
     runs; see :meth:`validate`.
 DataError
     For a structural problem: no time dimension (or two), or a variable named in the call
-    that the Dataset lacks.
+    that the Dataset lacks{more}.
 """
+
+
+_DATA_ERRORS = _data_errors()
 
 
 @xr.register_dataset_accessor("differland")
@@ -97,6 +104,7 @@ class DifferLandAccessor:
         return prepare_dataset(self._ds, roles).data
 
     @mirrors("parameters:default_parameters", "xdifferland.default_parameters", drop=("like",),
+             amend={"spatial_dims": "Here ``like`` is this Dataset."},
              Examples="""
              >>> from xdifferland.datasets import synthetic_world
              >>> ds, _ = synthetic_world(seed=0)
@@ -280,7 +288,8 @@ class DifferLandAccessor:
         return identifiability(ensemble, self._ds, **kwargs)
 
     @mirrors("analysis.fisher:local_identifiability", "xdifferland.analysis.local_identifiability",
-             Raises=_DATA_ERRORS)
+             Raises=_data_errors("; or a noise level that is not a positive number, or\n"
+                                 "    ``warmup_months`` or ``prior_sd`` out of range"))
     def local_identifiability(self, parameters, noise, **kwargs):
         from .analysis.fisher import local_identifiability
 
