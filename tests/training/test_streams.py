@@ -85,7 +85,8 @@ def test_patch_scale_annual_stream_trains_and_is_recorded(tiny):
 @pytest.fixture(scope="module")
 def npp_world():
     """A small world observed only by LAI, plus noisy NPP at every other longitude column (the
-    other columns held out to score it): nothing built in observes NPP there."""
+    other columns held out to score it): nothing built in observes NPP there. Returns the
+    Dataset, the true NPP, the held-out columns and the noisy NPP everywhere."""
     ds, truth = synthetic_world(n_lat=8, n_lon=20, n_years=2, seed=3)
     ds = ds.drop_vars([v for o in _BUILT_IN if o != "lai" for v in (o, f"{o}_unc") if v in ds])
     npp = truth["gpp"] - truth["autotrophic_respiration"]
@@ -93,15 +94,21 @@ def npp_world():
     held = xr.DataArray(np.arange(ds.sizes["lon"]) % 2 == 1, dims="lon",
                         coords={"lon": ds["lon"]})
     ds["npp_obs"] = noisy.where(~held).assign_attrs(units="g m-2 d-1")
-    return ds, npp, held
+    return ds, npp, held, noisy
 
 
-def test_own_npp_stream_improves_npp_where_it_was_not_observed(npp_world):
-    ds, npp, held = npp_world
+@pytest.fixture(scope="module")
+def npp_fits(npp_world):
+    """Short fits of the NPP world with and without the NPP stream (same seed)."""
+    ds = npp_world[0]
     settings = dict(epochs=10, learning_rate=5e-3, seed=0, progress=False)
-    term = stream_term("npp_obs", NPP, weight=100.0)
-    with_npp = fit(ds, extra_terms=[term], **settings)
-    without = fit(ds.drop_vars("npp_obs"), **settings)
+    with_npp = fit(ds, extra_terms=[stream_term("npp_obs", NPP, weight=100.0)], **settings)
+    return with_npp, fit(ds.drop_vars("npp_obs"), **settings)
+
+
+def test_own_npp_stream_improves_npp_where_it_was_not_observed(npp_world, npp_fits):
+    ds, npp, held, _ = npp_world
+    with_npp, without = npp_fits
 
     def held_out_rmse(model):
         sim = model.simulate(ds, ["gpp", "autotrophic_respiration"])
