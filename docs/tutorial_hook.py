@@ -27,16 +27,19 @@ RECORDS = ROOT / "docs" / "tutorials" / "output"
 _MARKER = re.compile(r"^<!--[ \t]*tutorial:[ \t]*([\w-]+)[ \t]*-->[ \t]*$", re.MULTILINE)
 _TABLE = re.compile(r"^<!--[ \t]*tutorial-runtimes[ \t]*-->[ \t]*$", re.MULTILINE)
 #: Titles of the tutorial pages, by script name (the runtime table links them).
-PAGES = {"own_files": ("From your own NetCDF files", "own-files.md")}
+PAGES = {"own_files": ("From your own NetCDF files", "own-files.md"),
+         "fluxnet_sites": ("FLUXNET/CARDAMOM sites", "fluxnet-sites.md"),
+         "paper_analysis": ("The paper's analysis on a fitted ensemble", "paper-analysis.md"),
+         "reproduce_paper": ("Reproducing the paper's run", "reproduce-paper.md")}
 
 
-def load_record(name: str) -> dict:
+def load_record(name: str, scripts: Path = SCRIPTS, records: Path = RECORDS) -> dict:
     """The record of tutorial ``name``, checked against its script."""
-    script, path = SCRIPTS / f"{name}.py", RECORDS / f"{name}.json"
-    rerun = f"run `python tutorials/run.py {name} --quick` and commit {path.relative_to(ROOT)}"
+    script, path = scripts / f"{name}.py", records / f"{name}.json"
+    rerun = f"run `python tutorials/run.py {name} --quick` and commit {path}"
     if not script.exists():
-        raise ValueError(f"tutorial {name!r}: no script {script.relative_to(ROOT)}; known: "
-                         f"{', '.join(sorted(p.stem for p in SCRIPTS.glob('*.py')))}")
+        raise ValueError(f"tutorial {name!r}: no script {script}; known: "
+                         f"{', '.join(sorted(p.stem for p in scripts.glob('*.py')))}")
     if not path.exists():
         raise ValueError(f"tutorial {name!r} has no recorded run: {rerun}")
     record = json.loads(path.read_text(encoding="utf-8"))
@@ -80,7 +83,8 @@ def render(record: dict) -> str:
 
 def runtimes_table() -> str:
     """Every tutorial with its recorded mode and runtime."""
-    rows = ["| tutorial | script | mode | runtime | cores | measured |", "|---|---|---|---|---|---|"]
+    rows = ["| tutorial | script | mode | runtime | cores | measured |",
+            "|---|---|---|---|---|---|"]
     for name, (title, page) in PAGES.items():
         record = load_record(name)
         rows.append(f"| [{title}]({page}) | `{record['script']}` | {record['mode']} | "

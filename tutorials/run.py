@@ -116,9 +116,12 @@ def run_tutorial(script: Path, output: Path, quick: bool) -> dict:
             sys.__stdout__.write(buffer.getvalue())
     finally:
         sys.argv = saved_argv
-    return {"name": name, "script": script.relative_to(ROOT).as_posix(),
+    shown = script.resolve()
+    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
+    return {"name": name, "script": shown.as_posix(),
             "sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(),
-            "mode": "quick" if quick else "full", "argv": argv[1:], "cells": cells,
+            "mode": "quick" if quick else "full",
+            "argv": [a.replace(f"{ROOT}/", "") for a in argv[1:]], "cells": cells,
             "seconds": round(time.perf_counter() - start), "cores": _cores(),
             "date": datetime.date.today().isoformat(), "version": xdifferland.__version__}
 
