@@ -260,7 +260,11 @@ class LossTerm:
     default_weight : float
         Weight of the published global calibration (spec 8.3).
     observation : str or None
-        Observation stream it compares against; ``None`` for the constraint terms.
+        Observation stream it compares against; ``None`` for the constraint terms. In a user
+        term (``fit(..., extra_terms=...)``) a name that is not a built-in stream
+        (:data:`OBSERVATION_STREAMS`) is a Dataset variable, read as a stream of its own
+        (with ``<name>_unc``); :func:`~xdifferland.engine.loss_streams.stream_term` builds
+        such terms.
     outputs : tuple of str
         Engine outputs the term reads; ``"sum:<name>"`` for one it needs only summed over time
         (read it with :func:`time_total`, which also accepts the full series).

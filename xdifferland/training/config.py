@@ -25,7 +25,24 @@ DEFAULT_STARTS = 4
 
 @dataclass(frozen=True)
 class FitConfig:
-    """Everything that defines a training run (stored in the model and in checkpoints)."""
+    """Everything that defines a training run (stored in the model and in checkpoints).
+
+    Every fit checks whether it diverged (:mod:`xdifferland.training.divergence`): its training
+    or dev loss ended above its start, rose in each of ``divergence_patience`` epochs by more
+    than 5 % in all, or stayed above its start that long. ``divergence="warn"`` (default: a
+    fit that fails silently is the costlier mistake, and a warning does not change the
+    result) finishes the run and warns with what to try; ``"stop"`` ends training at the
+    epoch a rule fires; ``"ignore"`` neither warns nor stops. The model records the verdict in
+    every mode (``model.converged``, ``model.convergence``), and ``xdifferland fit --strict``
+    exits with code 1 on it. ``divergence_patience=10`` epochs: long enough that the
+    epoch-to-epoch wobble of a stochastic run near its minimum does not count, short enough
+    (against a default fit's 200 or more epochs) to stop a blown-up run early.
+
+    Examples
+    --------
+    >>> FitConfig(learning_rate=1e-3, divergence="stop", divergence_patience=5).divergence
+    'stop'
+    """
 
     #: None: :data:`DEFAULT_EPOCHS`, or enough for :data:`MIN_DEFAULT_STEPS` steps if more
     #: (:meth:`resolved_epochs`); ``fit`` stores the resolved number in the model.

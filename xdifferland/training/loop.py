@@ -150,7 +150,14 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         Variable holding an integer patch id per location (site lists); default: coarse
         lat/lon cells of ``config.patch_size`` degrees.
     extra_terms : iterable of LossTerm
-        User-defined loss terms added to the built-in ones.
+        User-defined loss terms added to the built-in ones. A term whose ``observation`` is not
+        a built-in stream names a Dataset variable, your own observation stream: it is read
+        like the built-in ones (NaN and ``observation_mask`` mask it, ``<name>_unc`` is its
+        uncertainty), its term joins the loss history, and the model records it in
+        ``metadata["streams"]`` (:func:`~xdifferland.engine.loss_streams.stream_term` builds
+        such a term at pixel or patch scale, per step or per year, and lets ``evaluate`` score
+        it). A term whose variable the Dataset lacks, or never observes, raises a
+        :class:`~xdifferland.errors.DataError` before training.
     checkpoint_dir : path, optional
         Folder for ``checkpoint.npz``, written atomically every ``checkpoint_every`` epochs.
     resume : path, optional
@@ -167,6 +174,16 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     Returns
     -------
     DifferLandModel
+        ``model.converged`` is ``False`` when the training or dev loss diverged (ended above
+        its start, kept rising, or stayed above its start; see
+        :mod:`xdifferland.training.divergence`), and ``model.convergence`` says why and what to
+        try; both are saved with the model.
+
+    Warns
+    -----
+    DivergenceWarning
+        When the fit diverged and ``config.divergence`` is ``"warn"`` (the default) or
+        ``"stop"`` (training then ends at the epoch a rule fires).
 
     Examples
     --------
@@ -175,6 +192,19 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     >>> model = ds.differland.fit(epochs=2, progress=False)
     >>> sorted(model.parameters(ds).data_vars)[:2]
     ['autotrophic_fraction', 'canopy_efficiency']
+    >>> model.converged
+    True
+
+    Your own stream, e.g. net primary production observed at some pixels (here planted from
+    the world's truth), compared with GPP minus autotrophic respiration:
+
+    >>> from xdifferland.engine.loss_streams import stream_term
+    >>> ds["npp_obs"] = (truth["gpp"] - truth["autotrophic_respiration"]).assign_attrs(
+    ...     units="g m-2 d-1")
+    >>> npp = stream_term("npp_obs", {"gpp": 1, "autotrophic_respiration": -1}, weight=100)
+    >>> model = ds.differland.fit(epochs=2, progress=False, extra_terms=[npp])
+    >>> "npp_obs" in model.history["train_terms"], model.metadata["streams"]["npp_obs"]["scale"]
+    (True, 'pixel')
     """
     from ..model import DifferLandModel, training_categories
 
