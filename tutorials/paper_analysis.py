@@ -65,7 +65,10 @@ def save(figure, name):
 # ## 1. The world and the ensemble
 #
 # `fit_ensemble` fits members that differ by seed (with `bootstrap=True`, also by a resample of
-# the training patches), as Dask tasks; `client="synchronous"` runs them in this process.
+# the training patches), as Dask tasks; `client="synchronous"` runs them in this process. Each
+# member trains on the ensemble's training patches only, and its fit logs that it holds no
+# test or dev patches of its own ("no test and no dev patches: ..."); the ensemble keeps the
+# common split, on whose test patches it is scored here.
 
 # %%
 ds, truth = synthetic_world(**WORLD, seed=2, parameter_drivers={"default": ("CLIM", "PFT")},
