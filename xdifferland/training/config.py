@@ -80,7 +80,7 @@ class FitConfig:
     #: the verdict in every mode (``model.converged``, ``model.convergence``).
     divergence: str = "warn"
     #: Consecutive epochs of a rising training loss, or of one above its start, that count as
-    #: divergence (dev evaluations: ``ceil(patience / eval_every)``, at least 2).
+    #: divergence (for the dev loss: consecutive evaluations).
     divergence_patience: int = 10
 
     def __post_init__(self):
