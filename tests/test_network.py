@@ -118,3 +118,44 @@ def test_cyclic_days_have_no_seam():
 def test_unknown_phenology_output_is_rejected():
     with pytest.raises(ValueError, match="phenology"):
         NetworkConfig(phenology="periodic")
+
+
+def _training_inputs(n=12, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return jnp.asarray(rng.normal(size=(n, k))), jnp.asarray(rng.choice([-1.0, 1.0], (n, 1)))
+
+
+@pytest.mark.parametrize("seed", [0, 3007, 11])
+def test_mid_range_start_centres_every_process_and_pool_output(seed):
+    from xdifferland.network import MID_RANGE_KERNEL_SCALE, start_weights
+
+    config = NetworkConfig(phenology="bounded")
+    z, h = _training_inputs()
+    drawn = init_network(config, z.shape[1], seed)
+    started = start_weights(drawn, config, "mid-range", z, h)
+    before, after = ({k: np.asarray(v) for k, v in predict_raw(w, config, z, h).items()}
+                     for w in (drawn, started))
+    for head in ("process", "initial_pools"):
+        # the mean over the training locations sits at the transform's midpoint (0)...
+        np.testing.assert_allclose(np.mean(after[head], axis=0), 0.0, atol=1e-5)
+        # ...and the differences between locations are the draw's, scaled down
+        np.testing.assert_allclose(after[head] - after[head].mean(0),
+                                   MID_RANGE_KERNEL_SCALE * (before[head] - before[head].mean(0)),
+                                   rtol=1e-4, atol=1e-5)
+        assert np.mean(np.abs(before[head].mean(0))) > 0.5  # the published start is off-centre
+    np.testing.assert_array_equal(after["phenology"], before["phenology"])
+
+
+def test_start_modes_published_centred_and_unknown():
+    from xdifferland.network import WATER_START, start_weights
+
+    config = NetworkConfig()
+    z, h = _training_inputs()
+    drawn = init_network(config, z.shape[1], 1)
+    assert start_weights(drawn, config, "published", z, h) is drawn
+    params = predict_parameters(start_weights(drawn, config, "centred", z, h), config, z, h)
+    raw_fc = np.log(np.asarray(params.field_capacity))
+    assert np.exp(raw_fc).min() > 0 and np.median(np.asarray(params.field_capacity)) > 1
+    assert set(WATER_START) <= set(HEADS["process"]) | set(HEADS["initial_pools"])
+    with pytest.raises(ValueError, match="water_start='dry'"):
+        start_weights(drawn, config, "dry", z, h)

@@ -22,7 +22,7 @@ import xarray as xr
 
 from ..errors import DataError, Problem
 from ..engine.loss import active_terms, required_outputs
-from ..network import init_network, water_start
+from ..network import init_network, start_weights
 from ..training.batches import Standardization, build_batch, stack_batches
 from ..training.config import FitConfig
 from ..training.data import training_data
@@ -147,9 +147,9 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
     for restart in range(config.max_restarts + 1):
         weights = [init_network(config.network, len(m.predictors), m.seed + 7919 * restart)
                    for m in members]
-        if config.water_start == "centred":  # no member starts below the wilting point
-            weights = [water_start(w, config.network, *_start_inputs(data, std, dtype))
-                       for w, data, std in zip(weights, datas, stds)]
+        weights = [start_weights(w, config.network, config.water_start,
+                                 *_start_inputs(data, std, dtype))
+                   for w, data, std in zip(weights, datas, stds)]
         weights = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *weights)
         opt_state = jax.vmap(optimizer.init)(weights)
         losses = _train(step, weights, opt_state, batch, config.epochs, progress, callback,

@@ -70,9 +70,10 @@ class FitConfig:
     checkpoint_every: int = 10
     max_restarts: int = 3  #: re-initializations after a NaN loss
     water_stress: str = "default"  #: "default", "nn_paw" or "gpp_acm_et_nn" (spec 6.11)
-    #: "published" (spec 7.3) or "centred": the water-balance parameters start at
-    #: :data:`xdifferland.network.WATER_START` over the training locations, so no
-    #: initialization starts below the wilting point (:func:`xdifferland.network.water_start`)
+    #: Starting point of the parameters: "published" (spec 7.3), "centred" (the water-balance
+    #: parameters at :data:`xdifferland.network.WATER_START`) or "mid-range" (every process
+    #: parameter and initial pool near the middle of its range, so no fit starts or drains
+    #: into a dry bucket; :func:`xdifferland.network.mid_range_start`)
     water_start: str = "published"
     network: NetworkConfig = field(default_factory=NetworkConfig)
     #: What a diverging run does (:mod:`xdifferland.training.divergence`): "warn" finishes it and
@@ -120,8 +121,11 @@ class FitConfig:
         if self.water_stress not in WATER_STRESS_VARIANTS:
             problems.append(f"water_stress={self.water_stress!r}: use one of "
                             f"{', '.join(WATER_STRESS_VARIANTS)}")
-        if self.water_start not in ("centred", "published"):
-            problems.append(f"water_start={self.water_start!r}: use 'centred' or 'published'")
+        from ..network import WATER_STARTS
+
+        if self.water_start not in WATER_STARTS:
+            problems.append(f"water_start={self.water_start!r}: use one of "
+                            f"{', '.join(WATER_STARTS)}")
         if self.batch_size is not None and self.batch_size < 1:
             problems.append(f"batch_size={self.batch_size!r}: use a positive integer or None")
         for name in ("steps_per_call", "eval_every", "checkpoint_every"):

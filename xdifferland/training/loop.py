@@ -17,7 +17,7 @@ import xarray as xr
 from .. import parallel
 from ..engine.loss import LossTerm, active_terms, required_outputs
 from ..engine.water_stress import init_water_stress
-from ..network import init_network, water_start
+from ..network import init_network, start_weights
 from .batches import Standardization, epoch_batches, patch_members
 from .checkpoint import flatten, unflatten, write_arrays
 from .epochs import _EpochSums, _groups, _running_average  # noqa: F401 (folds.py, tests)
@@ -247,8 +247,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     def fresh(restarts: int, start: int = 0) -> Run:
         seed = start_seed(config.seed, restarts, start)
         w = dict(init_network(config.network, len(data.predictor_names), seed))
-        if config.water_start == "centred":
-            w = dict(water_start(w, config.network, *start_inputs))
+        w = dict(start_weights(w, config.network, config.water_start, *start_inputs))
         if config.water_stress != "default":  # global process networks, trained jointly
             w["water_stress"] = init_water_stress(config.water_stress, seed)
         w, o = place(w), place(optimizer.init(w))
