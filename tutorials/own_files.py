@@ -123,6 +123,17 @@ unused = sorted(set(map(str, ds.data_vars)) - set(report.variables.values()))
 print("not recognised, so not used:", unused)
 
 # %% [markdown]
+# `fit` and `simulate` run the same checks first and refuse the data, before any computation,
+# with the same list:
+
+# %%
+try:
+    ds.differland.fit(epochs=1)
+except xdifferland.ValidationError as error:
+    lines = str(error).splitlines()
+    print(f"{type(error).__name__}: {lines[0]}\n{lines[1]}\n...")
+
+# %% [markdown]
 # Variables the package does not recognise are not an error: they are simply not used. Predictors
 # and observations are optional, so check `report.variables` for those you meant to use
 # (here the soil, land cover, LAI and ET).

@@ -23,18 +23,24 @@ import subprocess
 import tempfile
 from pathlib import Path
 
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.colors import ListedColormap
 
 import xdifferland
 from xdifferland.datasets import synthetic_world
 
 parser = argparse.ArgumentParser(description="The paper's run on files in the published layout")
 parser.add_argument("--quick", action="store_true", help="2 epochs instead of 199")
-parser.add_argument("--out", type=Path, default=Path("reproduce-paper-output"), help="unused: "
-                    "this tutorial draws no figure")
+parser.add_argument("--out", type=Path, default=Path("reproduce-paper-output"),
+                    help="figures")
 parser.add_argument("--data", type=Path, help="a folder of the published files (default: "
                     "a small one written from the synthetic world)")
 args = parser.parse_args()
+args.out.mkdir(parents=True, exist_ok=True)
 work = Path(tempfile.mkdtemp(prefix="reproduce-paper-"))
 EPOCHS = 2 if args.quick else 199
 
@@ -75,6 +81,19 @@ for name, flag in (("train", 0), ("dev", 1), ("test", 2)):
     inside = ds.split.values == flag
     print(f"{name:>5s}: {np.unique(ds.patch_id.values[inside]).size} patches, "
           f"{int(inside.sum())} cells")
+
+names = ["unused", "train", "dev", "test"]
+colours = ListedColormap(["0.85", "tab:green", "tab:orange", "tab:purple"])
+figure, ax = plt.subplots(figsize=(8, 2.6))
+ds.split.plot(ax=ax, cmap=colours, vmin=-1.5, vmax=2.5,
+              cbar_kwargs={"ticks": [-1, 0, 1, 2], "label": "split"})
+figure.axes[-1].set_yticklabels(names)
+ax.set_title("the published split of run 1 (from the run index)")
+ax.set_xlabel("longitude (°E)")
+ax.set_ylabel("latitude (°N)")
+figure.tight_layout()
+figure.savefig(args.out / "split.png", dpi=90)
+plt.close(figure)
 
 # %% [markdown]
 # ## 3. Fit with the paper's settings
