@@ -15,7 +15,7 @@ DEFAULT_EPOCHS = 200
 #: ...or more, on small datasets, so that a default fit takes at least this many Adam steps (one
 #: per patch batch), half of the paper's global runs (about 100,000: 199 epochs of ~513
 #: patches). A 40-patch region at 200 epochs would take only 8,000, far from converged at the
-#: paper's rate (the twin experiment, docs/examples.md).
+#: paper's rate (the twin experiment, docs/twin.md).
 MIN_DEFAULT_STEPS = 50_000
 #: Initializations a default-length fit screens before it trains the best one on
 #: (:mod:`xdifferland.training.starts`): in the twin experiment one initialization in four
@@ -69,7 +69,10 @@ class FitConfig:
     eval_every: int = 5
     checkpoint_every: int = 10
     max_restarts: int = 3  #: re-initializations after a NaN loss
-    water_stress: str = "default"  #: "default", "nn_paw" or "gpp_acm_et_nn" (spec 6.11)
+    #: Water-stress variant (spec 6.11): "default", "nothing", "nn_paw", "gpp_acm_et_nn",
+    #: "nn_whole" or "nn_whole_no_lai"
+    #: (:data:`xdifferland.engine.water_stress.WATER_STRESS_VARIANTS`).
+    water_stress: str = "default"
     #: Starting point of the parameters: "published" (spec 7.3), "centred" (the water-balance
     #: parameters at :data:`xdifferland.network.WATER_START`) or "mid-range" (every process
     #: parameter and initial pool near the middle of its range, so no fit starts or drains
