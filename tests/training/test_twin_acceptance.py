@@ -26,9 +26,9 @@ NSE_TARGETS = {"lai": 0.9, "sif": 0.9, "et": 0.9, "nbe": 0.7}
 # LCMA is not recovered (r 0.59 of 0.8 at seed 0; canopy efficiency 0.84, the leaf-fall day
 # 0.88 and uWUE 0.92 are): nothing the world observes weighs foliar carbon, so LCMA trades off
 # with the allocation fractions along the leaf area grown per unit GPP, which is recovered
-# (docs/examples.md, twin section). The marker is not strict, so the test reports XPASS once
+# (docs/twin.md, Result). The marker is not strict, so the test reports XPASS once
 # the targets are met and can then be removed.
-NOT_MET = pytest.mark.xfail(reason="recovery targets not met yet: see docs/examples.md",
+NOT_MET = pytest.mark.xfail(reason="recovery targets not met yet: see docs/twin.md",
                             strict=False)
 # The fit takes about 7 minutes on 2 cores: opt in with XDIFFERLAND_ACCEPTANCE=1 (kept out of the
 # default run, which must stay within ~15 minutes).

@@ -166,9 +166,10 @@ def simulate(
         Repair the reference quirks that break carbon and water budgets (see the docs).
     unroll : int, default 1
         Steps per loop iteration given to :func:`jax.lax.scan`.
-    water_stress : {"default", "nn_paw", "gpp_acm_et_nn"}
-        Water-stress variant (spec 6.11); the neural ones need ``stress_weights`` (see
-        :func:`xdifferland.engine.water_stress.init_water_stress`).
+    water_stress : {"default", "nothing", "nn_paw", "gpp_acm_et_nn", "nn_whole", "nn_whole_no_lai"}
+        Water-stress variant (spec 6.11; :mod:`xdifferland.engine.water_stress` describes each).
+        ``"nn_paw"``, ``"gpp_acm_et_nn"`` and the whole-network ones need ``stress_weights``
+        (see :func:`xdifferland.engine.water_stress.init_water_stress`).
     forward_mode : bool, default False
         Set when differentiating the run in forward mode (``jax.jvp``, ``jax.jacfwd``). By
         default the step marks the intermediates its reverse-mode gradient reads many times

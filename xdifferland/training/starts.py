@@ -2,7 +2,7 @@
 
 A fit through DALEC993 can settle early into a wrong basin that later epochs do not leave: a
 water balance with a near-empty bucket, or a leaf-fall day half a season off (the twin
-experiment, docs/examples.md). Which basin a run finds depends on its initial weights, and the
+experiment, docs/twin.md). Which basin a run finds depends on its initial weights, and the
 training loss separates the basins long before the end. So a fit may train ``starts``
 initializations for the first part of the run, keep the one with the lowest training loss, and
 continue it: the result is exactly the run that would have started from the winning
