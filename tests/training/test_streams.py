@@ -86,7 +86,7 @@ def test_patch_scale_annual_stream_trains_and_is_recorded(tiny):
 def npp_world():
     """A small world observed only by LAI, plus noisy NPP at every other longitude column (the
     other columns held out to score it): nothing built in observes NPP there. Returns the
-    Dataset, the true NPP, the held-out columns and the noisy NPP everywhere."""
+    Dataset, the true NPP, the held-out columns, the noisy NPP everywhere and the truth."""
     ds, truth = synthetic_world(n_lat=8, n_lon=20, n_years=2, seed=3)
     ds = ds.drop_vars([v for o in _BUILT_IN if o != "lai" for v in (o, f"{o}_unc") if v in ds])
     npp = truth["gpp"] - truth["autotrophic_respiration"]
@@ -94,20 +94,20 @@ def npp_world():
     held = xr.DataArray(np.arange(ds.sizes["lon"]) % 2 == 1, dims="lon",
                         coords={"lon": ds["lon"]})
     ds["npp_obs"] = noisy.where(~held).assign_attrs(units="g m-2 d-1")
-    return ds, npp, held, noisy
+    return ds, npp, held, noisy, truth
 
 
 @pytest.fixture(scope="module")
 def npp_fits(npp_world):
     """Short fits of the NPP world with and without the NPP stream (same seed)."""
     ds = npp_world[0]
-    settings = dict(epochs=10, learning_rate=5e-3, seed=0, progress=False)
+    settings = dict(epochs=40, learning_rate=5e-3, seed=0, progress=False)
     with_npp = fit(ds, extra_terms=[stream_term("npp_obs", NPP, weight=100.0)], **settings)
     return with_npp, fit(ds.drop_vars("npp_obs"), **settings)
 
 
-def test_own_npp_stream_improves_npp_where_it_was_not_observed(npp_world, npp_fits):
-    ds, npp, held, _ = npp_world
+def test_own_npp_stream_improves_npp_and_its_parameter_where_unobserved(npp_world, npp_fits):
+    ds, npp, held, _, truth = npp_world
     with_npp, without = npp_fits
 
     def held_out_rmse(model):
@@ -115,10 +115,16 @@ def test_own_npp_stream_improves_npp_where_it_was_not_observed(npp_world, npp_fi
         error = sim["gpp"] - sim["autotrophic_respiration"] - npp
         return float(np.sqrt((error ** 2).where(held).mean()))
 
+    def autotrophic_r(model):  # the share of GPP respired: NPP = (1 - share) GPP
+        fitted = model.parameters(ds)["autotrophic_fraction"].where(held)
+        return float(xr.corr(fitted, truth["autotrophic_fraction"]))
+
     losses = with_npp.history["train_terms"]["npp_obs"]
-    assert len(losses) == 10 and losses[-1] < 0.5 * losses[0]
+    assert len(losses) == 40 and losses[-1] < 0.2 * losses[0]
     assert "npp_obs" not in without.history["train_terms"]
     assert recorded_streams(with_npp.metadata)["npp_obs"]["simulated"] == {
         "gpp": 1.0, "autotrophic_respiration": -1.0}
-    # measured 2026-12-05: 1.64 g m-2 d-1 with the stream, 2.44 without
-    assert held_out_rmse(with_npp) < 0.8 * held_out_rmse(without)
+    # measured 2026-12-05 on the held-out columns: NPP RMSE 0.77 g m-2 d-1 with the stream,
+    # 1.77 without; r of the autotrophic fraction with the truth 0.77 with, -0.26 without
+    assert held_out_rmse(with_npp) < 0.6 * held_out_rmse(without)
+    assert autotrophic_r(with_npp) > 0.6 > autotrophic_r(without) + 0.3
