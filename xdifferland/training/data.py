@@ -98,7 +98,9 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
     ``extra_streams`` maps further Dataset variables to the loss term that reads each (a
     user's own streams): they become streams of their own name, with ``<name>_unc``, read like
     the built-in ones; a :class:`~xdifferland.errors.DataError` names any that is missing or
-    has no observed value.
+    has no observed value. ``extra["own_streams"]`` records, for each, its units (and its
+    uncertainty's), whether it is static (no time axis) and at how many pixels an observed value
+    has a missing, zero or negative uncertainty.
     """
     prepared = prepare_dataset(ds, roles, mask=mask, plausibility=plausibility)
     data, spatial = prepared.data, prepared.spatial_dims
@@ -141,7 +143,7 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
         forcing[n] = pixels(prepared.inputs[n])
     latitude = forcing["latitude"]
 
-    observations, unusable, unobserved = {}, {}, []
+    observations, unusable, unobserved, described = {}, {}, [], {}
     own = [(v, v) for v in extra_streams if v not in STREAMS.values()]
     for variable, stream in [*STREAMS.items(), *own]:
         if variable not in data:
@@ -168,10 +170,17 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
                     "its values is observed (all NaN, outside the mask or observation_mask).",
                     "give it observed values at the training locations, or leave the term out"))
             continue
-        if use_uncertainty and uncertainty is not None:
-            bad = observed & ~(np.isfinite(uncertainty) & (uncertainty > 0))
-            if bad.any():
-                unusable[unc_name] = (bad, int(observed.sum()))
+        bad = None if uncertainty is None else observed & ~(
+            np.isfinite(uncertainty) & (uncertainty > 0))
+        if use_uncertainty and bad is not None and bad.any():
+            unusable[unc_name] = (bad, int(observed.sum()))
+        if variable in extra_streams:  # what a user term checks before it reads the stream
+            described[variable] = {
+                "units": data[variable].attrs.get("units"),
+                "static": "time" not in data[variable].dims,
+                "uncertainty_units": data[unc_name].attrs.get("units") if unc_name in data
+                else None,
+                "bad_uncertainty": 0 if bad is None else int(bad.any(axis=0).sum())}
         observations[stream] = {"value": np.where(observed, value, 0.0),
                                 "mask": observed.astype(float),
                                 "uncertainty": None if uncertainty is None else np.where(
@@ -198,7 +207,8 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
         patch_labels=unique,
         pixel_index=pixel_index, spatial_dims=spatial, time=data["time"],
         delta_t=prepared.time.delta_t,
-        extra={"plausibility_overrides": overrides_attribute(plausibility_rules(plausibility))},
+        extra={"plausibility_overrides": overrides_attribute(plausibility_rules(plausibility)),
+               "own_streams": described},
     )
 
 

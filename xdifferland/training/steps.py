@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from ..engine import init, loss_terms, simulate
+from ..engine.loss_parameters import parameter_outputs
 from ..engine.simulate import whole_step_days
 from ..network import predict_parameters
 from .config import FitConfig
@@ -42,7 +43,9 @@ def _make_steps(config: FitConfig, weights_map: dict, outputs: tuple[str, ...],
         run = simulate(params, batch.forcing, outputs, mass_conserving=config.mass_conserving,
                        water_stress=config.water_stress,
                        stress_weights=weights.get("water_stress"), step_days=step_days)
-        terms = loss_terms(run.outputs, batch.observations, init(params), weights=weights_map,
+        # user terms may observe the parameters themselves (trait maps)
+        with_parameters = {**run.outputs, **parameter_outputs(params)}
+        terms = loss_terms(with_parameters, batch.observations, init(params), weights=weights_map,
                            batch_size=batch.valid.shape[0], use_uncertainty=config.use_uncertainty,
                            edc_gate=batch.valid, extra_terms=extra_terms)
         return sum(terms.values()), terms

@@ -18,6 +18,7 @@ import xarray as xr
 from ..engine.loss import OBSERVATION_STREAMS, LossTerm
 from ..errors import DataError, Problem
 from .data import STREAMS, TrainingData
+from .parameter_maps import prepare_parameter_maps
 
 __all__ = ["stream_variables", "check_streams", "mask_uncovered", "stream_records",
            "recorded_streams"]
@@ -38,8 +39,9 @@ def stream_variables(extra_terms: Iterable[LossTerm]) -> dict[str, str]:
 
 def check_streams(extra_terms: Iterable[LossTerm], data: TrainingData) -> None:
     """Raise a :class:`~xdifferland.errors.DataError` before training for user terms that cannot
-    take part: their built-in stream is absent, or they are annual without whole years of
-    monthly steps."""
+    take part: their built-in stream is absent, they are annual without whole years of
+    monthly steps, or they observe a parameter map that cannot be used (converting the usable
+    maps to their quantity's units, see :mod:`~xdifferland.training.parameter_maps`)."""
     problems = []
     from_variable = {stream: variable for variable, stream in STREAMS.items()}
     whole_years = data.delta_t == 30.0 and data.time.size % 12 == 0
@@ -55,6 +57,7 @@ def check_streams(extra_terms: Iterable[LossTerm], data: TrainingData) -> None:
                 term.observation, f"the annual loss term {term.name!r} needs whole years of "
                 f"monthly steps; the data have {data.time.size} steps of {data.delta_t:g} days.",
                 "use annual=False, or give whole years of monthly data"))
+    problems.extend(prepare_parameter_maps(extra_terms, data))
     if problems:
         raise DataError(problems)
 
