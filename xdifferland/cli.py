@@ -16,6 +16,7 @@ import warnings
 from .cli_commands import (DEMO_EPOCHS, DEMO_WORLD, QUICK_EPOCHS, QUICK_WORLD, UserError,
                            cmd_demo, cmd_evaluate, cmd_fit, cmd_simulate, cmd_validate)
 from .cli_data import add_data_options
+from .cli_sites import add_fit_sites_parser
 from .pipeline import one_line
 
 __all__ = ["DEMO_EPOCHS", "DEMO_WORLD", "QUICK_EPOCHS", "QUICK_WORLD", "build_parser", "main"]
@@ -85,6 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "start, kept rising, or the dev loss did); the outputs are written "
                           "either way and the model records why (model.convergence)")
     fit.set_defaults(handler=cmd_fit)
+
+    add_fit_sites_parser(commands, common, _positive_int)
 
     sim = commands.add_parser(
         "simulate", parents=[common], help="simulate fluxes and pools with a fitted model",

@@ -90,23 +90,28 @@ def encode_categories(ds: xr.Dataset, predictors: Sequence[str],
                        categories: Mapping) -> tuple[xr.Dataset, list[str]]:
     """``ds`` with the model's predictors that are encodings of the IGBP class added where it
     lacks them (a one-hot PFT column no location has is all zero; ``woody``, ``forest``, ... as
-    :func:`~xdifferland.experiments.loso.add_site_climate` derives them), and the IGBP classes
-    of ``ds`` the model never saw in training."""
+    :func:`~xdifferland.experiments.loso.add_site_climate` derives them; the forcing's climate,
+    :data:`~xdifferland.experiments.loso.FORCING_CLIMATE`, also without IGBP classes), and the
+    IGBP classes of ``ds`` the model never saw in training."""
     missing = [p for p in predictors if p not in ds.variables]
-    if "igbp" not in ds.variables:
-        return ds, []
     from .contract.declare import PREDICTOR_GROUPS
-    from .experiments.loso import add_site_climate
+    from .experiments.loso import FORCING_CLIMATE, add_site_climate, forcing_climate
     from .experiments.sites import IGBP_TO_PFT
 
+    added = {}
+    from_forcing = set(missing) & set(FORCING_CLIMATE)
+    if from_forcing and {"t_min", "t_max", "precipitation", "shortwave_radiation"} <= set(ds):
+        climate = forcing_climate(ds)
+        added |= {n: climate[n] for n in from_forcing}
+    if "igbp" not in ds.variables:
+        return (ds.assign(added) if added else ds), []
     classes = np.asarray(ds["igbp"].values).astype(str)
     dims = ds["igbp"].dims
-    added = {}
     for name in missing:
         if name in PREDICTOR_GROUPS["PFT"]:
             onehot = np.vectorize(lambda c: IGBP_TO_PFT.get(c) == name, otypes=[float])(classes)
             added[name] = (dims, onehot, {"units": "1", "long_name": f"{name} (IGBP one-hot)"})
-    derived = {"moisture_index", "forest", "tree_cover", "woody", "evergreen"}
+    derived = {"forest", "tree_cover", "woody", "evergreen"}
     if set(missing) & derived:
         climate = add_site_climate(ds)
         added |= {n: climate[n] for n in set(missing) & derived}

@@ -87,3 +87,25 @@ def test_cli_evaluates_and_simulates_new_sites_with_a_saved_ensemble(saved, tmp_
     with xr.open_dataset(target) as sim:
         assert sim["gpp"].sizes["site"] == 3 and sim.attrs["ensemble_members"] == 3
         assert "extrapolation" in sim
+
+
+def test_fit_sites_command_fits_on_some_sites_and_its_ensemble_scores_others(tmp_path, capsys):
+    out = tmp_path / "ens"
+    args = ["--quiet", "fit-sites", str(FLUXNET), "--sites", ",".join(SITES_A), "--align",
+            "calendar", "--members", "1", "--epochs", "1", "--predictors",
+            "tree_cover,mean_temperature", "-o", str(out)]
+    code = main(args)
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    assert "leave-site-out ensemble of 3 members on 3 sites" in printed
+    ens = load_ensemble(out)
+    assert ens.info["predictors"] == ["tree_cover", "mean_temperature"]
+    assert sorted(ens.info["held_out"]) == sorted(SITES_A)
+    assert main(args) == 1  # an existing ensemble is not replaced without --overwrite
+    assert "--overwrite" in capsys.readouterr().err
+    code = main(["--quiet", "evaluate", str(out), *(str(FLUXNET / f"{s}.nc") for s in SITES_B),
+                 "--align", "calendar", "--json"])
+    printed, err = capsys.readouterr()
+    assert code == 0, err
+    result = json.loads(printed)
+    assert result["members"] == 3 and result["metrics"]["gpp"]["n"] > 0

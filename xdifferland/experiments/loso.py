@@ -25,9 +25,9 @@ from ..errors import DataError, Problem
 from ..training.config import FitConfig
 from .folds import Member, fit_members, refit_stuck
 
-__all__ = ["FOREST_CLASSES", "IGBP_TREE_COVER", "IGBP_EVERGREEN", "WOODY_COVER",
-           "LOSO_PREDICTORS", "LOSO_SEEDS", "add_site_climate", "with_spinup", "training_window",
-           "leave_one_site_out", "loso_table"]
+__all__ = ["FOREST_CLASSES", "FORCING_CLIMATE", "IGBP_TREE_COVER", "IGBP_EVERGREEN",
+           "WOODY_COVER", "LOSO_PREDICTORS", "LOSO_SEEDS", "add_site_climate", "forcing_climate",
+           "with_spinup", "training_window", "leave_one_site_out", "hide_streams", "loso_table"]
 
 #: IGBP classes counted as forest for the ``forest`` predictor (1 forest, 0 otherwise).
 FOREST_CLASSES = ("ENF", "EBF", "DNF", "DBF", "MF")
@@ -53,7 +53,7 @@ _LATENT_HEAT = 2.45  # MJ kg-1: shortwave energy per mm of evaporated water
 
 
 def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
-    """Add the predictors ``moisture_index`` and ``forest`` to a ``(time, site)`` Dataset.
+    """Add the class and climate predictors to a ``(time, site)`` Dataset.
 
     ``moisture_index`` is the Budyko-style ratio of mean precipitation to the water the mean
     shortwave radiation could evaporate, ``P / (SW / λ)`` (dimensionless; small = dry). It uses
@@ -61,7 +61,8 @@ def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
     class is one of :data:`FOREST_CLASSES`; ``tree_cover`` is the class's definitional tree cover
     (:data:`IGBP_TREE_COVER`), ``woody`` is 1 where that cover exceeds :data:`WOODY_COVER` (the
     FAO forest threshold, which counts savannas as wooded) and ``evergreen`` is the leaf habit
-    (:data:`IGBP_EVERGREEN`).
+    (:data:`IGBP_EVERGREEN`). With the temperature forcing present, the climate of
+    :func:`forcing_climate` is added too.
 
     Examples
     --------
@@ -75,8 +76,7 @@ def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
     >>> out["tree_cover"].values.tolist(), out["woody"].values.tolist()
     ([0.8, 0.05], [1.0, 0.0])
     """
-    evaporable = ds["shortwave_radiation"].mean("time") / _LATENT_HEAT
-    index = ds["precipitation"].mean("time") / evaporable
+    index = _moisture_index(ds)
     classes = np.asarray(ds["igbp"].values, str)
     unknown = sorted(str(c) for c in set(classes.ravel()) - set(IGBP_TREE_COVER))
     if unknown:
@@ -86,13 +86,83 @@ def add_site_climate(ds: xr.Dataset) -> xr.Dataset:
     cover = np.vectorize(IGBP_TREE_COVER.get, otypes=[float])(classes)
     evergreen = np.vectorize(lambda c: IGBP_EVERGREEN.get(c, 0.0), otypes=[float])(classes)
     dims = ds["igbp"].dims
+    climate = (forcing_climate(ds) if {"t_min", "t_max"} <= set(ds.data_vars) else
+               {"moisture_index": _labelled(index, "1", "precipitation / (SW / λ)")})
     return ds.assign(
-        moisture_index=index.assign_attrs(units="1", long_name="precipitation / (SW / λ)"),
+        **climate,
         forest=(dims, forest, {"units": "1", "long_name": "IGBP forest class"}),
         tree_cover=(dims, cover, {"units": "1", "long_name": "tree cover of the IGBP class"}),
         woody=(dims, (cover > WOODY_COVER).astype(float),
                {"units": "1", "long_name": "tree cover above 10 % (FAO forest definition)"}),
         evergreen=(dims, evergreen, {"units": "1", "long_name": "evergreen leaf habit (IGBP)"}))
+
+
+#: The predictors :func:`forcing_climate` computes from any location's forcing.
+FORCING_CLIMATE = ("mean_temperature", "annual_precipitation", "temperature_seasonality",
+                   "precipitation_seasonality", "mean_shortwave", "moisture_index")
+
+
+def forcing_climate(ds: xr.Dataset) -> dict[str, xr.DataArray]:
+    """Climate predictors of each location computed from its own forcing record.
+
+    Known wherever the model can run (no site table needed): ``mean_temperature`` (°C, the mean
+    of daily ``(t_min + t_max) / 2``), ``annual_precipitation`` (mm yr-1),
+    ``temperature_seasonality`` (°C, the standard deviation of the 12 calendar months' mean
+    temperatures), ``precipitation_seasonality`` (the coefficient of variation of the 12 months'
+    mean precipitation, 1) and ``mean_shortwave`` (MJ m-2 d-1). Months come from ``date`` (or
+    ``time`` when it holds dates).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, xarray as xr
+    >>> dates = pd.date_range("2001-01-01", "2002-12-31")
+    >>> warm = 10 + 10 * np.sin(2 * np.pi * (dates.dayofyear - 100) / 365.25)
+    >>> ds = xr.Dataset({"t_min": (("time", "site"), np.c_[warm - 5, warm * 0]),
+    ...                  "t_max": (("time", "site"), np.c_[warm + 5, warm * 0]),
+    ...                  "precipitation": (("time", "site"), np.full((dates.size, 2), 2.0)),
+    ...                  "shortwave_radiation": (("time", "site"), np.full((dates.size, 2), 15.0))},
+    ...                 coords={"date": (("time", "site"), np.c_[dates, dates])})
+    >>> c = forcing_climate(ds)
+    >>> c["mean_temperature"].values.round(1).tolist(), c["annual_precipitation"].values.round()
+    ([10.0, 0.0], array([730., 730.]))
+    >>> c["temperature_seasonality"].values.round(1).tolist()
+    [7.0, 0.0]
+    """
+    dates = ds["date"] if "date" in ds.coords else ds["time"]
+    month = dates.dt.month
+    if month.dims != ds["t_min"].dims:
+        month = month.broadcast_like(ds["t_min"])
+    temperature = 0.5 * (ds["t_min"] + ds["t_max"])
+    monthly_t = [temperature.where(month == m).mean("time") for m in range(1, 13)]
+    monthly_p = [ds["precipitation"].where(month == m).mean("time") for m in range(1, 13)]
+    monthly_t, monthly_p = (xr.concat(v, "month") for v in (monthly_t, monthly_p))
+    rainfall = ds["precipitation"].mean("time")
+    return {
+        "mean_temperature": _labelled(temperature.mean("time"), "degC",
+                                      "mean air temperature of the forcing"),
+        "annual_precipitation": _labelled(365.25 * rainfall, "mm yr-1",
+                                          "annual precipitation of the forcing"),
+        "temperature_seasonality": _labelled(monthly_t.std("month"), "degC",
+                                             "standard deviation of the monthly mean temperatures"),
+        "precipitation_seasonality": _labelled(monthly_p.std("month") / rainfall, "1",
+                                               "coefficient of variation of the monthly "
+                                               "precipitation"),
+        "mean_shortwave": _labelled(ds["shortwave_radiation"].mean("time"), "MJ m-2 d-1",
+                                    "mean shortwave radiation of the forcing"),
+        "moisture_index": _labelled(_moisture_index(ds), "1", "precipitation / (SW / λ)")}
+
+
+def _moisture_index(ds: xr.Dataset) -> xr.DataArray:
+    evaporable = ds["shortwave_radiation"].mean("time") / _LATENT_HEAT
+    return ds["precipitation"].mean("time") / evaporable
+
+
+def _labelled(values: xr.DataArray, units: str, long_name: str) -> xr.DataArray:
+    """``values`` with only these attributes: a statistic of a forcing variable must not keep
+    its ``standard_name``, or it would be found as that forcing."""
+    out = values.copy(deep=False)
+    out.attrs = {"units": units, "long_name": long_name}
+    return out
 
 
 def with_spinup(ds: xr.Dataset, masks: Sequence[xr.DataArray], years: int,
@@ -165,8 +235,8 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
                        settings: dict, *, predictors: Sequence[str] = LOSO_PREDICTORS,
                        seeds: int = LOSO_SEEDS, all_years: bool = True, spinup_years: int = 0,
                        clip_predictors: bool = False, stuck_factor: float = 2.0,
-                       max_refits: int = 2, progress: bool = False,
-                       callback=None) -> dict[str, xr.Dataset]:
+                       max_refits: int = 2, keep_streams: Sequence[str] = (),
+                       progress: bool = False, callback=None) -> dict[str, xr.Dataset]:
     """Predict every site from a fit to the others; simulated outputs per held-out site.
 
     Parameters
@@ -195,6 +265,10 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
         rounds. Judged on training losses only; the held-out site plays no part.
     max_refits : int, default 2
         Rounds of refits (0: keep every member as trained).
+    keep_streams : sequence of str, default ()
+        Observation streams of the held-out site that stay in training, all years (the
+        satellite-informed protocol: ``("lai",)``, satellite data everywhere, flux towers
+        elsewhere). Empty: the site is left out altogether.
     progress : bool, default False
         Progress bar over epochs.
     callback : callable, optional
@@ -212,8 +286,12 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
     spun, (seen,) = with_spinup(ds, [seen], spinup_years)
     window, seen = training_window(spun, seen)  # the whole record unless all_years is False
     sites = [str(s) for s in ds["site"].values]
-    members = [Member(window.drop_sel(site=site), seen.drop_sel(site=site), predictors,
-                      seed=settings.get("seed", 0) + 1000 * k)
+    def held_out(site):
+        if keep_streams:
+            return hide_streams(window, site, keep_streams), seen
+        return window.drop_sel(site=site), seen.drop_sel(site=site)
+
+    members = [Member(*held_out(site), predictors, seed=settings.get("seed", 0) + 1000 * k)
                for site in sites for k in range(seeds)]
     config = FitConfig(**(settings | {"test_fraction": 0.0, "dev_fraction": 0.0}))
     first = fit_members(members, config, progress=progress, callback=callback)
@@ -234,6 +312,24 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
                       "refitted_members": sum(models[k] is not first[k] for k in own)}
         out[site] = mean.isel(time=slice(offset, None)).assign_coords(time=ds["time"])
     return out
+
+
+def hide_streams(ds: xr.Dataset, site: str, keep: Sequence[str]) -> xr.Dataset:
+    """``ds`` with every observation stream of ``site`` but ``keep`` (and their ``_unc``) NaN.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> ds = xr.Dataset({"gpp": (("time", "site"), np.ones((2, 2))),
+    ...                  "lai": (("time", "site"), np.ones((2, 2)))},
+    ...                 coords={"site": ["A", "B"]})
+    >>> out = hide_streams(ds, "B", keep=["lai"])
+    >>> int(out["gpp"].count()), int(out["lai"].count())
+    (2, 4)
+    """
+    other = ds["site"] != site
+    hidden = [v for v in _observation_names(ds) if v.removesuffix("_unc") not in keep]
+    return ds.assign({v: ds[v].where(other) for v in hidden})
 
 
 def loso_table(simulated: dict[str, xr.Dataset], ds: xr.Dataset, test: xr.DataArray,
