@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import warnings
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Callable, Iterable, Mapping, Sequence
 
@@ -26,6 +26,7 @@ from .data import TrainingData, training_data
 from .divergence import DivergenceWarning, check_convergence, divergence_during
 from .model_file import manifest, read_checkpoint
 from .starts import Run, screen_starts, start_seed
+from .splits import Splits, _say_unheld, split_patches
 from .streams import check_streams, mask_uncovered, stream_records, stream_variables
 from .steps import _compiled_steps
 
@@ -37,49 +38,6 @@ _ANNUAL_TERMS = ("biomass", "nbe_iav", "vod")
 
 class TrainingError(RuntimeError):
     """Training could not produce a finite model."""
-
-
-@dataclass(frozen=True)
-class Splits:
-    """Patch numbers (indices into TrainingData patches) of each split."""
-
-    train: np.ndarray
-    dev: np.ndarray
-    test: np.ndarray
-
-
-def split_patches(n_patches: int, config: FitConfig) -> Splits:
-    """Seeded split of patches: test held out, dev monitored, the rest trained on."""
-    order = np.random.default_rng([config.seed, 0xD1F]).permutation(n_patches)
-    def share(fraction: float, n: int) -> int:  # at least one patch when asked and possible
-        return max(1, int(round(fraction * n))) if fraction > 0 and n > 2 else 0
-
-    n_test = share(config.test_fraction, n_patches)
-    rest = order[n_test:]
-    n_dev = share(config.dev_fraction, len(rest))
-    n_dev = min(n_dev, len(rest) - 1)
-    return Splits(train=np.sort(rest[n_dev:]), dev=np.sort(rest[:n_dev]),
-                  test=np.sort(order[:n_test]))
-
-
-def _say_unheld(splits: Splits, config: FitConfig, patch_variable: str | None,
-                gridded: bool) -> None:
-    """Warn when a fit holds out no test or no dev patch: its held-out skill cannot be scored."""
-    missing = [name for name in ("test", "dev") if len(getattr(splits, name)) == 0]
-    if not missing:
-        return
-    n = len(splits.train) + len(splits.dev) + len(splits.test)
-    if n <= 2:
-        why = f"the data form {n} patch{'es' * (n != 1)} and 3 or more are needed to hold any out"
-        if not (patch_variable or gridded):
-            why += ("; a site list is one patch unless patch_variable= names an integer "
-                    "patch id per location")
-    else:
-        why = (f"test_fraction={config.test_fraction:g} and dev_fraction="
-               f"{config.dev_fraction:g} of {n} patches leave none for {' or '.join(missing)}")
-    log.warning("no %s patches: %s. Nothing is held out for %s: evaluate(..., %s) will fail.",
-                " and no ".join(missing), why, " or ".join(missing),
-                " or ".join(repr(m) for m in missing))
 
 
 def _term_weights(config: FitConfig, data: TrainingData, extra_terms) -> dict:
