@@ -12,7 +12,7 @@ from xdifferland.experiments import prepare_sites, published_scores, site_valida
 from xdifferland.experiments import temporal_split
 from xdifferland.experiments.folds import Member, fit_members
 from xdifferland.experiments.loso import (add_site_climate, leave_one_site_out, loso_table,
-                                          training_window, with_spinup)
+                                          parameter_spread, training_window, with_spinup)
 from xdifferland.experiments.sites import SCORED, SITE_SETTINGS
 from xdifferland.errors import DataError
 from xdifferland.training import FitConfig, fit
@@ -132,6 +132,38 @@ def test_leave_one_site_out_predicts_each_site_from_the_others(all_years):
         assert 0 <= sim.attrs["refitted_members"] <= 2
     table = loso_table(simulated, ds, test, SCORED)
     assert table.shape == (3, 4) and np.isfinite(table.values).all()
+    spread = parameter_spread(simulated)
+    assert len(spread) == 40 and (spread["min"] <= spread["max"]).all()
+    assert ((spread["spread_share_of_range"] >= 0) & (spread["spread_share_of_range"] <= 1)).all()
+
+
+def test_satellite_informed_folds_keep_only_the_held_out_sites_lai(monkeypatch):
+    from xdifferland.experiments import folds, loso
+
+    sites = ["US-Var", "DE-Tha", "US-Ha1"]
+    ds = prepare_sites(FLUXNET, sites=sites)
+    train, test = temporal_split(ds)
+    seen = []
+    original = folds.fit_members
+
+    def spy(members, config, **kwargs):
+        seen.extend(members)
+        return original(members, config, **kwargs)
+
+    monkeypatch.setattr(loso, "fit_members", spy)
+    simulated = leave_one_site_out(ds, train, test, SITE_SETTINGS | {"epochs": 1},
+                                   predictors=("mean_temperature", "moisture_index"), seeds=1,
+                                   keep_streams=("lai",), max_refits=0)
+    assert sorted(simulated) == sorted(sites)
+    for member, site in zip(seen, sites):
+        assert member.ds.sizes["site"] == 3  # the held-out site stays...
+        one = member.ds.sel(site=site)
+        assert int(one["lai"].count()) == int(ds["lai"].sel(site=site).count()) > 0
+        for flux in ("gpp", "reco", "nee", "et_ec", "gpp_unc"):  # ...with none of its fluxes
+            if flux in one:
+                assert int(one[flux].count()) == 0
+        others = member.ds.drop_sel(site=site)
+        assert int(others["gpp"].count()) == int(ds["gpp"].drop_sel(site=site).count())
 
 
 def test_a_fold_whose_sites_share_every_predictor_is_refused_with_the_fix():

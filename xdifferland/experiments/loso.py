@@ -22,12 +22,14 @@ import pandas as pd
 import xarray as xr
 
 from ..errors import DataError, Problem
+from ..registry import PARAMETER_NAMES
 from ..training.config import FitConfig
 from .folds import Member, fit_members, refit_stuck
 
 __all__ = ["FOREST_CLASSES", "FORCING_CLIMATE", "IGBP_TREE_COVER", "IGBP_EVERGREEN",
            "WOODY_COVER", "LOSO_PREDICTORS", "LOSO_SEEDS", "add_site_climate", "forcing_climate",
-           "with_spinup", "training_window", "leave_one_site_out", "hide_streams", "loso_table"]
+           "with_spinup", "training_window", "leave_one_site_out", "hide_streams", "loso_table",
+           "parameter_spread"]
 
 #: IGBP classes counted as forest for the ``forest`` predictor (1 forest, 0 otherwise).
 FOREST_CLASSES = ("ENF", "EBF", "DNF", "DBF", "MF")
@@ -278,7 +280,7 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
     -------
     dict of str to xarray.Dataset
         Site → its ensemble-mean simulation (``gpp``, ``et``, ``nee``, ``lai``) on ``ds``'s
-        time axis; its attributes ``ensemble_members`` and ``refitted_members`` count the
+        time axis and the members' mean parameters (the 40 of the registry); its attributes ``ensemble_members`` and ``refitted_members`` count the
         members averaged and those refitted.
     """
     ds = add_site_climate(ds)
@@ -304,10 +306,14 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
         one = spun.sel(site=[site])
         own = range(i * seeds, (i + 1) * seeds)
         # a held-out site is a new location by design: clip or extrapolate without a warning
-        runs = [models[k].simulate(one, ["gpp", "et", "nee", "lai"],
-                                   extrapolation="clip" if clip_predictors else "allow")
-                for k in own if k not in stuck]
+        kept = [k for k in own if k not in stuck]
+        how = "clip" if clip_predictors else "allow"
+        runs = [models[k].simulate(one, ["gpp", "et", "nee", "lai"], extrapolation=how)
+                for k in kept]
         mean = sum(runs) / len(runs)
+        params = [models[k].parameters(one, extrapolation=how)[list(PARAMETER_NAMES)]
+                  for k in kept]
+        mean = mean.assign(sum(params) / len(params))  # the members' mean parameters
         mean.attrs = {"ensemble_members": len(runs),
                       "refitted_members": sum(models[k] is not first[k] for k in own)}
         out[site] = mean.isel(time=slice(offset, None)).assign_coords(time=ds["time"])
@@ -330,6 +336,24 @@ def hide_streams(ds: xr.Dataset, site: str, keep: Sequence[str]) -> xr.Dataset:
     other = ds["site"] != site
     hidden = [v for v in _observation_names(ds) if v.removesuffix("_unc") not in keep]
     return ds.assign({v: ds[v].where(other) for v in hidden})
+
+
+def parameter_spread(simulated: dict[str, xr.Dataset]) -> pd.DataFrame:
+    """How much the held-out sites' parameters differ: per parameter, the median over sites and
+    the spread (max - min) as a share of the parameter's range (of its logarithm where the range
+    spans more than a factor 10, as the bounded transform does)."""
+    from ..registry import parameter_table
+
+    table = parameter_table().set_index("name")
+    rows = {}
+    for name in PARAMETER_NAMES:
+        values = np.array([float(sim[name].values.ravel()[0]) for sim in simulated.values()])
+        low, high = float(table.loc[name, "min"]), float(table.loc[name, "max"])
+        scale = np.log if high / low > 10 else (lambda x: x)
+        share = (scale(values.max()) - scale(values.min())) / (scale(high) - scale(low))
+        rows[name] = {"median": float(np.median(values)), "min": float(values.min()),
+                      "max": float(values.max()), "spread_share_of_range": float(share)}
+    return pd.DataFrame.from_dict(rows, orient="index")
 
 
 def loso_table(simulated: dict[str, xr.Dataset], ds: xr.Dataset, test: xr.DataArray,

@@ -156,7 +156,8 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                     joint: bool = True, loso_predictors: Sequence[str] = LOSO_PREDICTORS,
                     loso_seeds: int = LOSO_SEEDS, loso_all_years: bool = True,
                     loso_spinup_years: int = 0, loso_max_refits: int = 2,
-                    loso_settings: dict | None = None, progress: bool = True,
+                    loso_settings: dict | None = None, satellite: bool = False,
+                    progress: bool = True,
                     workers: int | None = None, **fit_kwargs) -> SiteValidation:
     """Fit jointly across sites on their training years and score every site's test years.
 
@@ -193,7 +194,11 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
         Rounds of refitting leave-one-site-out members that end in a poor optimum (training loss
         over twice the best of their held-out site's members; see :func:`leave_one_site_out`).
     loso_settings : dict, optional
-        Training settings that apply only to the leave-one-site-out fits.
+        Training settings that apply only to the leave-one-site-out fits (and the
+        satellite-informed ones).
+    satellite : bool, default False
+        Also the satellite-informed protocol (columns ``sat_*``): as leave-one-site-out, but
+        the held-out site's LAI (all years) stays in training; its fluxes are never seen.
     progress : bool, default True
         A progress bar per running fit ("fit members" for the leave-one-site-out ensemble and
         its refits, "fit" for the joint fits, which run one after another).
@@ -230,14 +235,20 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
     # The longest job (the leave-one-site-out ensemble) starts first, so the joint fits share
     # the other core(s) one after another instead of leaving it to run alone at the end.
     jobs = {}
+    held = {k: v for k, v in settings.items() if k != "progress"} | {
+        "epochs": loso_epochs or LOSO_EPOCHS} | (loso_settings or {})
     if leave_one_out:
-        held = {k: v for k, v in settings.items() if k != "progress"} | {
-            "epochs": loso_epochs or LOSO_EPOCHS} | (loso_settings or {})
         jobs["loso"] = partial(leave_one_site_out, ds, train, test, held,
                                predictors=loso_predictors, seeds=loso_seeds,
                                all_years=loso_all_years, spinup_years=loso_spinup_years,
                                max_refits=loso_max_refits,
                                progress=progress, callback=stopper)
+    if satellite:
+        jobs["sat"] = partial(leave_one_site_out, ds, train, test, held,
+                              predictors=loso_predictors, seeds=loso_seeds,
+                              all_years=loso_all_years, spinup_years=loso_spinup_years,
+                              max_refits=loso_max_refits, keep_streams=("lai",),
+                              progress=progress, callback=stopper)
     if joint:
         window, window_mask = training_window(ds, train)
         jobs["hybrid"] = partial(fit, window, observation_mask=window_mask, callback=stopper,
@@ -248,9 +259,9 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
     results = _run_concurrently(jobs, workers, stop)
 
     model, table = None, pd.DataFrame(index=pd.Index(ds["site"].values, name="site"))
-    for name in [n for n in ("hybrid", *variants, "loso") if n in results]:  # column order
+    for name in [n for n in ("hybrid", *variants, "loso", "sat") if n in results]:  # order
         result = results[name]
-        if name == "loso":
+        if name in ("loso", "sat"):
             part = loso_table(result, ds, test, SCORED)
         else:
             model = result if name == "hybrid" else model
