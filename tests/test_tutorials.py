@@ -40,6 +40,7 @@ total = 40 + 2
 # %%
 print("total", total, "quick" if args.quick else "full")
 (args.out / "figure.png").write_bytes(b"not really a PNG")
+__import__("warnings").warn("mind the units")
 """
 
 
@@ -66,7 +67,7 @@ def test_a_run_records_each_cells_output_and_figures(toy, quick, mode):
     record = runner.run_tutorial(scripts / "toy.py", records, quick)
     code = [c for c in record["cells"] if c["kind"] == "code"]
     assert code[0]["output"] == "" and code[0]["figures"] == []
-    assert code[1]["output"] == f"total 42 {mode}\n"
+    assert code[1]["output"] == f"total 42 {mode}\nUserWarning: mind the units\n"
     assert code[1]["figures"] == ["toy/figure.png"]
     assert record["mode"] == mode and record["cores"] >= 1 and record["seconds"] >= 0
     (records / "toy.json").write_text(json.dumps(record))
@@ -81,7 +82,7 @@ def test_a_failing_cell_raises_at_the_scripts_own_line(toy):
     (scripts / "toy.py").write_text(TOY + "\n# %%\nraise RuntimeError('broken step')\n")
     with pytest.raises(RuntimeError, match="broken step") as caught:
         runner.run_tutorial(scripts / "toy.py", records, True)
-    assert caught.traceback[-1].lineno + 1 == 19  # the raise; pytest counts lines from 0
+    assert caught.traceback[-1].lineno + 1 == 20  # the raise; pytest counts lines from 0
 
 
 def test_the_hook_refuses_a_missing_or_stale_record(toy):

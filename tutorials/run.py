@@ -34,6 +34,7 @@ import re
 import sys
 import time
 import traceback
+import warnings
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -97,8 +98,11 @@ def run_tutorial(script: Path, output: Path, quick: bool) -> dict:
     namespace = {"__name__": "__main__", "__file__": str(script)}
     argv = [str(script), "--out", str(figures)] + (["--quick"] if quick else [])
     cells, start = [], time.perf_counter()
-    saved_argv = sys.argv
+    saved_argv, saved_format = sys.argv, warnings.formatwarning
     sys.argv = argv
+    # a warning as a reader should see it: its category and message, not this machine's paths
+    warnings.formatwarning = lambda message, category, *_, **__: \
+        f"{category.__name__}: {message}\n"
     try:
         for cell in split_cells(source):
             if cell["kind"] == "markdown":
@@ -115,7 +119,7 @@ def run_tutorial(script: Path, output: Path, quick: bool) -> dict:
                           "seconds": round(time.perf_counter() - t0, 1)})
             sys.__stdout__.write(buffer.getvalue())
     finally:
-        sys.argv = saved_argv
+        sys.argv, warnings.formatwarning = saved_argv, saved_format
     shown = script.resolve()
     shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
     return {"name": name, "script": shown.as_posix(),
