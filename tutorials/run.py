@@ -85,6 +85,27 @@ def _cores() -> int:
         return os.cpu_count() or 1
 
 
+def _show_warning(message, category, *args, **kwargs):
+    """A warning as a reader should see it: its category and message, not this machine's paths."""
+    sys.stderr.write(f"{category.__name__}: {message}\n")
+
+
+def _run_cell(cell: dict, namespace: dict, script: Path, figures: Path) -> dict:
+    """Run one cell in ``namespace``; its record (a markdown cell's is its text)."""
+    if cell["kind"] == "markdown":
+        return {"kind": "markdown", "source": cell["source"]}
+    before, buffer, start = _pngs(figures), io.StringIO(), time.perf_counter()
+    # padded with newlines so a traceback names the script's own line numbers
+    code = compile("\n" * (cell["line"] - 1) + cell["source"], str(script), "exec")
+    with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
+        exec(code, namespace)  # noqa: S102 - running the tutorial is the point
+    sys.__stdout__.write(buffer.getvalue())
+    new = sorted(_pngs(figures) - before)
+    return {"kind": "code", "source": cell["source"], "output": buffer.getvalue(),
+            "figures": [f"{figures.name}/{f}" for f in new],
+            "seconds": round(time.perf_counter() - start, 1)}
+
+
 def run_tutorial(script: Path, output: Path, quick: bool) -> dict:
     """Execute ``script`` cell by cell; return its record (raises what a cell raises)."""
     import xdifferland
@@ -98,31 +119,18 @@ def run_tutorial(script: Path, output: Path, quick: bool) -> dict:
     namespace = {"__name__": "__main__", "__file__": str(script)}
     argv = [str(script), "--out", str(figures)] + (["--quick"] if quick else [])
     cells, start = [], time.perf_counter()
-    saved_argv, saved_format = sys.argv, warnings.formatwarning
+    saved_argv = sys.argv
     sys.argv = argv
-    # a warning as a reader should see it: its category and message, not this machine's paths
-    warnings.formatwarning = lambda message, category, *_, **__: \
-        f"{category.__name__}: {message}\n"
     try:
-        for cell in split_cells(source):
-            if cell["kind"] == "markdown":
-                cells.append({"kind": "markdown", "source": cell["source"]})
-                continue
-            before, buffer, t0 = _pngs(figures), io.StringIO(), time.perf_counter()
-            # padded with newlines so a traceback names the script's own line numbers
-            code = compile("\n" * (cell["line"] - 1) + cell["source"], str(script), "exec")
-            with contextlib.redirect_stdout(buffer), contextlib.redirect_stderr(buffer):
-                exec(code, namespace)  # noqa: S102 - running the tutorial is the point
-            new = sorted(_pngs(figures) - before)
-            cells.append({"kind": "code", "source": cell["source"],
-                          "output": buffer.getvalue(), "figures": [f"{name}/{f}" for f in new],
-                          "seconds": round(time.perf_counter() - t0, 1)})
-            sys.__stdout__.write(buffer.getvalue())
+        with warnings.catch_warnings():  # restores the warning display afterwards
+            warnings.showwarning = _show_warning
+            for cell in split_cells(source):
+                cells.append(_run_cell(cell, namespace, script, figures))
     finally:
-        sys.argv, warnings.formatwarning = saved_argv, saved_format
-    shown = script.resolve()
-    shown = shown.relative_to(ROOT) if shown.is_relative_to(ROOT) else shown
-    return {"name": name, "script": shown.as_posix(),
+        sys.argv = saved_argv
+    path = script.resolve()
+    path = path.relative_to(ROOT) if path.is_relative_to(ROOT) else path
+    return {"name": name, "script": path.as_posix(),
             "sha256": hashlib.sha256(source.encode("utf-8")).hexdigest(),
             "mode": "quick" if quick else "full",
             "argv": [a.replace(f"{ROOT}/", "") for a in argv[1:]], "cells": cells,
