@@ -91,7 +91,7 @@ def resolve_quantity(name: str) -> _Quantity:
 
 
 def parameter_outputs(parameters) -> dict:
-    """The predicted parameters keyed as loss terms read them: ``"parameter:<name>"`` → ``(pixel,)``.
+    """The predicted parameters as loss terms read them: ``"parameter:<name>"`` → ``(pixel,)``.
 
     Examples
     --------

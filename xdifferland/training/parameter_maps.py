@@ -57,9 +57,10 @@ def prepare_parameter_maps(extra_terms: Iterable[LossTerm], data: TrainingData) 
             continue
         variable, unc_name = term.observation, f"{term.observation}_unc"
         if variable in OBSERVATION_STREAMS or variable not in data.observations:
+            what = "a built-in stream" if variable in OBSERVATION_STREAMS else "not read"
             problems.append(Problem(
                 variable, f"the parameter observation {term.name!r} needs a map of its own; "
-                f"{variable!r} is {'a built-in stream' if variable in OBSERVATION_STREAMS else 'not read'}.",
+                f"{variable!r} is {what}.",
                 "put the map in a variable of its own name (e.g. 'lcma_obs')"))
             continue
         about = described[variable]
