@@ -13,6 +13,9 @@ Usage::
     python examples/twin_experiment.py --quick    # a smoke run for CI (seconds)
     python examples/twin_experiment.py --weight-decay 0.03 --average-last 0.25  # a variant
     python examples/twin_experiment.py --fit-seed 1   # other held-out patches, same world
+    python examples/twin_experiment.py --trait-map all     # + a noisy LCMA map at every land
+                                                           # pixel (noise 20 % of its spread)
+    python examples/twin_experiment.py --trait-map towers  # the map at the tower pixels only
 """
 
 from __future__ import annotations
@@ -27,6 +30,8 @@ import numpy as np
 import xdifferland  # also registers ds.differland
 from xdifferland.analysis import leaf_area_per_gpp, local_identifiability, parameter_recovery
 from xdifferland.datasets import TWIN_PLAUSIBILITY, TWIN_PRESET, synthetic_world
+from xdifferland.datasets.trait_maps import planted_parameter_map
+from xdifferland.engine.loss_parameters import parameter_observation
 from xdifferland.registry import PARAMETERS
 
 # The test patches are held out on purpose, so some of their predictors lie outside the range the
@@ -37,6 +42,17 @@ TARGETS = {"lai": 0.9, "sif": 0.9, "et": 0.9, "nbe": 0.7}
 VEGETATED_LAI = 0.3  #: a pixel is vegetated when its true mean LAI exceeds this
 KEY_PARAMETERS = ("canopy_efficiency", "leaf_carbon_mass_per_area", "leaf_fall_day",
                   "underlying_wue")
+TRAIT_NOISE = 0.2  #: noise of the planted LCMA map, as a fraction of its spatial sd
+TRAIT_SEED = 7  #: seed of that noise (the world's and the fit's seeds are separate)
+
+
+def with_trait_map(ds, truth, where: str):
+    """The world plus a noisy planted LCMA map (``lcma_obs``, ``lcma_obs_unc``) at every land
+    pixel (``"all"``) or at the tower pixels (``"towers"``), and the loss term that reads it."""
+    observed = truth["tower_mask"] if where == "towers" else None
+    maps = planted_parameter_map(truth, "LCMA", noise_fraction=TRAIT_NOISE, where=observed,
+                                 seed=TRAIT_SEED)
+    return ds.merge(maps), [parameter_observation("LCMA", "lcma_obs")]
 
 
 def recovery(model, ds, truth, split="test", vegetated_only=True) -> dict[str, float]:
@@ -115,6 +131,12 @@ def main(argv=None) -> dict:
                              "default, 4 for the default length)")
     parser.add_argument("--phenology", choices=("bounded", "cyclic"), default=None,
                         help="NetworkConfig.phenology (default: the fit default)")
+    parser.add_argument("--trait-map", choices=("none", "all", "towers"), default="none",
+                        help="also observe a noisy LCMA map (noise 20 %% of its spread) at all "
+                             "land pixels or at the tower pixels (default: none)")
+    parser.add_argument("--no-identifiability", action="store_true",
+                        help="skip what single pixels pin down (planted parameters: the same "
+                             "for every fit of a world)")
     args = parser.parse_args(argv)
 
     world = dict(seed=args.seed) if args.quick else dict(TWIN_PRESET, seed=args.seed)
@@ -128,6 +150,12 @@ def main(argv=None) -> dict:
           f"{int(truth['tower_mask'].sum())} towers, noise "
           f"{ds.attrs['noise_fraction']:.0%} of each stream's std")
 
+    extra_terms = []
+    if args.trait_map != "none":
+        ds, extra_terms = with_trait_map(ds, truth, args.trait_map)
+        print(f"LCMA map at {int(ds['lcma_obs'].notnull().sum())} pixels ({args.trait_map}), "
+              f"noise {float(ds['lcma_obs_unc'].max()):.2f} g C m-2 ({TRAIT_NOISE:.0%} of the "
+              "planted spread)")
     settings = {} if epochs is None else {"epochs": epochs}
     if args.weight_decay is not None:
         settings["weight_decay"] = args.weight_decay
@@ -139,7 +167,8 @@ def main(argv=None) -> dict:
         settings["network"] = {"phenology": args.phenology}
     fit_seed = args.seed if args.fit_seed is None else args.fit_seed
     model = ds.differland.fit(seed=fit_seed, progress=not args.quick,
-                              plausibility=TWIN_PLAUSIBILITY, **settings)
+                              plausibility=TWIN_PLAUSIBILITY, extra_terms=extra_terms,
+                              **settings)
     fit_seconds = time.perf_counter() - start
     print(f"{model}  (fit in {fit_seconds:.0f} s)")
 
@@ -168,17 +197,22 @@ def main(argv=None) -> dict:
 
     where = model.split_mask(ds, "test") & vegetated
     identifiable = {}
-    print("\nWhat one pixel's observations pin down (vegetated test pixels, planted parameters):")
-    print("median posterior sd / spatial sd of the planted map, unconstrained units; the")
-    print("parameter each trades off with most")
-    for label, streams in (("LAI, SIF, ET", ("lai", "sif", "et")),
-                           ("LAI, SIF, ET + tower GPP", ("lai", "sif", "et", "gpp"))):
+    if not args.no_identifiability:
+        print("\nWhat one pixel's observations pin down (vegetated test pixels, planted "
+              "parameters):\nmedian posterior sd / spatial sd of the planted map, unconstrained "
+              "units; the\nparameter each trades off with most")
+    for label, streams in (() if args.no_identifiability else (
+            ("LAI, SIF, ET", ("lai", "sif", "et")),
+            ("LAI, SIF, ET + tower GPP", ("lai", "sif", "et", "gpp")))):
         identifiable[label] = pixel_identifiability(ds, truth, where, streams)
         print(f"  with {label}:")
         for name, row in identifiable[label].items():
             print(f"    {name:28s} {row['posterior_over_spread']:8.3f}   trades with "
                   f"{row['partner']} (variance x{row['variance_inflation']:.3g})")
 
+    lcma = r["leaf_carbon_mass_per_area"]
+    print(f"\nLCMA recovery, vegetated test pixels: r {lcma:.3f} (LCMA map: {args.trait_map}; "
+          "target r >= 0.8 with the map at all pixels)")
     nse = {v: float(skill["nse"].sel(variable=v)) for v in TARGETS if v in skill["variable"]}
     passed = all(nse.get(v, -np.inf) >= t for v, t in TARGETS.items()) and all(
         r[k] >= 0.8 for k in KEY_PARAMETERS)
@@ -189,7 +223,8 @@ def main(argv=None) -> dict:
               "recovery_train_pixels": r_train, "fit_seconds": fit_seconds,
               "leaf_area_per_gpp_recovery": combination,
               "pixel_identifiability": identifiable,
-              "epochs": model.config.epochs, "passed": passed}
+              "epochs": model.config.epochs, "passed": passed, "trait_map": args.trait_map,
+              "fit_seed": fit_seed}
     if args.json:
         with open(args.json, "w") as handle:
             json.dump(result, handle, indent=2)
