@@ -1,9 +1,10 @@
 """The differentiable DALEC993 engine: pure JAX, no xarray or pint inside.
 
-Layers: :mod:`~.types` (named pytrees), :mod:`~.acm` and :mod:`~.phenology` (process kernels),
-:mod:`~.step` (the ``init / prepare / step`` contract), :mod:`~.simulate` (the ``lax.scan``
-driver), :mod:`~.budget` (mass-balance residuals), :mod:`~.loss` (the published loss terms) and
-:mod:`~.sensitivity` (Fisher information of the parameters).
+Layers: :mod:`~.types` (named pytrees), :mod:`~.acm`, :mod:`~.phenology`, :mod:`~.canopy` and
+:mod:`~.water_stress` (process kernels), :mod:`~.step` (the ``init / prepare / step``
+contract), :mod:`~.simulate` (the ``lax.scan`` driver), :mod:`~.budget` (mass-balance
+residuals), :mod:`~.loss` (the published loss terms) and :mod:`~.sensitivity` (Fisher
+information of the parameters).
 """
 
 from __future__ import annotations

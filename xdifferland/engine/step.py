@@ -4,8 +4,9 @@
 * :func:`prepare` evaluates, for all time steps at once, everything that depends only on the
   parameters and the forcing (ACM drivers, phenology, the decomposition modifier, every compounded
   first-order rate, ET coefficients, fire fractions). It runs outside the time loop.
-* :func:`step` carries only the state-dependent arithmetic: LAI, GPP, allocation, pool updates
-  with the reference's clamp-and-rediagnose order, water balance and fire.
+* :func:`step` carries only the state-dependent arithmetic: LAI, GPP and ET
+  (:mod:`.canopy`), allocation, pool updates with the reference's clamp-and-rediagnose order,
+  water balance and fire.
 
 With ``mass_conserving=True`` three reference quirks that break budgets or bounds are repaired
 (spec section 12, items 1-3); the default reproduces the published model.
@@ -18,13 +19,16 @@ from typing import NamedTuple
 import jax.numpy as jnp
 
 from ..typing import Array
-from .acm import ACMDrivers, acm_drivers, acm_gpp
+from .acm import ACMDrivers, acm_drivers
+from .canopy import canopy_fluxes
+from .fastmath import integer_power
+from .fastmath import power as _power
 from .materialize import shared
 from .phenology import phenology_rate
 from .types import POOL_BOUNDS, Forcing, Parameters, Pools
-from .water_stress import (DRIVER_VARIANTS, WHOLE_NETWORK_VARIANTS, network_et, stress_factor,
-                           water_stress_drivers, whole_network_fluxes)
+from .water_stress import DRIVER_VARIANTS, water_stress_drivers
 
+# integer_power (defined in .fastmath) stays exported here, where the API docs cite it.
 __all__ = ["StepConstants", "StepDrivers", "FireFactors", "init", "prepare", "step", "DRIVER_OUTPUTS",
            "integer_power"]
 
@@ -95,53 +99,12 @@ DRIVER_OUTPUTS = {
 }
 
 
-def _power(base, exponent):
-    """``base ** exponent`` as ``exp(exponent * log|base|)`` with the sign rules of ``pow``.
-
-    XLA's CPU ``pow`` costs several times ``exp`` plus ``log``; this form vectorizes and agrees
-    with ``pow`` to rounding, including negative bases with integer exponents (an odd exponent
-    keeps the sign, a non-integer one gives NaN) and a zero base (0, with a zero gradient).
-    """
-    zero = base == 0.0
-    magnitude = jnp.exp(exponent * jnp.log(jnp.where(zero, 1.0, jnp.abs(base))))
-    magnitude = jnp.where(zero, 0.0, magnitude)
-    integer = exponent == jnp.round(exponent)
-    odd = integer & (exponent - 2.0 * jnp.floor(0.5 * exponent) == 1.0)
-    signed = jnp.where(odd, -magnitude, jnp.where(integer, magnitude, jnp.nan))
-    return jnp.where(base < 0.0, signed, magnitude)
-
-
-def integer_power(base, n: int):
-    """``base ** n`` for a static whole number ``n >= 1`` by repeated squaring.
-
-    About ``2 log2(n)`` multiplications instead of a ``log`` and an ``exp``, and closer to the
-    exact power (a few roundings, where ``exp(n log x)`` carries ``log``'s error times ``n``).
-    Signs and zeros follow from the multiplications, as ``pow`` gives them for whole exponents.
-
-    Examples
-    --------
-    >>> import jax.numpy as jnp
-    >>> integer_power(jnp.array([0.5, -2.0, 0.0]), 3).tolist()
-    [0.125, -8.0, 0.0]
-    """
-    if not (isinstance(n, int) and n >= 1):
-        raise ValueError(f"integer_power needs a whole number >= 1, got {n!r}")
-    result, square = None, base
-    while True:
-        if n & 1:
-            result = square if result is None else result * square
-        n >>= 1
-        if not n:
-            return result
-        square = square * square
-
-
 def _compounded(rate, delta_t, step_days: int | None = None):
     """Average daily loss fraction of a daily rate compounded over ``delta_t`` days.
 
     ``(1 - (1 - k)^dt) / dt``, exactly the reference form (spec 1.3 and 6.12). ``step_days`` is
     ``delta_t`` as a static whole number when it is known to be one (monthly 30, daily 1): the
-    power is then formed by multiplication (:func:`integer_power`).
+    power is then formed by multiplication (:func:`.fastmath.integer_power`).
     """
     if step_days is not None:
         return (1.0 - integer_power(1.0 - rate, step_days)) / delta_t
@@ -276,28 +239,8 @@ def step(const: StepConstants, pools: Pools, d: StepDrivers, mass_conserving: bo
     hi = {k: b[1] for k, b in POOL_BOUNDS.items()}
 
     # Canopy, water stress, GPP, ET, SIF (start-of-step pools).
-    lai = share(pools.foliar / c.leaf_mass_per_area)
-    if water_stress in WHOLE_NETWORK_VARIANTS:  # one network gives GPP and ET; there is no β
-        gpp, et = whole_network_fluxes(water_stress, stress_weights, d.stress, lai, pools.water)
-        beta = jnp.full_like(gpp, jnp.nan)
-        gpp = share(gpp)
-    else:
-        if water_stress == "default":
-            beta = (pools.water - c.wilting_point) / c.available_capacity
-            beta = jnp.where(beta <= 1.0, beta, 1.0)
-            beta = jnp.where(beta >= 0.0, beta, 0.0)
-        elif water_stress == "nothing":
-            beta = jnp.ones_like(lai)
-        else:
-            beta = stress_factor(stress_weights, pools.water)
-        beta = share(beta)
-        gpp = share(acm_gpp(lai, d.acm) * beta)
-        if water_stress == "gpp_acm_et_nn":
-            et = network_et(stress_weights, d.stress, lai, pools.water, gpp)
-        else:
-            et = gpp * d.transpiration_per_gpp + d.acm.radiation * d.soil_evaporation_coefficient
-    et = share(et)
-    sif = c.inverse_sif_slope * gpp - c.sif_offset
+    lai, beta, gpp, et, sif = canopy_fluxes(c, pools.foliar, pools.water, d, water_stress,
+                                            stress_weights, share)
 
     # Allocation cascade.
     ra = c.autotrophic_fraction * gpp
