@@ -91,8 +91,9 @@ print(skill[["nse", "r2", "n"]].to_dataframe().round(3).to_string())
 # The new sites' records cover different years, so they are read step by step (the default
 # `align="step"`: day *i* of each site's own record). A site of a class the members never saw
 # (AU-How, a woody savanna) is predicted from its predictors all the same; the
-# `ExtrapolationWarning` names it, and the result's `extrapolation` variable says how far each
-# site's predictors lie beyond the training range (in training standard deviations).
+# `ExtrapolationWarning` names the class, and the result's `extrapolation` variable says how far
+# each site's predictors lie beyond the training range (in training standard deviations; 0 here:
+# the one predictor, `woody`, takes values the training sites had).
 
 # %%
 new = prepare_sites(SITES, NEW)
