@@ -31,6 +31,7 @@ import numpy as np
 import xarray as xr
 
 from .ensemble_files import read_index, save_members
+from .ensemble_intervals import IntervalMethods
 from .ensemble_stats import ensemble_mean, ensemble_spread
 from .model import DifferLandModel
 from .simulation import prepare_dataset
@@ -54,7 +55,7 @@ __all__ = [
 
 #: ``fit`` keywords that are not training settings (everything else goes into ``FitConfig``).
 _FIT_KEYWORDS = ("predictors", "roles", "patch_variable", "mask", "observation_mask",
-                 "extra_terms", "callback")
+                 "extra_terms", "callback", "plausibility")
 
 
 def member_seed(base_seed: int, index: int) -> int:
@@ -84,7 +85,7 @@ def bootstrap_patches(train: Sequence[int], seed: int) -> tuple[np.ndarray, np.n
 
 
 @dataclass(frozen=True)
-class Ensemble:
+class Ensemble(IntervalMethods):
     """Fitted members, best first; apply them with a ``member`` dim.
 
     ``member_ids`` are the members' indices among all fitted (before ``select_best``), ``seeds``
@@ -144,17 +145,25 @@ class Ensemble:
         return self._stack([m.simulate(ds, outputs, **kwargs) for m in self.members])
 
     def evaluate(self, ds: xr.Dataset, split: str | None = None, *, mean: bool = False,
-                 **kwargs) -> xr.Dataset:
+                 level: float | None = None, error=None, **kwargs) -> xr.Dataset:
         """Every member's skill on a split, stacked along ``member``; with ``mean`` the skill of
         the ensemble-mean simulation (one table, what a site prediction is scored by).
 
         ``split`` defaults as in :meth:`DifferLandModel.evaluate`: "test" on the data the
         members were trained on, "all" on new locations (for ``mean``: new to every member).
+        With ``mean`` and a ``level`` (e.g. 0.9) the table gains the coverage and CRPS of the
+        predictive interval (:meth:`interval_scores`, ``error`` estimated on the dev patches).
         """
+        if level is not None and not mean:
+            raise ValueError("level= scores the ensemble-mean prediction: pass mean=True too")
         if mean:
             from .evaluation import evaluate
 
-            return evaluate(_MeanOfMembers(self), ds, split, **kwargs)
+            table = evaluate(_MeanOfMembers(self), ds, split, **kwargs)
+            if level is None:
+                return table
+            scores = self.interval_scores(ds, table.attrs["split"], level, error=error, **kwargs)
+            return xr.merge([table, scores[["coverage", "crps"]]], combine_attrs="override")
         return self._stack([m.evaluate(ds, split, **kwargs) for m in self.members])
 
     def mean(self, ds: xr.Dataset, **kwargs) -> xr.Dataset:
@@ -351,7 +360,8 @@ def plan_ensemble(ds: xr.Dataset, n_members: int, *, bootstrap: bool = True,
     # Common split and batch size, from the full data exactly as fit() builds them.
     data = training_data(ds, predictors=kwargs.get("predictors"), roles=kwargs.get("roles"),
                          patch_size=base.patch_size, patch_variable=kwargs.get("patch_variable"),
-                         mask=kwargs.get("mask"), observation_mask=kwargs.get("observation_mask"))
+                         mask=kwargs.get("mask"), observation_mask=kwargs.get("observation_mask"),
+                         plausibility=kwargs.get("plausibility"))
     members = patch_members(data)
     split = split_patches(data.n_patches, base)
     labels = data.patch_labels

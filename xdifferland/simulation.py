@@ -153,7 +153,8 @@ def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
 def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | str | None = None,
              *, roles: Mapping[str, str] | None = None, mass_conserving: bool = False,
              mask: xr.DataArray | None = None, water_stress: tuple | None = None,
-             plausibility: str | Mapping | None = None) -> xr.Dataset:
+             plausibility: str | Mapping | None = None, samples: int | None = None,
+             seed: int = 0) -> xr.Dataset:
     """Run DALEC993 over a Dataset's forcing with the given parameters.
 
     Parameters
@@ -184,6 +185,9 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     plausibility : {"error", "warn", "ignore"} or mapping, optional
         Accept physically implausible input values (see :mod:`xdifferland.contract.plausibility`);
         any override is recorded in the attribute ``plausibility_overrides``.
+    samples, seed : int, optional
+        With a :class:`~xdifferland.laplace.LaplacePosterior` as ``parameters``: simulate
+        ``samples`` parameter draws (seeded by ``seed``), stacked along a ``sample`` dim.
 
     Returns
     -------
@@ -200,6 +204,11 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     >>> out["gpp"].dims, out["gpp"].attrs["units"]
     (('time', 'lat', 'lon'), 'g m-2 d-1')
     """
+    from .laplace import LaplacePosterior, sampled_simulation
+
+    if samples is not None or isinstance(parameters, LaplacePosterior):
+        return sampled_simulation(ds, parameters, outputs, samples, seed, roles=roles,
+                                  mask=mask, plausibility=plausibility)
     names = resolve_outputs(DEFAULT_OUTPUTS if outputs is None else outputs)
     prepared, arrays = engine_arrays(ds, parameters, roles=roles, mask=mask,
                                      plausibility=plausibility)
