@@ -12,6 +12,7 @@ from .io.conventions import cf_result, udunits
 from .metrics import skill
 from .simulation import prepare_dataset
 from .training.data import COARSE_STREAMS, patch_ids
+from .training.streams import recorded_streams
 from .contract.declare import variable as declared
 
 __all__ = ["evaluate", "SIMULATED_COUNTERPART"]
@@ -60,7 +61,10 @@ def evaluate(model, ds: xr.Dataset, split: str | None = None, *, warmup_months: 
 
     Pixel-scale streams (LAI, SIF, ET, eddy-covariance fluxes, biomass) are compared pixel by
     pixel; coarse streams (NBE, fire emission, water-storage anomaly) on gridded data are compared
-    as patch means over the observed pixels, as they are observed. Metrics (NSE, squared
+    as patch means over the observed pixels, as they are observed. A user's own streams that the
+    model was trained on (:func:`~xdifferland.engine.loss_streams.stream_term`, recorded in
+    ``model.metadata["streams"]``) are scored the same way, at their scale, against the
+    combination of outputs they were fitted to, when ``ds`` holds them. Metrics (NSE, squared
     Pearson r, RMSE, bias) come flat, spatial (time means) and per location over time (maps),
     after excluding the first ``warmup_months``.
 
@@ -83,12 +87,15 @@ def evaluate(model, ds: xr.Dataset, split: str | None = None, *, warmup_months: 
     """
     prepared = prepare_dataset(ds, roles, check=False)
     data, spatial = prepared.data, prepared.spatial_dims
-    observed = [v for v in SIMULATED_COUNTERPART if v in data and "time" in data[v].dims
+    own = recorded_streams(model.metadata)
+    counterparts = {v: dict.fromkeys(outputs, 1.0) for v, outputs in SIMULATED_COUNTERPART.items()}
+    counterparts |= {v: record["simulated"] for v, record in own.items()}
+    observed = [v for v in counterparts if v in data and "time" in data[v].dims
                 and bool(data[v].notnull().any())]
     if not observed:
         raise ValueError("the Dataset has no observations to evaluate against; expected any of "
-                         f"{', '.join(SIMULATED_COUNTERPART)}")
-    needed = sorted({o for v in observed for o in SIMULATED_COUNTERPART[v]})
+                         f"{', '.join(counterparts)}")
+    needed = sorted({o for v in observed for o in counterparts[v]})
     # results of the public calls are labeled with the user's axes; here we work on the internal
     axes = prepared.axes
     new_data = not model.trained_on(ds, roles=roles)
@@ -111,11 +118,11 @@ def evaluate(model, ds: xr.Dataset, split: str | None = None, *, warmup_months: 
 
     scalars, maps, metric_attrs = {}, {}, {}
     for name in observed:
-        sim = sum(simulated[o] for o in SIMULATED_COUNTERPART[name]).where(inside)
+        sim = sum(c * simulated[o] for o, c in counterparts[name].items()).where(inside)
         obs = data[name].where(inside)
         if observation_mask is not None:
             obs = obs.where(observation_mask.astype(bool))
-        if name in COARSE_STREAMS and gridded:
+        if (name in COARSE_STREAMS or own.get(name, {}).get("scale") == "patch") and gridded:
             obs, sim = _patch_series(obs, sim, ids, spatial, anomaly=name == "ewt_anomaly")
             result = skill(obs, sim, spatial_dims=["patch"], warmup=warmup)
         else:
@@ -131,7 +138,7 @@ def evaluate(model, ds: xr.Dataset, split: str | None = None, *, warmup_months: 
         stacked = xr.concat(list(maps.values()), dim=xr.DataArray(list(maps), dims="variable"),
                             coords="minimal", compat="override")
         out = xr.merge([out, stacked.reindex(variable=variables)], compat="override")
-    out = _describe(out, metric_attrs)
+    out = _describe(out, metric_attrs, {v: r.get("units") for v, r in own.items()})
     out.attrs.update({"split": split, "warmup_months": warmup_months, "warmup_steps": warmup,
                       "n_locations": int(inside.sum())})
     return axes.to_user(cf_result(out, title=f"DifferLand skill on the {split} split",
@@ -163,9 +170,11 @@ def _empty_split(model, split: str) -> str:
             f"({len(patches)} patch(es)); evaluate on data that cover them, or on 'all'")
 
 
-def _describe(out: xr.Dataset, metric_attrs: dict) -> xr.Dataset:
-    """Metric attributes; RMSE and bias are in each variable's units (``variable_units``)."""
-    units = [udunits(declared(str(v)).units, declared(str(v)).standard_name)
+def _describe(out: xr.Dataset, metric_attrs: dict, own_units: dict) -> xr.Dataset:
+    """Metric attributes; RMSE and bias are in each variable's units (``variable_units``): the
+    declared ones, or those a user stream had in training (``own_units``, "" if none)."""
+    units = [own_units.get(str(v)) or "" if str(v) in own_units
+             else udunits(declared(str(v)).units, declared(str(v)).standard_name)
              for v in out["variable"].values]
     out = out.assign_coords(variable_units=("variable", units))
     out["variable"].attrs = {"long_name": "observed variable"}

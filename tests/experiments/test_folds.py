@@ -5,9 +5,13 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pytest
+import xarray as xr
 
 from xdifferland.experiments import folds
-from xdifferland.experiments.folds import Member, refit_stuck, stuck_members
+from tests.conftest import FLUXNET
+from xdifferland.experiments import prepare_sites
+from xdifferland.experiments.folds import Member, fit_members, refit_stuck, stuck_members
+from xdifferland.training import FitConfig
 
 
 @pytest.mark.parametrize("losses, groups, factor, expected", [
@@ -73,3 +77,23 @@ def test_no_refits_leaves_the_members_as_trained(fake_fits):
     first = [_model(50.0, 0), _model(180.0, 1)]
     models, still, refits = refit_stuck(first, members, None, [0, 0], max_refits=0)
     assert calls == [] and models == first and still == [1] and refits == 0
+
+
+@pytest.mark.shared
+def test_members_record_their_convergence_and_a_diverged_one_warns():
+    import warnings
+
+    from xdifferland.training.divergence import DivergenceWarning
+
+    ds = prepare_sites(FLUXNET, sites=["US-Var", "DE-Tha", "US-Ha1"])
+    mask = xr.ones_like(ds["t_min"], dtype=bool)
+    members = [Member(ds, mask, ("mean_annual_temperature",), seed=s) for s in (0, 1)]
+    calm = fit_members(members, FitConfig(epochs=3, learning_rate=1e-3))
+    assert all(m.converged for m in calm)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        wild = fit_members(members, FitConfig(epochs=12, learning_rate=1e4,
+                                              divergence_patience=3))
+    assert any(m.converged is False for m in wild)
+    assert any(issubclass(w.category, DivergenceWarning) and "seed" in str(w.message)
+               for w in caught)

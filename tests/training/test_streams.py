@@ -128,3 +128,20 @@ def test_own_npp_stream_improves_npp_and_its_parameter_where_unobserved(npp_worl
     # 1.77 without; r of the autotrophic fraction with the truth 0.77 with, -0.26 without
     assert held_out_rmse(with_npp) < 0.6 * held_out_rmse(without)
     assert autotrophic_r(with_npp) > 0.6 > autotrophic_r(without) + 0.3
+
+
+def test_evaluate_scores_a_recorded_stream(npp_world, npp_fits):
+    ds, _, held, noisy, _ = npp_world
+    with_npp, without = npp_fits
+    held_out = ds.assign(npp_obs=noisy.where(held).assign_attrs(units="g m-2 d-1"))
+    skill = with_npp.evaluate(held_out, "all", warmup_months=0)
+    assert {"npp_obs", "lai"} <= set(skill["variable"].values)
+    npp_skill = skill.sel(variable="npp_obs")
+    assert str(npp_skill["variable_units"].values) == "g m-2 d-1"
+    sim = with_npp.simulate(ds, ["gpp", "autotrophic_respiration"])
+    error = (sim["gpp"] - sim["autotrophic_respiration"] - noisy).where(held)
+    assert float(npp_skill["n"]) == int(error.notnull().sum()) > 0
+    np.testing.assert_allclose(float(npp_skill["rmse"]), float(np.sqrt((error ** 2).mean())),
+                               rtol=1e-3)  # float32 sums
+    # a model fitted without the stream has no counterpart for it: not scored
+    assert "npp_obs" not in without.evaluate(held_out, "all", warmup_months=0)["variable"].values

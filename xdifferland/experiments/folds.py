@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import math
+import warnings
 from dataclasses import replace
 from typing import Sequence
 
@@ -26,6 +27,7 @@ from ..network import init_network, start_weights
 from ..training.batches import Standardization, build_batch, stack_batches
 from ..training.config import FitConfig
 from ..training.data import training_data
+from ..training.divergence import DivergenceWarning, check_convergence
 from ..training.loop import Splits, TrainingError, _running_average, _term_weights
 from ..training.steps import _make_steps
 
@@ -166,15 +168,21 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
     models = []
     for k, (member, data, std) in enumerate(zip(members, datas, stds)):
         own = jax.tree_util.tree_map(lambda x, k=k: np.asarray(x[k]), weights)
+        own_history = {"train_loss": [float(loss[k]) for loss, _ in history],
+                       "train_terms": {name: [float(terms[name][k]) for _, terms in history]
+                                       for name in history[0][1]} if history else {},
+                       "dev_loss": [], "dev_epoch": []}
+        # Members train side by side, so one cannot stop alone: a diverged member is reported
+        # (and recorded in its model) whatever ``config.divergence`` asks of a single fit.
+        convergence = check_convergence(own_history, config)
+        if not convergence.converged and config.divergence != "ignore":
+            warnings.warn(f"member {k} (seed {member.seed}): {convergence.reason}",
+                          DivergenceWarning, stacklevel=2)
         models.append(DifferLandModel.from_training(
             weights=own, config=FitConfig.from_dict(config.to_dict() | {"seed": member.seed}),
-            standardization=std, data=data, splits=splits,
-            history={"train_loss": [float(loss[k]) for loss, _ in history],
-                     "train_terms": {name: [float(terms[name][k]) for _, terms in history]
-                                     for name in history[0][1]} if history else {},
-                     "dev_loss": [], "dev_epoch": []},
+            standardization=std, data=data, splits=splits, history=own_history,
             predictors=member.predictors, patch_variable=None, extra_terms=(),
-            categories=training_categories(member.ds)))
+            categories=training_categories(member.ds), convergence=convergence))
     return models
 
 
