@@ -12,7 +12,7 @@ import logging
 import os
 import threading
 from concurrent.futures import FIRST_EXCEPTION, ThreadPoolExecutor, wait
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 from typing import Sequence
@@ -125,11 +125,14 @@ def _site_nse(model, ds: xr.Dataset, test: xr.DataArray) -> pd.DataFrame:
 
 @dataclass
 class SiteValidation:
-    """Per-site test NSE of the joint fit (and leave-one-site-out) next to the published ones."""
+    """Per-site test NSE of the joint fit and the held-out-site protocols next to the published
+    ones."""
 
     table: pd.DataFrame
     means: pd.DataFrame
     model: object
+    #: Protocol (``"loso"``, ``"sat"``) → site → its ensemble-mean simulation and parameters.
+    held_out: dict = field(default_factory=dict)
 
     def to_csv(self, path: str | Path) -> Path:
         path = Path(path)
@@ -273,7 +276,8 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
         table[f"published_{label}"] = published.reindex(table.index)[
             f"per_site_dalec_{label}_nse"]
     means = table.mean().to_frame("mean").T
-    return SiteValidation(table, means, model)
+    return SiteValidation(table, means, model,
+                          {name: results[name] for name in ("loso", "sat") if name in results})
 
 
 def _run_concurrently(jobs: dict, workers: int | None, stop: threading.Event) -> dict:
