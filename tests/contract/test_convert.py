@@ -198,3 +198,41 @@ def test_convert_units_is_lenient():
     assert float(out["VPD"][0]) == pytest.approx(1.0)
     assert out["CO2"].identical(ds["CO2"])
     assert [p.variable for p in problems] == ["co2"]
+
+
+@pytest.mark.parametrize("name, units, value, freq, expected", [
+    ("tp", "m", 0.002, "D", 2.0),  # ERA5 daily total precipitation, metres per day
+    ("tp", "m", 0.0005, "6h", 2.0),  # 0.5 mm in six hours is 2 mm/day
+    ("tp", "kg m-2", 3.0, "D", 3.0),  # a water mass per step
+    ("ssrd", "J m-2", 1.8e7, "D", 18.0),  # ERA5 daily radiation sum
+    ("ssrd", "J m-2", 3.6e6, "h", 86.4),
+])
+def test_totals_per_time_step_are_divided_by_the_step(name, units, value, freq, expected):
+    import pandas as pd
+
+    time = pd.date_range("2001-01-01", periods=4, freq=freq)
+    ds = xr.Dataset({name: ("valid_time", np.full(4, value), {"units": units})},
+                    coords={"valid_time": time})
+    out = to_canonical_units(ds)
+    np.testing.assert_allclose(out[name].values, expected, rtol=1e-9)
+    assert out[name].attrs["units"] == variable(
+        {"tp": "precipitation", "ssrd": "shortwave_radiation"}[name]).units
+
+
+@pytest.mark.parametrize("coords", ["none", "irregular"])
+def test_total_per_step_without_a_regular_step_is_refused_naming_the_fix(coords):
+    import pandas as pd
+
+    time = {"none": {}, "irregular": {"time": pd.to_datetime(
+        ["2001-01-01", "2001-02-01", "2001-03-01"])}}[coords]
+    ds = xr.Dataset({"tp": ("time", [0.01, 0.02, 0.03], {"units": "m"})}, coords=time)
+    with pytest.raises(UnitsError) as info:
+        to_canonical_units(ds)
+    text = str(info.value)
+    assert "total per time step" in text and "'tp'" in text
+    assert "'m d-1'" in text  # the fix: state the rate
+
+
+def test_a_stated_daily_rate_in_metres_converts_without_a_time_coordinate():
+    ds = xr.Dataset({"tp": ("x", [0.002], {"units": "m d-1"})})
+    assert float(to_canonical_units(ds)["tp"][0]) == pytest.approx(2.0)

@@ -40,6 +40,35 @@ def test_finds_by_alias(alias, canonical):
     assert find_variables(_ds(**{alias: None})) == {canonical: alias}
 
 
+@pytest.mark.parametrize("short_name, canonical", [
+    ("mn2t", "t_min"), ("mx2t", "t_max"), ("ssrd", "shortwave_radiation"),
+    ("tp", "precipitation"), ("tasmin", "t_min"), ("rsds", "shortwave_radiation"),
+])
+def test_finds_era5_and_cmip_short_names(short_name, canonical):
+    assert find_variables(_ds(**{short_name: None})) == {canonical: short_name}
+
+
+@pytest.mark.parametrize("spelling, canonical", [
+    ("Tasmin", "t_min"), ("Lai", "lai"), ("Gpp_Unc", "gpp_unc"),
+    ("Sand", "sand"), ("TP", "precipitation"),
+])
+def test_finds_names_that_differ_only_in_case(spelling, canonical):
+    assert find_variables(_ds(**{spelling: None})) == {canonical: spelling}
+
+
+def test_exact_spelling_wins_over_a_case_insensitive_one():
+    # 'GPP' is an alias; 'Gpp' only matches ignoring case, so it is left alone, not ambiguous.
+    assert find_variables(_ds(GPP=None, Gpp=None)) == {"gpp": "GPP"}
+
+
+def test_lowercased_names_and_aliases_belong_to_one_variable():
+    seen: dict[str, set[str]] = {}
+    for v in VARIABLES:
+        for n in (v.name, *v.aliases):
+            seen.setdefault(n.lower(), set()).add(v.name)
+    assert {n: names for n, names in seen.items() if len(names) > 1} == {}
+
+
 def test_finds_by_standard_name():
     ds = _ds(rad={"standard_name": "surface_downwelling_shortwave_flux_in_air"},
              x={"standard_name": "lwe_precipitation_rate"})

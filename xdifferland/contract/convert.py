@@ -10,6 +10,10 @@ Rules beyond plain pint
 * **Water mass to depth.** Variables whose canonical units are millimetres (precipitation, ET,
   water storage, mean annual precipitation) also accept a mass per area (``kg m-2 s-1``,
   ``kg m-2``): 1 kg m-2 of liquid water is 1 mm deep (density 1000 kg m-3).
+* **Totals per time step.** A rate given as the amount per time step (ERA5's ``tp`` in ``m``,
+  ``ssrd`` in ``J m-2``) is divided by the step length of its time coordinate; with no regular
+  time coordinate the units must state the rate (``m d-1``) (see
+  :mod:`xdifferland.contract.accumulation`).
 * **Carbon.** ``gC``/``kgC``/``mgC`` mean grams/kilograms/milligrams of carbon.
 * **Mole fractions.** ``ppm``, ``ppmv``, ``umol mol-1`` and ``mol mol-1`` (and ``1``/``1e-6``) are
   all dimensionless ratios, so ``4e-4 mol mol-1`` becomes ``400 ppm``.
@@ -29,6 +33,7 @@ import pint
 import pint_xarray  # noqa: F401  (registers the ``.pint`` accessor)
 import xarray as xr
 
+from .accumulation import is_total_per_step, step_problem, time_step
 from .find import find_variables
 from ..errors import Problem, UnitsError
 from .declare import Variable, variable
@@ -165,8 +170,8 @@ def _missing_ok(v: Variable) -> bool:
     return v.role in ("forcing", "predictor") and UREG.Unit(v.units) == UREG.dimensionless
 
 
-def _plan(v: Variable, data_name: str,
-          units: str | None) -> tuple[pint.Quantity | None, bool] | Problem:
+def _plan(v: Variable, data_name: str, units: str | None,
+          step=lambda: None) -> tuple[pint.Quantity | None, bool] | Problem:
     """How to convert one variable: (source quantity or None = already canonical, via water?)."""
     fix = (f"set ds[{data_name!r}].attrs['units'] to the data's real units "
            f"(e.g. {_EXAMPLES.get(v.units, v.units)!r})")
@@ -188,6 +193,13 @@ def _plan(v: Variable, data_name: str,
         return source, False
     if _is_water_depth(v) and _water(source, target, both_ways=False) is not None:
         return source, True
+    water = _is_water_depth(v) and is_total_per_step(
+        source, target, lambda q, t: _water(q, t, both_ways=False) is not None)
+    if water or is_total_per_step(source, target, _converts):
+        length = step()  # ERA5 totals per step (tp in m, ssrd in J m-2): a rate per step length
+        if length is None:
+            return step_problem(v.name, data_name, units, v.units)
+        return source / length, water
     return Problem(v.name, _incompatible(units, data_name, source, v.units), fix + ".")
 
 
@@ -263,7 +275,8 @@ def _plans(ds: xr.Dataset, roles: Mapping[str, str] | None, found: Mapping[str, 
         found = find_variables(ds, roles=roles)
     plans, problems = {}, []
     for canonical, name in found.items():
-        plan = _plan(variable(canonical), name, _units_of(ds[name]))
+        plan = _plan(variable(canonical), name, _units_of(ds[name]),
+                     lambda name=name: time_step(ds, name, UREG))
         if isinstance(plan, Problem):
             problems.append(plan)
         else:

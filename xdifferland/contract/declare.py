@@ -47,7 +47,9 @@ class Variable:
     long_name: str
     standard_name: str | None = None
     dims: tuple[str, ...] = ()  #: non-spatial dims it must have (("time",) or ())
-    aliases: tuple[str, ...] = ()  #: other names accepted in user data (CARDAMOM, ERA5, ...)
+    #: Other names accepted in user data (CARDAMOM, ERA5, CMIP, ...); matched ignoring case
+    #: where that names a single variable.
+    aliases: tuple[str, ...] = ()
     group: str | None = None  #: predictor group (PFT, CLIM, AGE, SOIL)
     required: bool = False  #: forcing that must be present
     #: Inclusive (low, high) in canonical units; None: open on that side.
@@ -59,14 +61,16 @@ _FLUX = "g/m**2/day"
 _FRACTION = (0.0, 1.0)
 VARIABLES: tuple[Variable, ...] = (
     # --- forcing (time-varying drivers) ---
+    # ERA5 short names: mn2t, mx2t (K), ssrd (J m-2 per step), tp (m per step); CMIP: tasmin,
+    # tasmax, rsds, pr. Totals per step are turned into rates with the data's time step.
     # Air temperature: the records are -89.2 and 56.7 degC.
     _V("t_min", "forcing", "degC", "daily minimum air temperature", None, ("time",),
-       ("T2M_MIN", "tmin", "tasmin", "T_min"), required=True, plausible_range=(-90.0, 60.0)),
+       ("T2M_MIN", "tmin", "tasmin", "T_min", "mn2t"), required=True, plausible_range=(-90.0, 60.0)),
     _V("t_max", "forcing", "degC", "daily maximum air temperature", None, ("time",),
-       ("T2M_MAX", "tmax", "tasmax", "T_max"), required=True, plausible_range=(-90.0, 60.0)),
+       ("T2M_MAX", "tmax", "tasmax", "T_max", "mx2t"), required=True, plausible_range=(-90.0, 60.0)),
     # The top-of-atmosphere daily maximum is about 45 MJ m-2 d-1 (polar summer).
     _V("shortwave_radiation", "forcing", "MJ/m**2/day", "downward shortwave radiation",
-       "surface_downwelling_shortwave_flux_in_air", ("time",), ("SSRD", "swrad", "rsds", "SOLR"),
+       "surface_downwelling_shortwave_flux_in_air", ("time",), ("SSRD", "swrad", "rsds", "SOLR", "ssrd"),
        required=True, plausible_range=(0.0, 45.0)),
     _V("co2", "forcing", "ppm", "atmospheric CO2 mole fraction",
        "mole_fraction_of_carbon_dioxide_in_air", ("time",), ("CO2",), required=True,
@@ -78,7 +82,7 @@ VARIABLES: tuple[Variable, ...] = (
        plausible_range=(0.0, 15.0)),
     # The wettest day on record is 1,825 mm.
     _V("precipitation", "forcing", "mm/day", "precipitation rate", "lwe_precipitation_rate",
-       ("time",), ("TOTAL_PREC", "PREC", "precip", "pr"), required=True,
+       ("time",), ("TOTAL_PREC", "PREC", "precip", "pr", "tp"), required=True,
        plausible_range=(0.0, 2000.0)),
     # --- predictors (static, per location) ---
     *(

@@ -3,7 +3,9 @@
 A declared variable is looked up, in this order of precedence:
 
 1. an explicit ``roles={canonical_name: data_var_name}`` mapping, which always wins;
-2. its canonical name or one of its aliases (``T2M_MIN``, ``tasmin``, ...);
+2. its canonical name or one of its aliases (``T2M_MIN``, ``tasmin``, ...); where none matches
+   exactly, one that differs only in case (``ssrd`` for ``SSRD``) if that spelling belongs to
+   this variable alone;
 3. its CF ``standard_name`` attribute (through cf-xarray's ``ds.cf.standard_names``).
 
 A data variable taken by (1) is not considered for any other variable, and one taken by name (2)
@@ -25,6 +27,15 @@ from .declare import ROLES, VARIABLES, Variable, variable
 __all__ = ["canonicalize", "declared_variables", "find_variables", "match_variables"]
 
 Roles = Mapping[str, str]
+
+# Lower-cased names and aliases that belong to one declared variable only: only these match a
+# data variable ignoring case, so a case-insensitive match never picks between two variables.
+_SPELLED: dict[str, set[str]] = {}
+for _v in VARIABLES:
+    for _spelling in (_v.name, *_v.aliases):
+        _SPELLED.setdefault(_spelling.lower(), set()).add(_v.name)
+_CASELESS = {key: next(iter(names)) for key, names in _SPELLED.items() if len(names) == 1}
+del _SPELLED, _v, _spelling
 
 
 def declared_variables(role: str | Iterable[str] | None = None) -> tuple[Variable, ...]:
@@ -106,6 +117,10 @@ def _match(ds: xr.Dataset, roles: Roles | None) -> tuple[dict[str, str], dict[st
         # Canonical name first so it is the one suggested in an ambiguity message.
         by_name = {n: "by name" for n in free if n == v.name}
         by_name.update({n: "by alias" for n in free if n in v.aliases})
+        if not by_name:  # ERA5 writes ``ssrd`` where CARDAMOM writes ``SSRD``
+            spellings = {a.lower() for a in (v.name, *v.aliases)}
+            by_name = {n: "by name, ignoring case" for n in free
+                       if n.lower() in spellings and _CASELESS.get(n.lower()) == v.name}
         candidates[v.name] = by_name
 
     named = {n for c in candidates.values() for n in c}
