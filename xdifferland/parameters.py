@@ -10,9 +10,10 @@ import xarray as xr
 from ._version import __version__
 from .errors import DataError, Problem
 from .io.conventions import udunits
-from .registry import PARAMETERS, resolve_name, spec
+from .registry import PARAMETER_NAMES, PARAMETERS, resolve_name, spec
 
-__all__ = ["default_parameters", "parameter_attrs", "parameters_dataset", "parameter_arrays"]
+__all__ = ["default_parameters", "parameter_attrs", "parameters_dataset", "parameter_arrays",
+           "parameter_variables"]
 
 
 def parameter_attrs(name: str) -> dict:
@@ -143,3 +144,25 @@ def parameter_arrays(parameters: xr.Dataset) -> dict[str, xr.DataArray]:
     if out_of_range:
         raise DataError(out_of_range)
     return found
+
+
+def parameter_variables(parameters: xr.Dataset) -> list[str]:
+    """Names of the model parameters among the data variables of ``parameters``.
+
+    A fit's or an ensemble's parameters carry companions that are no parameters (the
+    ``extrapolation`` score); analyses of the parameters leave them out. A Dataset none of whose
+    variables is a registry parameter (one built by hand, with names of its own) is taken whole.
+
+    Examples
+    --------
+    >>> p = default_parameters()
+    >>> p["extrapolation"] = 0.0
+    >>> names = parameter_variables(p)
+    >>> len(names), "extrapolation" in names
+    (40, False)
+    >>> parameter_variables(xr.Dataset({"a": 1.0, "b": 2.0}))
+    ['a', 'b']
+    """
+    everything = [str(n) for n in parameters.data_vars]
+    known = [n for n in everything if n in PARAMETER_NAMES]
+    return known if known else everything

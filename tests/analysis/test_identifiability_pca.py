@@ -7,6 +7,7 @@ import pytest
 import xarray as xr
 
 from xdifferland.analysis import identifiability, parameter_pca
+from xdifferland.registry import PARAMETER_NAMES
 
 
 def test_identifiability_cv_median_and_flag(rng):
@@ -23,6 +24,42 @@ def test_identifiability_cv_median_and_flag(rng):
     assert identifiability(p, threshold=1e-6).identifiable.values.tolist() == [False, False]
     with pytest.raises(ValueError, match="member"):
         identifiability(p.isel(member=0))
+
+
+def _fitted_parameters(rng, members=None, n=12):
+    """All 40 registry parameters varying over ``n`` pixels, plus a constant extrapolation score
+    (as a fit's or an ensemble's parameters carry it)."""
+    shape = (n,) if members is None else (members, n)
+    dims = ("pixel",) if members is None else ("member", "pixel")
+    p = xr.Dataset({name: (dims, 1.0 + rng.random(shape)) for name in PARAMETER_NAMES})
+    p["extrapolation"] = (dims, np.zeros(shape))
+    return p
+
+
+def test_identifiability_counts_only_the_model_parameters(rng):
+    res = identifiability(_fitted_parameters(rng, members=3))
+    assert res.sizes["parameter"] == 40
+    assert "extrapolation" not in res["parameter"].values
+
+
+def test_parameter_pca_leaves_the_extrapolation_score_out(rng):
+    res = parameter_pca(_fitted_parameters(rng))
+    assert res.sizes["parameter"] == 40 and "extrapolation" not in res["parameter"].values
+
+
+@pytest.mark.parametrize("constant", [["autotrophic_fraction"], ["x", "z"]])
+def test_a_constant_parameter_is_named_with_the_fix(rng, constant):
+    if constant == ["x", "z"]:
+        p = xr.Dataset({n: ("pixel", rng.random(6)) for n in ["x", "y", "z"]})
+    else:
+        p = _fitted_parameters(rng)
+    for name in constant:
+        p[name] = ("pixel", np.full(6 if constant == ["x", "z"] else 12, 2.0))
+    with pytest.raises(ValueError) as info:
+        parameter_pca(p)
+    text = str(info.value)
+    assert all(f"'{name}'" in text for name in constant)
+    assert "names=" in text and "extrapolation" not in text
 
 
 def test_pca_matches_sklearn_and_maps_are_labeled(rng):

@@ -16,6 +16,7 @@ from __future__ import annotations
 import numpy as np
 import xarray as xr
 
+from ..parameters import parameter_variables
 from ..registry import DAYS_PER_YEAR
 
 __all__ = ["coefficient_of_variation", "identifiability", "leaf_area_per_gpp", "parameter_recovery",
@@ -75,7 +76,7 @@ def identifiability(parameters, ds: xr.Dataset | None = None, *, threshold: floa
         parameters = parameters.parameters(ds)
     if dim not in parameters.dims:
         raise ValueError(f"parameters have no {dim!r} dimension; pass ensemble.parameters(ds)")
-    names = [n for n in parameters.data_vars if dim in parameters[n].dims]
+    names = [n for n in parameter_variables(parameters) if dim in parameters[n].dims]
     stacked = parameters[names].to_dataarray("parameter")
     cv = xr.apply_ufunc(coefficient_of_variation, stacked, input_core_dims=[[dim]],
                         kwargs={"axis": -1, "ddof": ddof})

@@ -14,14 +14,21 @@ from collections.abc import Sequence
 import numpy as np
 import xarray as xr
 
+from ..parameters import parameter_variables
+
 __all__ = ["parameter_pca", "pca_matrix"]
 
 
-def pca_matrix(x, n_components: int | None = None):
+def pca_matrix(x, n_components: int | None = None, names: Sequence[str] | None = None):
     """PCA of the columns of ``x`` (samples × variables) after standardizing each column.
 
     Returns ``(explained_variance_ratio, loadings (component, variable), scores (sample,
-    component))``.
+    component))``. ``names`` label the columns in the error about a constant one.
+
+    Raises
+    ------
+    ValueError
+        Naming every column that is constant (it has no spread to standardize by).
 
     Examples
     --------
@@ -34,7 +41,13 @@ def pca_matrix(x, n_components: int | None = None):
     x = np.asarray(x, float)
     std = x.std(axis=0)
     if np.any(std == 0):
-        raise ValueError("a variable is constant over the pixels and cannot be standardized")
+        labels = list(names) if names is not None else [f"column {i}" for i in range(x.shape[1])]
+        constant = [labels[i] for i in np.flatnonzero(std == 0)]
+        raise ValueError(
+            f"{', '.join(map(repr, constant))} {'is' if len(constant) == 1 else 'are'} constant "
+            f"over the pixels and cannot be standardized; leave "
+            f"{'it' if len(constant) == 1 else 'them'} out (for parameter_pca(p): names=[n for n "
+            f"in xdifferland.parameters.parameter_variables(p) if n not in {constant!r}])")
     z = (x - x.mean(axis=0)) / std
     _, s, vt = np.linalg.svd(z, full_matrices=False)
     k = min(n_components or len(s), len(s))
@@ -54,7 +67,9 @@ def parameter_pca(parameters: xr.Dataset, names: Sequence[str] | None = None, *,
         Parameter maps over spatial dims only (average a ``member`` dim first, e.g. with
         :meth:`Ensemble.mean <xdifferland.ensemble.Ensemble.mean>`).
     names : sequence of str, optional
-        Parameters to use (default: all data variables); they should vary over space.
+        Parameters to use (default: the model parameters among the data variables, see
+        :func:`~xdifferland.parameters.parameter_variables`, so an ``extrapolation`` score is
+        left out); they must vary over space.
     n_components : int, default 3
 
     Returns
@@ -73,7 +88,7 @@ def parameter_pca(parameters: xr.Dataset, names: Sequence[str] | None = None, *,
     >>> res.scores.dims, res.sizes["component"], bool(res.explained_variance_ratio[0] > 0.6)
     (('component', 'lat', 'lon'), 2, True)
     """
-    names = list(names) if names is not None else list(parameters.data_vars)
+    names = list(names) if names is not None else parameter_variables(parameters)
     table = parameters[names].to_dataarray("parameter")
     spatial = [d for d in table.dims if d != "parameter"]
     stacked = table.stack(_pixel=spatial).transpose("_pixel", "parameter")
@@ -81,7 +96,7 @@ def parameter_pca(parameters: xr.Dataset, names: Sequence[str] | None = None, *,
     ok = np.isfinite(values).all(axis=1)
     if ok.sum() < 2:
         raise ValueError("fewer than two pixels have every chosen parameter")
-    ratio, loadings, scores = pca_matrix(values[ok], n_components)
+    ratio, loadings, scores = pca_matrix(values[ok], n_components, names)
     component = np.arange(1, len(ratio) + 1)
     full = np.full((len(ok), len(ratio)), np.nan)
     full[ok] = scores

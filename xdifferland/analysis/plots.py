@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import xarray as xr
 
+from ..parameters import parameter_variables
 from ..plot_labels import axis_label, quantity_name, wrap_label as _wrap
 from .biplot import pca_biplot
 
@@ -74,7 +75,7 @@ def parameter_maps(parameters: xr.Dataset, names: Sequence[str] | None = None, *
     """
     if "member" in parameters.dims:
         parameters = parameters.mean("member")
-    names = list(names) if names is not None else list(parameters.data_vars)
+    names = list(names) if names is not None else parameter_variables(parameters)
     fig, axes = _figure(len(names), geographic=True)
     for ax, name in zip(axes, names):
         mesh = _map(ax, parameters[name], name, cmap=cmap)
