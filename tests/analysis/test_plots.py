@@ -152,6 +152,28 @@ def test_partition_and_dominant_group_figures(rng, save_figure):
     assert [t.get_text() for t in fig.axes[1].get_yticklabels()] == ["A", "B"]
 
 
+@pytest.mark.parametrize("values", [
+    {"CLIM": 0.235, "SOIL": -0.145},
+    {"PFT": 0.1, "SOIL": -0.05, "CLIM": 0.2, "AGE": -0.02},
+])
+def test_partition_bars_draw_each_contribution_at_its_own_length(values):
+    parts = xr.DataArray(list(values.values()), dims="component",
+                         coords={"component": list(values)})
+    ax = plots.partition_bars(parts).axes[0]
+    drawn = {bars.get_label(): bars.patches[0] for bars in ax.containers}
+    assert len(ax.patches) == len(values)
+    above = below = 0.0
+    for name, value in values.items():
+        patch = drawn[name]
+        assert patch.get_height() == pytest.approx(value)
+        # positive parts sit on the positive ones before them, negative ones hang below 0
+        assert patch.get_y() == pytest.approx(above if value >= 0 else below)
+        above, below = above + max(value, 0), below + min(value, 0)
+    clim = drawn["CLIM"]
+    assert clim.get_y() + clim.get_height() == pytest.approx(sum(v for v in values.values()
+                                                                  if v > 0))
+
+
 def test_identifiability_bars(rng, save_figure):
     local = xr.Dataset({"posterior_sd": (("parameter", "lat"), rng.random((3, 4)) + 1),
                         "conditional_sd": (("parameter", "lat"), rng.random((3, 4)))},

@@ -88,6 +88,9 @@ def parameter_maps(parameters: xr.Dataset, names: Sequence[str] | None = None, *
 def partition_bars(parts: xr.DataArray, *, dim: str = "component", across: str | None = None):
     """Stacked bars of a hierarchical partition (one bar per ``across`` label, e.g. variable).
 
+    Positive contributions stack upwards from zero and negative ones downwards, so every
+    segment's length is its own contribution.
+
     Examples
     --------
     >>> import matplotlib; matplotlib.use("Agg")
@@ -102,11 +105,16 @@ def partition_bars(parts: xr.DataArray, *, dim: str = "component", across: str |
         across = "_bar"
     parts = parts.transpose(across, dim)
     labels = [str(v) for v in parts[across].values]
-    bottom = np.zeros(len(labels))
+    # Positive parts stack up from 0 and negative parts down from 0, so each segment is as long
+    # as its own contribution: stacking a negative part on a positive one would hide both.
+    above, below = np.zeros(len(labels)), np.zeros(len(labels))
     for component in parts[dim].values:
-        height = parts.sel({dim: component}).values
-        ax.bar(labels, height, bottom=bottom, label=str(component))
-        bottom = bottom + height
+        height = parts.sel({dim: component}).values.astype(float)
+        known = np.nan_to_num(height)
+        ax.bar(labels, height, bottom=np.where(known >= 0, above, below), label=str(component))
+        above, below = above + np.maximum(known, 0), below + np.minimum(known, 0)
+    if np.any(below < 0):
+        ax.axhline(0.0, color="black", linewidth=0.8)
     # the partitioned score (its long_name, e.g. "NSE of LAI") and its units where it has them
     ax.set_ylabel(axis_label(parts, name=str(parts.name) if parts.name is not None else None,
                              quantity="contribution to the "
