@@ -178,7 +178,8 @@ class DifferLandModel:
         out = parameters_dataset(values, stacked_template)
         out["extrapolation"] = (stacked_template.dims, score, {
             "long_name": "distance of the predictors beyond the training range", "units": "1",
-            "comment": "largest over the predictors, in training standard deviations; 0 "
+            "comment": "largest over the predictors, in training standard deviations (at least "
+                       "1 % of the plausible range); 0 "
                        "inside the range"})
         out = handoff.unstack_pixels(out, spatial)
         if unseen:

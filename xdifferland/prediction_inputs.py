@@ -3,8 +3,8 @@
 A model applies to any Dataset that carries its predictors, using only what it stored at
 training: class predictors (IGBP one-hot columns, ``woody``) are encoded from the classes it was
 trained on, and each location gets an ``extrapolation`` score (how far its predictors lie beyond
-the training range, in training standard deviations), with a warning naming the predictors and
-the furthest locations.
+the training range, in training standard deviations floored at a share of the plausible range),
+with a warning naming the predictors and the furthest locations.
 """
 
 from __future__ import annotations
@@ -17,8 +17,8 @@ import xarray as xr
 
 from .training.batches import Standardization
 
-__all__ = ["EXTRAPOLATION", "PREDICTION_SKIPS", "ExtrapolationWarning", "check_range",
-           "encode_categories", "extrapolation_score", "location_labels", "pixel_labels",
+__all__ = ["EXTRAPOLATION", "PREDICTION_SKIPS", "SCALE_FLOOR", "TOLERANCE", "ExtrapolationWarning",
+           "check_range", "encode_categories", "extrapolation_scale", "extrapolation_score", "location_labels", "pixel_labels",
            "training_categories"]
 
 EXTRAPOLATION = ("warn", "clip", "allow")
@@ -31,27 +31,90 @@ class ExtrapolationWarning(UserWarning):
     """Predictors of some locations lie outside the range the model was trained on."""
 
 
+#: The least scale, as a share of a predictor's declared plausible range (or, for a predictor
+#: the variable table does not declare, of its training range), that distances beyond the
+#: training range are measured in. A predictor nearly constant in training (a cover fraction of
+#: 1e-7 everywhere) has so small a standard deviation that any new value would lie "thousands of
+#: standard deviations" away; 1 % of a fraction's 0-1 range is 0.01.
+SCALE_FLOOR = 0.01
+#: Distances (in :func:`extrapolation_scale` units) up to this are still interpolation.
+TOLERANCE = 0.1
+
+
+def _plausible_width(name: str) -> float:
+    from .contract.declare import variable
+
+    try:
+        low, high = variable(name).plausible_range
+    except KeyError:
+        return np.nan
+    return np.nan if low is None or high is None else float(high) - float(low)
+
+
+def extrapolation_scale(standardization: Standardization) -> np.ndarray:
+    """``(K,)``: the unit of distance beyond the training range of each predictor: its training
+    standard deviation, but at least :data:`SCALE_FLOOR` of its declared plausible range (or of
+    its training range where none is declared).
+
+    Examples
+    --------
+    >>> from xdifferland.training.batches import Standardization
+    >>> s = Standardization(("needleleaf_forest", "elevation"), mean=np.array([5e-8, 500.0]),
+    ...                     std=np.array([4e-8, 300.0]), hemisphere_mean=0.5, hemisphere_std=0.5,
+    ...                     lower=np.array([0.0, 0.0]), upper=np.array([1.3e-7, 2000.0]))
+    >>> extrapolation_scale(s).tolist()
+    [0.01, 300.0]
+    """
+    std = np.asarray(standardization.std, float)
+    declared = np.array([_plausible_width(n) for n in standardization.names], float)
+    trained = np.asarray(standardization.upper, float) - np.asarray(standardization.lower, float)
+    floor = SCALE_FLOOR * np.where(np.isfinite(declared), declared, trained)
+    return np.fmax(std, floor)
+
+
+def _distances(standardization: Standardization, x: np.ndarray) -> np.ndarray:
+    """``(P, K)``: each predictor's distance beyond the training range, in scale units (0 inside
+    the range or where the scale is not finite)."""
+    beyond = np.maximum(standardization.lower - x, x - standardization.upper)
+    scale = extrapolation_scale(standardization)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        score = np.where(np.isfinite(scale) & (scale > 0), beyond / scale, 0.0)
+    return np.clip(np.nan_to_num(score, nan=0.0), 0.0, None)
+
+
 def extrapolation_score(standardization: Standardization, x: np.ndarray) -> np.ndarray:
-    """``(P,)``: how far each location's predictors lie beyond the training range, in training
-    standard deviations (the largest over the predictors; 0 inside the range, NaN for models
-    saved before the range was recorded)."""
+    """``(P,)``: how far each location's predictors lie beyond the training range, in units of
+    :func:`extrapolation_scale` (training standard deviations, floored at a share of the
+    plausible range); the largest over the predictors; 0 inside the range, NaN for models
+    saved before the range was recorded.
+
+    Examples
+    --------
+    >>> from xdifferland.training.batches import Standardization
+    >>> s = Standardization(("needleleaf_forest",), mean=np.array([5e-8]), std=np.array([4e-8]),
+    ...                     hemisphere_mean=0.5, hemisphere_std=0.5, lower=np.array([0.0]),
+    ...                     upper=np.array([1.3e-7]))
+    >>> float(extrapolation_score(s, np.array([[2.6e-7]]))[0]) < 1e-4
+    True
+    >>> float(extrapolation_score(s, np.array([[0.05]]))[0])
+    4.999987
+    """
     if standardization.lower is None:
         return np.full(len(x), np.nan)
-    beyond = np.maximum(standardization.lower - x, x - standardization.upper)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        score = np.where(np.isfinite(standardization.std), beyond / standardization.std, 0.0)
-    return np.clip(np.nan_to_num(score, nan=0.0), 0.0, None).max(axis=1, initial=0.0)
+    return _distances(standardization, x).max(axis=1, initial=0.0)
 
 
 def check_range(standardization: Standardization, x: np.ndarray, valid: np.ndarray,
                  extrapolation: str, labels: Sequence[str] | None = None) -> None:
     """Warn, naming each predictor, how many locations and how far, when ``x`` leaves the
-    training range (by more than 0.1 training standard deviations)."""
+    training range (by more than :data:`TOLERANCE` in :func:`extrapolation_scale` units)."""
     if extrapolation not in EXTRAPOLATION:
         raise ValueError(f"extrapolation={extrapolation!r}; choose one of {EXTRAPOLATION}")
     if extrapolation != "warn":
         return
-    outside = standardization.outside_range(x) & valid[:, None]
+    if standardization.lower is None:
+        return
+    outside = (_distances(standardization, x) > TOLERANCE) & valid[:, None]
     if not outside.any():
         return
     lines = []
@@ -71,7 +134,7 @@ def check_range(standardization: Standardization, x: np.ndarray, valid: np.ndarr
     warnings.warn(
         f"{int(outside.any(axis=1).sum())} of {int(valid.sum())} locations have predictors "
         f"outside the training range (up to {np.nanmax(score[valid]):.3g} training standard "
-        "deviations beyond it; the result's 'extrapolation' variable gives it per location), "
+        "deviations, or 1 % of a plausible range where that is more, beyond it; the result's 'extrapolation' variable gives it per location), "
         "so their parameters are extrapolated by the network ("
         + "; ".join(lines) + ")." + where + " Pass extrapolation='clip' to hold them at the "
         "edge of the range, or extrapolation='allow' to silence this.", ExtrapolationWarning,
