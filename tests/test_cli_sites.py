@@ -85,10 +85,12 @@ def test_evaluate_and_simulate_sites(site_model, tmp_path, capsys):
 
 
 def test_simulate_sites_aligned_by_step(site_model, tmp_path, capsys):
-    code, _, err = _run(capsys, "simulate", site_model / "model.npz", FLUXNET / "US-Ha1.nc",
-                        "-o", tmp_path / "step.nc", "--outputs", "gpp")
+    code, out, err = _run(capsys, "simulate", site_model / "model.npz", FLUXNET / "US-Ha1.nc",
+                          "-o", tmp_path / "step.nc", "--outputs", "gpp")
     assert code == 0, err
     with xr.open_dataset(tmp_path / "step.nc") as sim:
+        # the printed dims are those of the file, not of the simulation in memory
+        assert f"dims {{'site': 1, 'step': {sim.sizes['step']}}}" in out
         # a CF time series: each site's own dates over its steps, not a bare step index
         assert sim["gpp"].dims == ("site", "step") and "time_bnds" not in sim.variables
         assert sim["site_time"].dims == ("site", "step")

@@ -128,7 +128,8 @@ def cmd_simulate(args, *, quiet: bool) -> None:
         with Step(f"writing CMIP files to {args.cmip}"):
             table = to_cmip(result, args.cmip, overwrite=args.overwrite)
         print(f"CMIP files: {args.cmip}  (model table for ILAMB: {table})")
-    print(f"simulation: {out}  ({', '.join(result.data_vars)}; dims {dict(result.sizes)})")
+    print(f"simulation: {out}  ({', '.join(result.data_vars)}; dims "
+          f"{_written_dims(out, list(result.data_vars))})")
     if args.parameters:
         print(f"parameters: {args.parameters}")
 
@@ -205,6 +206,17 @@ def _roles(items: list[str]) -> dict | None:
             raise UserError(f"--role {item!r}: write it as NAME=VARIABLE, e.g. t_min=tmn")
         roles[name.strip()] = target.strip()
     return roles or None
+
+
+def _written_dims(path: Path, names: list[str]) -> dict[str, int]:
+    """Sizes of the dims of ``names`` as written in ``path``: writing may lay them out otherwise
+    than in memory (sites aligned by step are stored over ``(site, step)``)."""
+    import xarray as xr
+
+    engine = "zarr" if str(path).rstrip("/").endswith(".zarr") else None
+    with xr.open_dataset(path, engine=engine, decode_times=False) as written:
+        return {str(d): int(written.sizes[d]) for name in names if name in written.variables
+                for d in written[name].dims}
 
 
 def _write(ds, path: Path, overwrite: bool) -> Path:
