@@ -277,6 +277,18 @@ def test_validate_reports_problems(tmp_path, capsys, world_nc):
     assert code == 0 and "no problems" in stdout
 
 
+def test_validate_notes_unused_variables(tmp_path, capsys, world_nc):
+    renamed = xr.open_dataset(world_nc).load().rename(lai="Lai_500m")
+    del renamed["Lai_500m"].attrs["standard_name"]  # else it is found by its standard name
+    path = tmp_path / "renamed.nc"
+    renamed.to_netcdf(path)
+    code, stdout, _ = _run(capsys, "validate", str(path))
+    assert code == 0
+    assert stdout.splitlines()[-2:] == [
+        "note: not used: 'Lai_500m' (no declared variable has these names)",
+        "  if 'Lai_500m' is leaf area index, pass roles={'lai': 'Lai_500m'}"]
+
+
 def test_console_script_one_line_error(tmp_path):
     """As users run it: a separate process, exit status 1, one line on stderr."""
     result = subprocess.run([sys.executable, "-m", "xdifferland.cli", "fit",

@@ -166,6 +166,9 @@ def cmd_validate(args, *, quiet: bool) -> None:
     report = ds.differland.validate(_roles(args.role))
     if getattr(report, "ok", True):
         print("no problems found")
+        # unused data variables, with the roles= (--role) that would use them
+        for note in getattr(report, "notes", ()):
+            print(note if note.startswith(" ") else f"note: {note}")
         return
     print(report)
     raise UserError(f"the data have {len(report)} problem(s); see the list above")

@@ -335,3 +335,17 @@ def test_packed_integers_that_were_not_unpacked():
     assert p.variable == "precipitation" and "packed integers" in p.message
     assert "xr.decode_cf" in p.fix
     assert validate(xr.decode_cf(ds)).ok
+
+
+def test_ambiguous_axes_report_the_cause_and_not_its_consequences():
+    # ERA5 (valid_time, latitude, longitude) merged with CMIP-style (time, lat, lon) files
+    grid = make_dataset("grid", n_time=24)
+    era = grid[["t_min", "t_max", "shortwave_radiation"]].rename(
+        time="valid_time", lat="latitude", lon="longitude")
+    ds = xr.merge([era, grid.drop_vars(["t_min", "t_max", "shortwave_radiation"])])
+    report = validate(ds)
+    assert [p.variable for p in report] == ["latitude"]
+    assert "2 variables could be the latitude" in report.problems[0].message
+    assert any(n.startswith("checks not run until the axes are clear: latitude, dims, time")
+               for n in report.notes)
+    assert "('valid_time'" not in str(report)

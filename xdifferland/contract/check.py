@@ -26,12 +26,17 @@ from .plausibility import (PlausibilityWarning, apply_modes, check_finite, check
                            check_plausibility, plausibility_rules)
 from .time_checks import check_alignment, check_overlap, check_time, is_time_dim
 from .convert import convert_units
+from .unused import unused_notes, unused_variables
 from .declare import FORCING_REQUIRED, variable
 
 __all__ = ["CHECKS", "ValidationReport", "validate"]
 
 #: Checks whose problems the ``plausibility=`` option turns into warnings or ignores.
 PLAUSIBILITY_CHECKS = ("plausibility", "hemisphere")
+#: Checks that read the time or spatial axes: with ambiguous axes their findings would only
+#: be consequences of the ambiguity (forcing "without time", spatial dims guessed wrong).
+AXIS_CHECKS = ("latitude", "dims", "time", "alignment", "nan", "hemisphere",
+               "constant_predictors", "overlap")
 
 
 @dataclass
@@ -46,11 +51,15 @@ class ValidationReport:
     warnings : list of Problem
         Implausible values accepted because ``plausibility=`` asked for warnings (also issued
         as a :class:`~xdifferland.contract.plausibility.PlausibilityWarning`).
+    notes : list of str
+        Not problems: data variables left unused (with the ``roles=`` that would use them, see
+        :mod:`xdifferland.contract.unused`) and checks not run because the axes are unclear.
     """
 
     problems: list[Problem] = field(default_factory=list)
     variables: dict[str, str] = field(default_factory=dict)
     warnings: list[Problem] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -64,9 +73,9 @@ class ValidationReport:
         return iter(self.problems)
 
     def __str__(self) -> str:
-        if self.ok:
-            return "No problems found."
-        return "\n".join(str(p) for p in self.problems)
+        text = "No problems found." if self.ok else "\n".join(str(p) for p in self.problems)
+        return text + "".join(f"\nNote: {n}" if not n.startswith(" ") else f"\n{n}"
+                              for n in self.notes)
 
     def raise_if_any(self) -> None:
         """Raise :class:`~xdifferland.errors.ValidationError` listing all problems, if any."""
@@ -335,6 +344,11 @@ def validate(
         axis_problems = list(error.problems)
     found, problems = match_variables(ds, roles)
     problems = axis_problems + problems
+    notes = unused_notes(unused_variables(ds, found))
+    if axis_problems:
+        not_run = [c for c in AXIS_CHECKS if c not in skip]
+        skip = skip | set(not_run)
+        notes.append(f"checks not run until the axes are clear: {', '.join(not_run)}")
     # Values that are not numbers are neither converted nor read by any value check.
     dtype_problems = _dtype_problems(ds, found)
     numeric = {c: n for c, n in found.items() if c not in dtype_problems}
@@ -365,4 +379,4 @@ def validate(
         warnings.warn(PlausibilityWarning(
             f"implausible values accepted (plausibility={plausibility!r}):\n"
             + "\n".join(str(p) for p in warned)), stacklevel=2)
-    return ValidationReport(problems, dict(found), warned)
+    return ValidationReport(problems, dict(found), warned, notes)
