@@ -9,7 +9,7 @@ nothing of the site is seen; satellite-informed: only its LAI is seen, all years
   water-stress variants, leave-one-site-out, satellite-informed, published per-site DALEC) with
   the means,
 * ``nse_by_site.png`` - those NSE per site and protocol,
-* ``parameter_spread.csv`` - the spread across sites of the leave-one-site-out parameters,
+* ``parameter_spread_<protocol>.csv`` - the held-out sites' parameters and their spread,
 * ``<SITE>.png`` - observed vs simulated daily GPP, NEE, ET and LAI over the test years.
 
 Usage::
@@ -99,14 +99,21 @@ def loso_options(args) -> dict:
 
 
 def write_spread(result, out: Path) -> Path | None:
-    """The leave-one-site-out parameters' spread across sites (``parameter_spread.csv``)."""
-    if not result.held_out.get("loso"):
-        return None
-    spread = parameter_spread(result.held_out["loso"])
-    path = out / "parameter_spread.csv"
+    """The held-out sites' parameters, their spread across sites (``parameter_spread_<p>.csv``
+    for each protocol run)."""
+    path = None
+    for protocol, simulated in result.held_out.items():
+        path = _write_spread(protocol, simulated, out)
+    return path
+
+
+def _write_spread(protocol: str, simulated: dict, out: Path) -> Path:
+    spread = parameter_spread(simulated)
+    path = out / f"parameter_spread_{protocol}.csv"
     spread.to_csv(path, float_format="%.4g")
     wide = spread.sort_values("spread_share_of_range", ascending=False)
-    print("\nLeave-one-site-out parameters across the held-out sites (largest spreads):")
+    print(f"\n{dict(PROTOCOLS)[protocol]} parameters across the held-out sites (largest "
+          "spreads):")
     print(wide.head(8).to_string(float_format=lambda v: f"{v:.3g}"))
     print(f"median spread: {spread['spread_share_of_range'].median():.2f} of each range")
     return path
@@ -117,7 +124,8 @@ def held_out_only(args):
     path = args.out / "fluxnet_sites.csv"
     start = time.perf_counter()
     result = site_validation(args.data, epochs=args.epochs, joint=False,
-                             satellite=not args.no_satellite, **loso_options(args))
+                             leave_one_out=not args.no_loso, satellite=not args.no_satellite,
+                             **loso_options(args))
     elapsed = time.perf_counter() - start
     table = pd.read_csv(path, index_col="site")
     fresh = result.table.filter(regex="^(loso|sat)_")
@@ -157,6 +165,8 @@ def main(argv=None):
                              f"default (default: {','.join(DEFAULT_VARIANTS)}; '' for none)")
     parser.add_argument("--no-satellite", action="store_true",
                         help="skip the satellite-informed protocol")
+    parser.add_argument("--no-loso", action="store_true",
+                        help="with --held-out-only: only the satellite-informed protocol")
     parser.add_argument("--held-out-only", action="store_true",
                         help="only the held-out-site protocols: replace the loso_* and sat_* "
                              "columns of an existing fluxnet_sites.csv in the output folder")
