@@ -179,7 +179,7 @@ def test_negative_precipitation():
     p = _only(validate(ds))
     assert p.variable == "precipitation"
     assert p.message.startswith("'precipitation' has 1 value(s) outside the plausible range 0 to "
-                                "2000 mm/day (observed -0.5 to ")
+                                "2000 mm d-1 (observed -0.5 to ")
     assert p.message.endswith("the first at time=2001-05-01, site=AU-How.")
     assert "plausibility={'precipitation': 'warn'}" in p.fix
 

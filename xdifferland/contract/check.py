@@ -26,6 +26,7 @@ from .plausibility import (PlausibilityWarning, apply_modes, check_finite, check
                            check_plausibility, plausibility_rules)
 from .time_checks import check_alignment, check_overlap, check_time, is_time_dim
 from .convert import convert_units
+from .spelling import udunits_spelling
 from .unused import unused_notes, unused_variables
 from .declare import FORCING_REQUIRED, variable
 
@@ -97,7 +98,8 @@ def check_required_forcing(ctx: Context) -> list[Problem]:
         looked = [name, *v.aliases] + ([f"standard_name={v.standard_name}"]
                                        if v.standard_name else [])
         problems.append(Problem(
-            name, f"required forcing ({v.long_name}, {v.units}) is missing; looked for "
+            name, f"required forcing ({v.long_name}, {udunits_spelling(v.units)}) is missing; "
+            "looked for "
             f"{', '.join(looked)}.",
             f"add it to the Dataset, or point to the variable that holds it with "
             f"roles={{{name!r}: '<data variable>'}}."))
@@ -323,7 +325,7 @@ def validate(
     >>> for p in report:
     ...     print(p.variable, "|", p.message)  # doctest: +ELLIPSIS
     precipitation | 'TOTAL_PREC' has 1 NaN value(s); the first at time=2001-01-03.
-    precipitation | 'TOTAL_PREC' has 1 value(s) outside the plausible range 0 to 2000 mm/day ...
+    precipitation | 'TOTAL_PREC' has 1 value(s) outside the plausible range 0 to 2000 mm d-1 ...
     >>> validate(ds, skip=["required_forcing", "latitude", "nan"], plausibility="ignore").ok
     True
     """

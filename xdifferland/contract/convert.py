@@ -35,6 +35,7 @@ import xarray as xr
 
 from .accumulation import is_total_per_step, step_problem, time_step
 from .find import find_variables
+from .spelling import udunits_spelling
 from ..errors import Problem, UnitsError
 from .declare import Variable, variable
 
@@ -161,7 +162,8 @@ def _incompatible(units: str, data_name: str, source: pint.Quantity, target: str
     if source.dimensionality == UREG.kelvin.dimensionality:
         same = UREG.Unit(target).dimensionality == source.dimensionality
         what = f" are a temperature{' difference' if same else ''} and"
-    return f"units {units!r} (in {data_name!r}){what} cannot be converted to {target}."
+    return (f"units {units!r} (in {data_name!r}){what} cannot be converted to "
+            f"{udunits_spelling(target)}.")
 
 
 def _missing_ok(v: Variable) -> bool:
@@ -180,14 +182,15 @@ def _plan(v: Variable, data_name: str, units: str | None,
             return None, False
         # With no units at all the data are most likely in the canonical units already.
         return Problem(v.name, f"has no 'units' attribute ({v.role} in {data_name!r}); expected "
-                       f"units convertible to {v.units}.",
+                       f"units convertible to {udunits_spelling(v.units)}.",
                        f"set ds[{data_name!r}].attrs['units'] to the data's real units (e.g. "
-                       f"{v.units!r} if they are already in {v.units}).")
+                       f"{udunits_spelling(v.units)!r} if they are already in "
+                       f"{udunits_spelling(v.units)}).")
     try:
         source = parse_units(units)
     except ValueError:
         return Problem(v.name, f"units {units!r} (in {data_name!r}) are not understood; expected "
-                       f"units convertible to {v.units}.", fix + ".")
+                       f"units convertible to {udunits_spelling(v.units)}.", fix + ".")
     target = UREG.Unit(v.units)
     if source.is_compatible_with(target) and _converts(source, target):
         return source, False
@@ -198,7 +201,7 @@ def _plan(v: Variable, data_name: str, units: str | None,
     if water or is_total_per_step(source, target, _converts):
         length = step()  # ERA5 totals per step (tp in m, ssrd in J m-2): a rate per step length
         if length is None:
-            return step_problem(v.name, data_name, units, v.units)
+            return step_problem(v.name, data_name, units, udunits_spelling(v.units))
         return source / length, water
     return Problem(v.name, _incompatible(units, data_name, source, v.units), fix + ".")
 
@@ -207,6 +210,8 @@ def _convert(da: xr.DataArray, v: Variable, source: pint.Quantity | None,
              water: bool) -> xr.DataArray:
     if isinstance(da.data, pint.Quantity):
         da = da.copy(data=da.data.magnitude)
+    # float32 data stay float32 (pint's float64 factors would promote them)
+    dtype = da.dtype if da.dtype.kind == "f" and da.dtype.itemsize >= 4 else None
     target = UREG.Unit(v.units)
     if source is not None and not (source.magnitude == 1 and source.units == target):
         if da.dtype.kind in "biu" or da.dtype == "float16":
@@ -221,8 +226,10 @@ def _convert(da: xr.DataArray, v: Variable, source: pint.Quantity | None,
         if water:
             q = q / WATER_DENSITY
         da = da.copy(data=q.pint.to(target).pint.dequantify().data)
-    # Always the table's spelling, so downstream code can compare strings.
-    return da.assign_attrs(units=v.units)
+        if dtype is not None and da.dtype != dtype:
+            da = da.astype(dtype)
+    # Always the table's units, in the UDUNITS spelling that files and messages use.
+    return da.assign_attrs(units=udunits_spelling(v.units))
 
 
 def convert_to(da: xr.DataArray, units: str, *, name: str | None = None,
@@ -301,7 +308,7 @@ def unit_problems(
     >>> for p in unit_problems(ds):
     ...     print(p.variable, "|", p.message)
     vpd | units 'm' (in 'VPD') cannot be converted to kPa.
-    gpp | has no 'units' attribute (observation in 'GPP'); expected units convertible to g/m**2/day.
+    gpp | has no 'units' attribute (observation in 'GPP'); expected units convertible to g m-2 d-1.
     """
     return _plans(ds, roles, found)[1]
 

@@ -38,6 +38,7 @@ import xarray as xr
 
 from ._checks import Context, Deferred, location
 from .causes import coordinate_cause, find_cause, rescalings, units_cause
+from .spelling import udunits_spelling
 from ..errors import Problem
 from .declare import (CLIMATE_FACTOR, COORDINATES, PLAUSIBLE_CLIMATE, PLAUSIBLE_ORDER, Variable,
                       variable)
@@ -180,7 +181,7 @@ def check_finite(ctx: Context) -> Deferred:
 
 
 def _range_text(v: Variable, lo, hi) -> str:
-    units = "" if v.units == "dimensionless" else f" {v.units}"
+    units = "" if v.units == "dimensionless" else f" {udunits_spelling(v.units)}"
     if lo is not None and hi is not None:
         return f"{lo:g} to {hi:g}{units}"
     return f"at least {lo:g}{units}" if lo is not None else f"at most {hi:g}{units}"
@@ -315,9 +316,9 @@ def _climate_problem(ctx: Context, forcing: str, predictor: str, factor: float, 
         if 1 / CLIMATE_FACTOR <= ratio <= CLIMATE_FACTOR:
             return None
         other = ctx.found[predictor]
-        message = (f"{name!r} averages {np.median(climate[ok]):.4g} {p.units} over the record, "
+        message = (f"{name!r} averages {np.median(climate[ok]):.4g} {udunits_spelling(p.units)} over the record, "
                    f"{ratio:.3g} times the {other!r} predictor ({np.median(stated[ok]):.4g} "
-                   f"{p.units}) at the median of {int(ok.sum())} location(s); a record of a "
+                   f"{udunits_spelling(p.units)}) at the median of {int(ok.sum())} location(s); a record of a "
                    f"year or more and the long-term mean rarely differ by a factor of "
                    f"{CLIMATE_FACTOR:g}.")
         # The mislabelled units of either that would bring them closest to agreement.
@@ -339,7 +340,7 @@ def _climate_problem(ctx: Context, forcing: str, predictor: str, factor: float, 
     if not finite.size or _inside(float(finite.min()), float(finite.max()), (lo, hi)):
         return None
     low, high = float(finite.min()), float(finite.max())
-    message = (f"{name!r} averages {low:.4g} to {high:.4g} {p.units} over the record, outside "
+    message = (f"{name!r} averages {low:.4g} to {high:.4g} {udunits_spelling(p.units)} over the record, outside "
                f"the plausible {p.long_name} {_range_text(p, lo, hi)}.")
     for alt, k in rescalings(forcing, units):
         if _inside(low * k, high * k, (lo, hi)):
@@ -347,7 +348,7 @@ def _climate_problem(ctx: Context, forcing: str, predictor: str, factor: float, 
             return Problem(forcing, f"{message} Likely cause: {cause.what}.",
                            f"{cause.action} (ds[{name!r}].attrs['units'] = {alt!r}); "
                            + genuine(forcing))
-    return Problem(forcing, message, f"correct the data or their units ({v.units}); "
+    return Problem(forcing, message, f"correct the data or their units ({udunits_spelling(v.units)}); "
                    + genuine(forcing))
 
 
@@ -399,7 +400,7 @@ def _range_problem(ctx: Context, v: Variable, name: str, n: int, where: str, see
         cause = coordinate_cause(v.name, low, high, observed.get(other))
     else:
         cause = find_cause(v.name, units, low, high, share=share, plausible=bounds)
-    converted = f" after conversion from {units!r}" if units and units != v.units else ""
+    converted = f" after conversion from {units!r}" if units and units not in (v.units, udunits_spelling(v.units)) else ""
     message = (f"{name!r} has {n} value(s) outside the plausible range {_range_text(v, *bounds)}"
                f" (observed {low:.6g} to {high:.6g}{converted}); the first at {where}.")
     genuine = (f"if the values are genuine, pass plausibility={{{v.name!r}: 'warn'}} or a range "
