@@ -17,6 +17,7 @@ Usage::
     python examples/fluxnet_sites.py                 # full run (see the docs for its timing)
     python examples/fluxnet_sites.py --quick         # 3 sites, few epochs (CI)
     python examples/fluxnet_sites.py --held-out-only # refresh the loso_* and sat_* columns
+    python examples/fluxnet_sites.py --variants-only --variants nothing,nn_whole  # add variants
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ import time
 from pathlib import Path
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -140,6 +142,28 @@ def held_out_only(args):
     return result
 
 
+def variants_only(args):
+    """Fit only the water-stress variants jointly; add or replace their columns of the table."""
+    path = args.out / "fluxnet_sites.csv"
+    start = time.perf_counter()
+    result = site_validation(args.data, epochs=args.epochs, variants=args.variants,
+                             joint_default=False, leave_one_out=False, satellite=False,
+                             seed=args.seed)
+    elapsed = time.perf_counter() - start
+    table = pd.read_csv(path, index_col="site")
+    fresh = result.table.filter(regex="^(" + "|".join(args.variants) + ")_")
+    fresh.loc["mean"] = fresh.mean()
+    first_published = list(table.columns).index("loso_GPP") if "loso_GPP" in table else None
+    for column in fresh.columns:
+        if column not in table and first_published is not None:
+            table.insert(list(table.columns).index("loso_GPP"), column, np.nan)
+        table[column] = fresh[column].reindex(table.index)
+    table.to_csv(path, float_format="%.3f")
+    print(table[list(fresh.columns)].round(3).to_string())
+    print(f"\nupdated the {', '.join(fresh.columns)} columns of {path} in {elapsed:.0f} s")
+    return result
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -170,9 +194,14 @@ def main(argv=None):
     parser.add_argument("--held-out-only", action="store_true",
                         help="only the held-out-site protocols: replace the loso_* and sat_* "
                              "columns of an existing fluxnet_sites.csv in the output folder")
+    parser.add_argument("--variants-only", action="store_true",
+                        help="only the joint fits of --variants: add or replace their columns "
+                             "of an existing fluxnet_sites.csv in the output folder")
     args = parser.parse_args(argv)
     if args.held_out_only:
         return held_out_only(args)
+    if args.variants_only:
+        return variants_only(args)
 
     sites = ["US-Ha1", "US-Var", "DE-Tha"] if args.quick else None
     if args.quick:  # every part runs, briefly

@@ -156,7 +156,8 @@ LOSO_EPOCHS = 200
 def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None,
                     epochs: int | None = None, loso_epochs: int | None = None, seed: int = 0,
                     leave_one_out: bool = True, variants: Sequence[str] = (),
-                    joint: bool = True, loso_predictors: Sequence[str] = LOSO_PREDICTORS,
+                    joint: bool = True, joint_default: bool = True,
+                    loso_predictors: Sequence[str] = LOSO_PREDICTORS,
                     loso_seeds: int = LOSO_SEEDS, loso_all_years: bool = True,
                     loso_spinup_years: int = 0, loso_max_refits: int = 2,
                     loso_settings: dict | None = None, satellite: bool = False,
@@ -184,6 +185,9 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
     joint : bool, default True
         Fit and score the joint model (and ``variants``); False leaves only the
         leave-one-site-out columns (``model`` is then None).
+    joint_default : bool, default True
+        With ``joint``, also the joint fit of the default water stress (columns ``hybrid_*``);
+        False fits only ``variants``.
     loso_predictors : sequence of str
         Predictors of the leave-one-site-out fits (:data:`LOSO_PREDICTORS`: a wooded/open flag,
         which generalises across a dozen sites better than IGBP one-hot classes or climate).
@@ -254,8 +258,9 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                               progress=progress, callback=stopper)
     if joint:
         window, window_mask = training_window(ds, train)
-        jobs["hybrid"] = partial(fit, window, observation_mask=window_mask, callback=stopper,
-                                 **settings)
+        if joint_default:
+            jobs["hybrid"] = partial(fit, window, observation_mask=window_mask,
+                                     callback=stopper, **settings)
         for variant in variants:
             jobs[variant] = partial(fit, window, observation_mask=window_mask, callback=stopper,
                                     **(settings | {"water_stress": variant}))
