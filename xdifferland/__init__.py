@@ -63,6 +63,7 @@ _LAZY = {
     "DERIVED": "registry", "PARAMETERS": "registry", "parameter_table": "registry",
     "budget": "simulation", "simulate": "simulation",
     "sensitivity": "sensitivity_maps",
+    "laplace_posterior": "laplace", "LaplacePosterior": "laplace",
     "FitConfig": "training", "TrainingError": "training", "fit": "training",
     "to_canonical_units": "contract.convert",
     "validate": "contract.check",
@@ -80,6 +81,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and IDEs
     from .parameters import default_parameters
     from .registry import DERIVED, PARAMETERS, parameter_table
     from .sensitivity_maps import sensitivity
+    from .laplace import LaplacePosterior, laplace_posterior
     from .simulation import budget, simulate
     from .training import FitConfig, TrainingError, fit
     from .contract.convert import to_canonical_units
@@ -115,6 +117,8 @@ __all__ = [
     "simulate",
     "budget",
     "sensitivity",
+    "laplace_posterior",
+    "LaplacePosterior",
     "fit",
     "FitConfig",
     "NetworkConfig",
