@@ -69,7 +69,7 @@ def plot_nse(table: pd.DataFrame, out: Path) -> Path:
     """Per-site test NSE of each protocol, one panel per variable (values below -1 at -1)."""
     sites = [s for s in table.index if s != "mean"]
     labels = ("GPP", "ET", "NEE", "LAI")
-    fig, axes = plt.subplots(len(labels), 1, figsize=(10, 10), sharex=True)
+    fig, axes = plt.subplots(len(labels), 1, figsize=(13, 10), sharex=True)
     shown = [(p, name) for p, name in PROTOCOLS if f"{p}_GPP" in table]
     width = 0.8 / len(shown)
     for ax, label in zip(axes, labels):
@@ -81,7 +81,7 @@ def plot_nse(table: pd.DataFrame, out: Path) -> Path:
         ax.axhline(0.0, color="0.3", lw=0.8)
         ax.set_ylim(-1.0, 1.0)
         ax.set_ylabel(f"{label} NSE")
-        ax.legend(loc="lower left", fontsize=7, ncols=2, frameon=False)
+        ax.legend(loc="center left", bbox_to_anchor=(1.0, 0.5), fontsize=8, frameon=False)
     axes[-1].set_xticks(range(len(sites)), sites, rotation=30)
     axes[0].set_title("Test-year NSE per site (bars below -1 drawn at -1)")
     fig.tight_layout()
