@@ -48,8 +48,7 @@ IGBP_EVERGREEN = {"ENF": 1.0, "EBF": 1.0, "MF": 0.5}
 #: the predictor sets compared in docs/examples.md by their leave-one-site-out skill.
 LOSO_PREDICTORS = ("woody",)
 #: Members (seeds) averaged per held-out site by default. Averaging keeps paying: mean GPP NSE
-#: 0.455 with 3 members, 0.467 with 5 and 0.513 with 8 (base seed 0; 0.508 with 8 after the
-#: engine's float32 rounding changes of 2026-11-30; docs/examples.md).
+#: 0.455 with 3 members, 0.467 with 5 and 0.508 with 8 (base seed 0; docs/examples.md).
 LOSO_SEEDS = 8
 _LATENT_HEAT = 2.45  # MJ kg-1: shortwave energy per mm of evaporated water
 
