@@ -14,6 +14,8 @@ import jax.numpy as jnp
 from ..registry import PARAMETERS
 from .loss import (LOSS_TERMS, LossTerm, Observation, loss_terms, required_outputs,
                    total_loss)
+from .loss_parameters import ParameterObservation, parameter_observation
+from .loss_streams import StreamTerm, stream_term
 from .outputs import OUTPUT_NAMES, OUTPUTS, output_spec, resolve_output, resolve_outputs
 from .budget import BudgetResiduals, budget_residuals
 from .sensitivity import fisher_information
@@ -26,7 +28,8 @@ __all__ = [
     "OUTPUTS", "OUTPUT_NAMES", "output_spec", "resolve_output", "resolve_outputs",
     "midpoint_parameters", "FORCING_FIELDS", "POOL_BOUNDS", "as_dtype", "budget_residuals",
     "BudgetResiduals", "LOSS_TERMS", "LossTerm", "Observation", "loss_terms", "total_loss",
-    "required_outputs", "fisher_information",
+    "required_outputs", "fisher_information", "stream_term", "StreamTerm",
+    "parameter_observation", "ParameterObservation",
 ]
 
 
