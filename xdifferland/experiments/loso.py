@@ -279,7 +279,8 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
     -------
     dict of str to xarray.Dataset
         Site → its ensemble-mean simulation (``gpp``, ``et``, ``nee``, ``lai``) on ``ds``'s
-        time axis and the members' mean parameters (the 40 of the registry); its attributes ``ensemble_members`` and ``refitted_members`` count the
+        time axis and the members' mean parameters (the 40 of the registry); its attributes
+        ``ensemble_members`` and ``refitted_members`` count the
         members averaged and those refitted.
     """
     ds = add_site_climate(ds)
