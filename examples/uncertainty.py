@@ -21,7 +21,6 @@ Usage::
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 from pathlib import Path
 import warnings
@@ -45,32 +44,34 @@ FLUXNET = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "flux
 
 
 def interval_table(ens, ds, plausibility) -> None:
-    """Test-patch coverage and CRPS with the moment error model and with its dev-calibrated
-    factor, and the dev coverage of the moment model (where both were estimated)."""
-    moments = ens.observation_error(ds, level=None, plausibility=plausibility)
-    calibrated = ens.observation_error(ds, level=0.9, plausibility=plausibility)
-    print(calibrated)
-    test = {name: ens.interval_scores(ds, "test", 0.9, error=error, plausibility=plausibility)
-            for name, error in (("moments", moments), ("calibrated", calibrated))}
-    dev = ens.interval_scores(ds, "dev", 0.9, error=moments, plausibility=plausibility)
-    print("\n90 % predictive intervals, test patches (members + dev-estimated observation "
-          "error;\n'moments': one Gaussian error variance per stream, 'calibrated': times the "
-          "dev-calibrated factor):")
-    print(f"{'stream':8s} {'cover':>6s} {'cover':>10s} {'dev cover':>9s} {'CRPS':>9s} "
-          f"{'width':>9s} {'obs sd':>8s} {'planted':>8s} {'member sd':>9s} {'factor':>6s} "
+    """Test-patch coverage and CRPS with one error variance per stream and with the default
+    value classes (both with their dev-calibrated factors), and their dev coverage."""
+    one = ens.observation_error(ds, level=0.9, classes=1, plausibility=plausibility)
+    default = ens.observation_error(ds, level=0.9, plausibility=plausibility)
+    print(default)
+    scores = {(name, split): ens.interval_scores(ds, split, 0.9, error=error,
+                                                 plausibility=plausibility)
+              for name, error in (("one", one), ("default", default))
+              for split in ("test", "dev")}
+    print("\n90 % predictive intervals, test patches (members + observation-error model "
+          "estimated on the dev\npatches; 'one class': one variance per stream, 'classes': "
+          "one per value class, the default):")
+    print(f"{'stream':8s} {'cover':>9s} {'cover':>7s} {'dev cover':>9s} {'CRPS':>9s} "
+          f"{'CRPS':>9s} {'width':>9s} {'obs sd':>8s} {'planted':>8s} {'member sd':>9s} "
           f"{'n test':>7s}")
-    print(f"{'':8s} {'moments':>6s} {'calibrated':>10s} {'moments':>9s} {'calibr.':>9s} "
-          f"{'calibr.':>9s}")
-    for s in test["calibrated"]["variable"].values:
-        row, plain = test["calibrated"].sel(variable=s), test["moments"].sel(variable=s)
-        planted = float(ds[f"{s}_unc"].max()) if f"{s}_unc" in ds else float("nan")
+    print(f"{'':8s} {'one class':>9s} {'classes':>7s} {'classes':>9s} {'one class':>9s} "
+          f"{'classes':>9s} {'classes':>9s}")
+    test = scores["default", "test"]
+    for s in test["variable"].values:
+        row, plain = test.sel(variable=s), scores["one", "test"].sel(variable=s)
+        dev = scores["default", "dev"]
         dev_cover = (float(dev["coverage"].sel(variable=s)) if s in dev["variable"]
                      else float("nan"))
-        print(f"{s:8s} {float(plain['coverage']):6.3f} {float(row['coverage']):10.3f} "
-              f"{dev_cover:9.3f} {float(row['crps']):9.4g} {float(row['interval_width']):9.4g} "
-              f"{float(row['observation_error_sd']):8.4g} {planted:8.4g} "
-              f"{float(row['member_sd']):9.4g} {calibrated.scale.get(s, 1.0):6.3f} "
-              f"{int(row['n_observations']):7d}")
+        planted = float(ds[f"{s}_unc"].max()) if f"{s}_unc" in ds else float("nan")
+        print(f"{s:8s} {float(plain['coverage']):9.3f} {float(row['coverage']):7.3f} "
+              f"{dev_cover:9.3f} {float(plain['crps']):9.4g} {float(row['crps']):9.4g} "
+              f"{float(row['interval_width']):9.4g} {float(row['observation_error_sd']):8.4g} "
+              f"{planted:8.4g} {float(row['member_sd']):9.4g} {int(row['n_observations']):7d}")
 
 
 def parameter_table(ens, ds, truth, posterior, where, plausibility) -> None:
@@ -138,17 +139,17 @@ def fluxnet_coverage(members: int, epochs: int) -> None:
     error = observation_error(ens, ds, split="all", observation_mask=dev, level=0.9)
     print(error)
     scores = interval_scores(ens, ds, "all", 0.9, error=error, observation_mask=test)
-    moments = dataclasses.replace(error, scale={})
-    plain = interval_scores(ens, ds, "all", 0.9, error=moments, observation_mask=test)
+    one = observation_error(ens, ds, split="all", observation_mask=dev, level=0.9, classes=1)
+    plain = interval_scores(ens, ds, "all", 0.9, error=one, observation_mask=test)
     print("\n90 % intervals at the sites' test years (dev: each site's last training year):")
-    print(f"{'stream':8s} {'cover moments':>13s} {'cover calibr.':>13s} {'CRPS':>8s} "
-          f"{'obs sd':>8s} {'member sd':>9s} {'factor':>6s} {'n':>6s}")
+    print(f"{'stream':8s} {'cover 1 class':>13s} {'cover classes':>13s} {'CRPS':>8s} "
+          f"{'obs sd':>8s} {'member sd':>9s} {'classes':>7s} {'n':>6s}")
     for s in scores["variable"].values:
         row = scores.sel(variable=s)
         print(f"{s:8s} {float(plain['coverage'].sel(variable=s)):13.3f} "
               f"{float(row['coverage']):13.3f} {float(row['crps']):8.4g} "
               f"{float(row['observation_error_sd']):8.4g} {float(row['member_sd']):9.4g} "
-              f"{error.scale.get(s, 1.0):6.3f} {int(row['n_observations']):6d}")
+              f"{error.classes(s):7d} {int(row['n_observations']):6d}")
     print(f"total {time.perf_counter() - start:.0f} s")
 
 

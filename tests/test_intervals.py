@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import xarray as xr
 
 from tests.analysis.conftest import FIT, lai_world  # noqa: F401
 from xdifferland import fit_ensemble
 from xdifferland.ensemble_intervals import (ObservationError, interval_scores,
                                             member_predictions, observation_error)
 from xdifferland.gaussian_scores import normal_quantile
+from xdifferland.interval_error import MIN_PER_CLASS, _moments, stream_error
 
 PLANTED_SD = 2.0  #: observation-error sd planted into the LAI of the calibrated world
 #: the planted draws go below zero where LAI is near zero: accepted as they are
@@ -87,6 +89,76 @@ def test_test_patch_coverage_matches_the_level_when_the_model_is_right(ensemble,
     assert float(row["crps"]) == pytest.approx(expected, rel=0.1)
 
 
+def _heteroscedastic_draws(seed, n=40_000):
+    """Ensemble means over 0-6, member variance 0.1, error sd 0.1 + 0.5 x mean."""
+    rng = np.random.default_rng(seed)
+    m = rng.uniform(0.0, 6.0, n)
+    v = np.full(n, 0.1)
+    y = m + np.sqrt(v + (0.1 + 0.5 * m) ** 2) * rng.standard_normal(n)
+    return y, m, v
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_value_classes_cover_low_and_high_values_alike(seed):
+    draws = _heteroscedastic_draws(seed)
+    fitted = {c: ObservationError.from_streams({"lai": stream_error(*draws, 0.9, c)}, level=0.9)
+              for c in (1, 2)}
+    y, m, v = _heteroscedastic_draws(seed + 100)  # new draws of the same world
+    half = normal_quantile(0.95)
+    low = m <= 3.0
+    cover = {c: [float(np.mean((np.abs(y - m) <= half * e.predictive_sd("lai", v, m))[part]))
+                 for part in (low, ~low)] for c, e in fitted.items()}
+    assert fitted[1].classes("lai") == 1 and fitted[2].classes("lai") == 2
+    assert cover[1][0] - cover[1][1] > 0.05  # one variance: too wide low, too narrow high
+    assert abs(cover[2][0] - cover[2][1]) < 0.03
+    assert all(abs(c - 0.9) < 0.02 for c in cover[2])
+
+
+@pytest.fixture(scope="module")
+def growing(lai_world, ensemble):  # noqa: F811
+    """LAI drawn with an error sd that grows with the value: 0.05 + 1.5 x |ensemble mean|."""
+    ds, _ = lai_world
+    observed, simulated = member_predictions(ensemble, ds, "all", warmup_months=0)["lai"]
+    mean, variance = simulated.mean("member"), simulated.var("member", ddof=1)
+    noise = np.random.default_rng(11).standard_normal(mean.shape)
+    drawn = mean + np.sqrt(variance + (0.05 + 1.5 * abs(mean)) ** 2) * noise
+    lai = drawn.where(ds["lai"].notnull()).transpose(*ds["lai"].dims)
+    return ds.assign(lai=lai.assign_attrs(ds["lai"].attrs))
+
+
+def test_each_class_interval_covers_the_level_where_it_was_estimated(ensemble, growing):
+    # the train patches: the one dev patch of this small world is too small for two classes
+    error = observation_error(ensemble, growing, split="train", streams=["lai"], **ANY)
+    assert error.classes("lai") == 2
+    assert error.class_variance["lai"][0] < error.class_variance["lai"][1]
+    y, m, v = _moments(*member_predictions(ensemble, growing, "train", **ANY)["lai"])
+    inside = np.abs(y - m) <= normal_quantile(0.95) * error.predictive_sd("lai", v, m)
+    high = m > error.edges["lai"][0]
+    for part in (~high, high):
+        assert abs(float(np.mean(inside[part])) - 0.9) <= 2.0 / part.sum()
+
+
+def test_the_class_sd_is_the_same_for_arrays_and_dataarrays(ensemble, growing):
+    error = observation_error(ensemble, growing, split="train", streams=["lai"], **ANY)
+    assert error.classes("lai") == 2
+    mean = growing["lai"].isel(time=slice(0, 4)).fillna(0.0)
+    variance = xr.full_like(mean, 0.3)
+    labelled = error.predictive_sd("lai", variance, mean)
+    assert isinstance(labelled, xr.DataArray) and labelled.dims == mean.dims
+    np.testing.assert_allclose(labelled.values, error.predictive_sd(
+        "lai", variance.values, mean.values))
+    lazy = error.predictive_sd("lai", variance.chunk({"time": 2}), mean.chunk({"time": 2}))
+    assert lazy.chunks is not None
+    np.testing.assert_allclose(lazy.values, labelled.values)
+
+
+def test_each_class_keeps_at_least_min_per_class_observations(ensemble, growing):
+    error = observation_error(ensemble, growing, split="train", streams=["lai"], classes=50,
+                              **ANY)
+    assert error.n["lai"] > 2 * MIN_PER_CLASS
+    assert error.classes("lai") == min(50, error.n["lai"] // MIN_PER_CLASS)
+
+
 def test_without_the_error_model_the_intervals_undercover(ensemble, calibrated):
     no_error = ObservationError({"lai": 0.0}, split="dev")
     scores = interval_scores(ensemble, calibrated, "test", 0.9, error=no_error, **ANY)
@@ -119,6 +191,7 @@ def test_evaluate_reports_coverage_and_crps_of_the_mean_prediction(ensemble, cal
     (lambda e, ds: e.predict_interval(ds, 0.0), "level=0.0"),
     (lambda e, ds: e.evaluate(ds, level=0.9), "mean=True"),
     (lambda e, ds: observation_error(e, ds, streams=["npp"]), "npp"),
+    (lambda e, ds: observation_error(e, ds, classes=0), "classes=0"),
     (lambda e, ds: e.predict_interval(ds, error=ObservationError({"lai": 0.1}),
                                       streams=["sif"]), "no observation-error estimate"),
 ])
