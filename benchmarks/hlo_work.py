@@ -5,7 +5,10 @@
 
 Timings on a shared 2-core machine are noisy; the compiled HLO is not. For each program this
 reads XLA's optimized HLO and counts, with while-loop bodies weighted by their trip count (the
-168 steps), (a) the kernels launched per call (fusions, copies, reductions, update-slices) and
+168 steps), (a) the kernels per call (fusions, copies, reductions, update-slices: each a loop
+over elements; with the loop option that ``import xdifferland`` sets, a time loop is wrapped in
+one called function whose kernels are counted the same way, so both settings give the same
+counts) and
 (b) the element operations those kernels evaluate (arithmetic ops times their element count, fused
 producers included, so a value recomputed in several kernels counts each time). The ratio to the
 one-step jaxpr size shows how much work XLA duplicates. See benchmarks/README.md, "Findings".
@@ -27,7 +30,7 @@ KERNELS = {"fusion", "copy", "reduce", "dynamic-update-slice", "custom-call", "d
 NOT_WORK = {"parameter", "constant", "bitcast", "get-tuple-element", "tuple", "broadcast",
             "reshape", "slice", "dynamic-slice", "iota", "transpose", "copy", "fusion", "while",
             "call", "dynamic-update-slice", "concatenate", "pad", "conditional"}
-_INSTRUCTION = re.compile(r"\s+%([\w.\-]+) = (\(.*?\)|\S+) ([a-z\-]+)\(")
+_INSTRUCTION = re.compile(r"\s+(?:ROOT )?%([\w.\-]+) = (\(.*?\)|\S+) ([a-z\-]+)\(")
 
 
 def computations(hlo: str) -> tuple[dict[str, list[str]], str]:
@@ -40,9 +43,15 @@ def computations(hlo: str) -> tuple[dict[str, list[str]], str]:
             current = head.group(2)
             comps[current] = []
             entry = current if head.group(1) else entry
-        elif current and line.startswith("  %"):
+        elif current and line.startswith(("  %", "  ROOT %")):
             comps[current].append(line)
     return comps, entry
+
+
+def _trips(line: str) -> int:
+    """Trip count of a ``while`` instruction (XLA records it when known), else the months."""
+    known = re.search(r'"known_trip_count":\{"n":"(\d+)"\}', line)
+    return int(known.group(1)) if known else N_MONTHS
 
 
 def _elements(shape: str) -> int:
@@ -63,7 +72,7 @@ def work(comps, name: str, memo: dict) -> int:
                 continue
             shape, op = m.group(2), m.group(3)
             total += 0 if op in NOT_WORK or op == "reduce" else _elements(shape)
-            trips = N_MONTHS if op == "while" else 1
+            trips = _trips(line) if op == "while" else 1
             for callee in re.findall(r"(?:calls|to_apply|body)=%([\w.\-]+)", line):
                 total += trips * work(comps, callee, memo)
         memo[name] = total
@@ -79,7 +88,10 @@ def kernels(comps, name: str, trips: int = 1, where: str = "") -> list[tuple[int
             continue
         if m.group(3) == "while":
             body = re.search(r"body=%([\w.\-]+)", line).group(1)
-            rows += kernels(comps, body, trips * N_MONTHS, m.group(1))
+            rows += kernels(comps, body, trips * _trips(line), m.group(1))
+        elif m.group(3) == "call":  # the loop option wraps each time loop in a called function
+            callee = re.search(r"to_apply=%([\w.\-]+)", line).group(1)
+            rows += kernels(comps, callee, trips, where)
         elif m.group(3) in KERNELS:
             callee = re.search(r"calls=%([\w.\-]+)", line)
             ops = work(comps, callee.group(1), memo) if callee else 0
