@@ -45,6 +45,8 @@ try:  # Python >= 3.11
 except ModuleNotFoundError:  # Python 3.10: the same parser as a package (pip install tomli)
     import tomli as tomllib  # type: ignore[no-redef]
 
+from .config_checks import ConfigError, _check_keys, _choice, _expect, _str_list, _Where
+from .config_toml import Table, config_to_toml
 from .io.text import write_text_atomic
 
 __all__ = [
@@ -57,10 +59,6 @@ __all__ = [
     "parse_config",
     "write_config",
 ]
-
-
-class ConfigError(ValueError):
-    """A configuration file with an unknown key or a bad value (the message names it)."""
 
 
 #: Keys allowed in each table (``training`` also takes every FitConfig field).
@@ -169,62 +167,6 @@ def parse_config(raw: Mapping, *, base: str | os.PathLike = ".", source: str = "
                           where, FitConfig)
     out = _parse_output(dict(raw.get("output", {})), base, where.sub("output"), output)
     return RunConfig(data=data, fit=fit, output=out, source=source)
-
-
-class _Where:
-    """Builds messages that say in which file and table a problem is."""
-
-    def __init__(self, source: str, table: str | None = None):
-        self.source, self.table = source, table
-
-    def sub(self, table: str) -> _Where:
-        return _Where(self.source, table if self.table is None else f"{self.table}.{table}")
-
-    def error(self, message: str) -> ConfigError:
-        return ConfigError(f"{self.source}: {message}")
-
-    def key(self, key: str) -> str:
-        return f"[{self.table}] {key}" if self.table else key
-
-
-def _check_keys(table: Mapping, allowed, where: _Where, label: str | None = None) -> None:
-    if not isinstance(table, Mapping):
-        raise where.error(f"{label or f'[{where.table}]'} must be a table")
-    for key in table:
-        if key not in allowed:
-            raise where.error(f"unknown key {key!r} in {label or f'[{where.table}]'}; "
-                              f"allowed: {', '.join(allowed)}")
-
-
-def _expect(value, kind: str, where: _Where, key: str, allowed: str | None = None):
-    """Check a scalar's type; ``kind`` is int, float, bool, str or path."""
-    ok = {
-        "int": isinstance(value, int) and not isinstance(value, bool),
-        "float": isinstance(value, (int, float)) and not isinstance(value, bool)
-        and math.isfinite(value),
-        "bool": isinstance(value, bool),
-        "str": isinstance(value, str),
-    }[kind]
-    if not ok:
-        names = {"int": "an integer", "float": "a number", "bool": "true or false",
-                 "str": "a string"}
-        raise where.error(f"{where.key(key)} = {value!r}: expected {allowed or names[kind]}")
-    return float(value) if kind == "float" else value
-
-
-def _choice(value, choices, where: _Where, key: str) -> str:
-    if value not in choices:
-        raise where.error(f"{where.key(key)} = {value!r}: allowed values are "
-                          f"{', '.join(map(repr, choices))}")
-    return value
-
-
-def _str_list(value, where: _Where, key: str) -> list[str]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
-        raise where.error(f"{where.key(key)} = {value!r}: expected a string or a list of strings")
-    return list(value)
 
 
 def _parse_data(table: dict, base: Path, where: _Where) -> dict:
@@ -387,86 +329,15 @@ def _flat(error: BaseException) -> str:
     return "; ".join(lines).replace(":;", ":")
 
 
-# --- writing -------------------------------------------------------------------------------------
-
-def _toml_value(value) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int):
-        return str(value)
-    if isinstance(value, float):
-        if math.isnan(value) or math.isinf(value):
-            return {True: "inf", False: "-inf"}[value > 0] if math.isinf(value) else "nan"
-        return repr(value)
-    if isinstance(value, str):
-        escaped = (value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-                   .replace("\t", "\\t"))
-        return f'"{escaped}"'
-    if isinstance(value, (list, tuple)):
-        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
-    if isinstance(value, Mapping):
-        return "{ " + ", ".join(f"{_toml_key(k)} = {_toml_value(v)}"
-                                for k, v in value.items() if v is not None) + " }"
-    raise TypeError(f"cannot write {type(value).__name__} {value!r} to TOML")
-
-
-def _toml_key(key: str) -> str:
-    return key if key.replace("_", "").replace("-", "").isalnum() else _toml_value(key)
-
-
-def config_to_toml(tables: Mapping[str, Mapping], header: str = "") -> str:
-    """TOML text of nested tables (scalars, lists and inline tables; ``None`` values omitted).
-
-    Examples
-    --------
-    >>> print(config_to_toml({"training": {"epochs": 2, "clip_norm": None},
-    ...                       "data": {"roles": {"t_min": "tmn"}}}))
-    [training]
-    epochs = 2
-    <BLANKLINE>
-    [data]
-    roles = { t_min = "tmn" }
-    <BLANKLINE>
-    """
-    lines = [f"# {line}" if line else "#" for line in header.splitlines()]
-
-    def table(name: str, body: Mapping) -> None:
-        scalars = {k: v for k, v in body.items() if not _is_subtable(v)}
-        if lines:
-            lines.append("")
-        lines.append(f"[{name}]")
-        lines.extend(f"{_toml_key(k)} = {_toml_value(v)}" for k, v in scalars.items()
-                     if v is not None)
-        for k, v in body.items():
-            if _is_subtable(v):
-                table(f"{name}.{_toml_key(k)}", v)
-
-    for name, body in tables.items():
-        table(_toml_key(name), body)
-    return "\n".join(lines) + "\n"
-
-
-def _is_subtable(value) -> bool:
-    # Mappings of scalars (roles, synthetic arguments) are written as inline tables; nested
-    # settings marked as _Table (the network) get a [table] of their own.
-    return isinstance(value, _Table)
-
-
 def write_config(config: RunConfig, path: str | os.PathLike, *, header: str = "",
                  overwrite: bool = False) -> Path:
     """Write the resolved configuration as TOML (readable again by :func:`load_config`),
     atomically and with the umask's permissions (:func:`~xdifferland.io.write_text_atomic`)."""
     tables = config.to_dict()
-    tables["training"] = _Table(tables["training"])
-    tables["training"]["network"] = _Table(tables["training"]["network"])
+    tables["training"] = Table(tables["training"])
+    tables["training"]["network"] = Table(tables["training"]["network"])
     text = config_to_toml(tables, header)
     return write_text_atomic(path, text, overwrite=overwrite)
-
-
-class _Table(dict):
-    """A mapping written as a ``[table]`` of its own rather than an inline table."""
-
-    _table = True
 
 
 # --- data ----------------------------------------------------------------------------------------
