@@ -92,8 +92,9 @@ def bench_forward(n_pixels: int, outputs: str, repeats: int, engine: str = "xdif
     return result
 
 
-def _train_step_fn(engine: str):
-    """(train_step, batch, weights, opt_state) for a 320 x 168 batch with every loss term on."""
+def _train_step_fn(engine: str, n_pixels: int = 320):
+    """(train_step, batch, weights, opt_state) for an ``n_pixels`` x 168 batch with every loss
+    term on."""
     import jax
     import optax
 
@@ -104,7 +105,7 @@ def _train_step_fn(engine: str):
     from xdifferland.network import init_network, predict_parameters
     from xdifferland.training.config import FitConfig
 
-    batch = synthetic_batch(320)
+    batch = synthetic_batch(n_pixels)
     config = FitConfig()
     weights_map: dict = {}
     terms = active_terms(batch.observations, weights_map)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Mapping, Sequence
 
+import dask
 import numpy as np
 import xarray as xr
 
@@ -14,6 +15,7 @@ from ..errors import DataError, Problem, ValidationError
 from ..contract.plausibility import overrides_attribute, plausibility_rules
 from ..simulation import prepare_dataset
 from ..contract.declare import PREDICTOR_GROUPS
+from .pixel_store import BoxReader, Columns, is_lazy
 
 __all__ = ["STREAMS", "TrainingData", "training_data", "default_predictors", "patch_ids"]
 
@@ -121,32 +123,58 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
     valid = prepared.valid
     for name in names:
         valid = valid & data[name].notnull()
+    inputs = dict(prepared.inputs)
+    # A dask-backed Dataset stays in its store: its (time, pixel) arrays are read a batch at a
+    # time (pixel_store); everything else, and every array of an in-memory Dataset, is loaded.
+    lazy = any(is_lazy(a) for a in [*inputs.values(), *data.data_vars.values()]
+               if "time" in a.dims)
+    lazy_streams = [v for v in STREAMS if v in data and v not in extra_streams
+                    and "time" in data[v].dims and is_lazy(data[v])] if lazy else []
+    observed_any = {}
+    if lazy:
+        data, inputs, valid, observed_any = _load_static(data, inputs, valid, lazy_streams,
+                                                         observation_mask, prepared.axes)
     stacked_valid = handoff.stack_pixels(valid, spatial).values.astype(bool)
     if not stacked_valid.any():
         raise DataError([Problem("mask", "no valid pixel to train on.",
                                  "check the predictors and the mask for NaN everywhere")])
 
-    def pixels(da: xr.DataArray) -> np.ndarray:
+    n_kept, n_time = int(stacked_valid.sum()), data.sizes["time"]
+    reader = None
+    if lazy:
+        shape = [data.sizes[d] for d in spatial]
+        reader = BoxReader(np.stack(np.unravel_index(np.flatnonzero(stacked_valid), shape),
+                                    axis=1), spatial, n_time)
+
+    def pixels(da: xr.DataArray, name: str | None = None):
         da = da if set(spatial) <= set(da.dims) else da.broadcast_like(valid)
+        if reader is not None and name is not None and "time" in da.dims and is_lazy(da):
+            reader.register(name, da)
+            return Columns(reader, (name,), n_kept)
         values = handoff.stack_pixels(da, spatial)
         values = values.transpose("time", "pixel") if "time" in values.dims else values
         return np.asarray(values.values, float)[..., stacked_valid]
 
-    forcing = {n: pixels(prepared.inputs[n]) for n in handoff.FORCING_INPUTS}
-    n_time = data.sizes["time"]
+    forcing = {n: pixels(inputs[n], n) for n in handoff.FORCING_INPUTS}
     for n in ("time_days", "day_of_year"):  # 1-D time axes broadcast over pixels
         if forcing[n].ndim == 1:
-            forcing[n] = np.repeat(forcing[n][:, None], stacked_valid.sum(), axis=1)
+            forcing[n] = np.repeat(forcing[n][:, None], n_kept, axis=1)
     for n in handoff.STATIC_INPUTS:
         if n == "delta_t":
             continue
-        forcing[n] = pixels(prepared.inputs[n])
+        forcing[n] = pixels(inputs[n])
     latitude = forcing["latitude"]
 
     observations, unusable, unobserved, described = {}, {}, [], {}
     own = [(v, v) for v in extra_streams if v not in STREAMS.values()]
     for variable, stream in [*STREAMS.items(), *own]:
         if variable not in data:
+            continue
+        if variable in lazy_streams:
+            if observed_any[variable]:
+                observations[stream] = _lazy_stream(reader, data, variable, valid, n_kept,
+                                                    observation_mask, prepared.axes,
+                                                    use_uncertainty, unusable)
             continue
         value = pixels(data[variable])
         if value.ndim == 1:  # static observation (e.g. SOM): repeat over time
@@ -210,6 +238,66 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
         extra={"plausibility_overrides": overrides_attribute(plausibility_rules(plausibility)),
                "own_streams": described},
     )
+
+
+def _observed(data: xr.Dataset, variable: str, valid, observation_mask, axes) -> xr.DataArray:
+    """Lazy booleans: where ``variable`` is observed at a kept location (and allowed)."""
+    observed = np.isfinite(data[variable]) & valid
+    if observation_mask is not None:
+        allowed = axes.to_internal(observation_mask).astype(bool)
+        observed = observed & allowed.broadcast_like(data[variable])
+    return observed
+
+
+def _load_static(data: xr.Dataset, inputs: dict, valid: xr.DataArray, streams, observation_mask,
+                 axes):
+    """One pass over a dask-backed Dataset: every field without a time axis loaded, the valid
+    mask, and whether each lazy stream is observed anywhere (streams without an observation
+    are left out, as the in-memory path leaves them out)."""
+    static_data = {v: data[v] for v in data.data_vars
+                   if "time" not in data[v].dims and is_lazy(data[v])}
+    static_inputs = {n: a for n, a in inputs.items() if "time" not in a.dims and is_lazy(a)}
+    checks = {v: _observed(data, v, valid, observation_mask, axes).any() for v in streams}
+    static_data, static_inputs, valid, checks = dask.compute(static_data, static_inputs, valid,
+                                                             checks)
+    return (data.assign(static_data), {**inputs, **static_inputs}, valid,
+            {v: bool(c) for v, c in checks.items()})
+
+
+def _lazy_stream(reader: BoxReader, data: xr.Dataset, variable: str, valid: xr.DataArray,
+                 n_kept: int, observation_mask, axes, use_uncertainty: bool,
+                 unusable: dict) -> dict:
+    """An observed stream of a dask-backed Dataset as :class:`~.pixel_store.Columns` (value,
+    mask and uncertainty derived per batch as the in-memory path derives them)."""
+    raw = data[variable]
+    names = (f"obs:{variable}",)
+    reader.register(names[0], raw)
+    if observation_mask is not None:
+        allowed = axes.to_internal(observation_mask).astype(bool).broadcast_like(raw)
+        names += (f"allowed:{variable}",)
+        reader.register(names[1], allowed.astype(float))
+
+    def seen(value, allowed=None):
+        ok = np.isfinite(value)
+        return ok if allowed is None else ok & (allowed > 0)
+
+    uncertainty = None
+    unc_name = f"{variable}_unc"
+    if unc_name in data:
+        unc = data[unc_name].broadcast_like(raw)
+        reader.register(f"unc:{variable}", unc)
+        observed = _observed(data, variable, valid, observation_mask, axes)
+        if use_uncertainty and bool((observed & ~(np.isfinite(unc) & (unc > 0))).any()):
+            # an error follows: its message reads where, so this one array is loaded
+            bad = Columns(reader, names + (f"unc:{variable}",), n_kept, lambda v, *rest: seen(
+                v, *rest[:-1]) & ~(np.isfinite(rest[-1]) & (rest[-1] > 0)))
+            unusable[unc_name] = (np.asarray(bad).astype(bool), int(observed.sum()))
+        uncertainty = Columns(reader, (f"unc:{variable}",), n_kept,
+                              lambda u: np.where(np.isfinite(u) & (u > 0), u, 1.0))
+    return {"value": Columns(reader, names, n_kept,
+                             lambda v, *a: np.where(seen(v, *a), v, 0.0)),
+            "mask": Columns(reader, names, n_kept, lambda v, *a: seen(v, *a).astype(float)),
+            "uncertainty": uncertainty}
 
 
 def _uncertainty_error(unusable: Mapping[str, tuple[np.ndarray, int]], times: np.ndarray,

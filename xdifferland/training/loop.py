@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import warnings
 from dataclasses import replace
 from pathlib import Path
@@ -25,6 +26,7 @@ from .config import FitConfig
 from .data import TrainingData, training_data
 from .divergence import DivergenceWarning, check_convergence, divergence_during
 from .model_file import manifest, read_checkpoint
+from .pixel_store import prefetched
 from .starts import Run, screen_starts, start_seed
 from .splits import Splits, _say_unheld, split_patches
 from .streams import check_streams, mask_uncovered, stream_records, stream_variables
@@ -227,14 +229,19 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         """Train ``run`` one epoch, in place; ``False`` (and ``run`` unchanged in its epoch
         count) when the training loss was not finite."""
         rng = np.random.default_rng([config.seed, run.restarts, run.epoch])
-        sums = _EpochSums()
-        batches = epoch_batches(data, splits.train, members, batch_size, std, coarse_ok, rng,
-                                dtype)
+        sums, waited, started = _EpochSums(), [], time.perf_counter()
+        # built on a background thread (from memory, or read from a lazy store) while the
+        # device works on the previous steps
+        batches = prefetched(epoch_batches(data, splits.train, members, batch_size, std,
+                                           coarse_ok, rng, dtype), depth=2 * group_size,
+                             waited=waited)
         for group, count in _groups(batches, group_size):
             run.weights, run.opt_state, losses, terms = train_steps(
                 run.weights, run.opt_state, spread_group(group), count)
             sums.add(losses, terms, count)
         total, term_totals = sums.result()
+        log.debug("epoch %d: %.3f s of %.3f s waiting for batches", run.epoch + 1, sum(waited),
+                  time.perf_counter() - started)
         if not math.isfinite(total):
             return False
         run.epoch += 1

@@ -1,0 +1,139 @@
+"""Training from a Zarr store at paper scale: one epoch streamed against one epoch in memory.
+
+    python benchmarks/zarr_training.py STORE.zarr            # write the world if absent, compare
+    python benchmarks/zarr_training.py STORE.zarr --quick    # a 4 % world (CI-sized)
+
+The world is the paper's size: 164,040 land pixels (a 360 x 456 grid of 0.5-degree cells from
+90 S, 120 of them ocean) x 168 months, every stream of the synthetic world, tiled from a 24 x 24-cell
+synthetic world (so values are plausible and the loss is the model's). It is written once, in
+chunks of one 4 x 5-degree patch (8 x 10 cells) by all months. Each run is a child process
+(its own peak RSS):
+
+* ``memory``: ``xr.open_zarr(store).load()``, then ``fit``: every array in memory;
+* ``store``: ``xr.open_zarr(store)`` as it is (dask-backed), then ``fit``: patches are read
+  from the store a batch at a time on a background thread.
+
+Both train two epochs with the same seed; the second epoch's wall time is the epoch speed (the
+first includes compilation), and the seconds the training loop waited for batches in it are
+reported (``waited``). Results go to ``benchmarks/results/zarr_training.json``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+from pathlib import Path
+import resource
+import subprocess
+import sys
+import time
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results" / "zarr_training.json"
+TILE = 24  #: cells of the synthetic world tiled to the paper's grid
+GRID = {"full": (360, 456), "quick": (72, 96)}  #: lat x lon cells
+OCEAN = {"full": 120, "quick": 0}  #: cells of the last row without predictors
+PATCH_CHUNKS = {"time": -1, "lat": 8, "lon": 10}
+
+
+def write_world(store: Path, size: str) -> None:
+    """Tile a small synthetic world to ``GRID[size]`` and write it to ``store`` (Zarr)."""
+    import dask.array
+    import numpy as np
+    import xarray as xr
+
+    from xdifferland.datasets import synthetic_world
+
+    n_lat, n_lon = GRID[size]
+    small, _ = synthetic_world(n_lat=TILE, n_lon=TILE, n_years=14, seed=0)
+    reps = (n_lat // TILE, n_lon // TILE)
+    lat = -90.0 + 0.5 * np.arange(n_lat) + 0.25
+    lon = -180.0 + 0.5 * np.arange(n_lon) + 0.25
+    out = xr.Dataset(coords={"time": small["time"], "lat": ("lat", lat, small["lat"].attrs),
+                             "lon": ("lon", lon, small["lon"].attrs)})
+    for name, da in small.data_vars.items():
+        if not {"lat", "lon"} <= set(da.dims):
+            out[name] = da
+            continue
+        da = da.transpose(..., "lat", "lon")
+        lead = (1,) * (da.ndim - 2)
+        tiled = dask.array.tile(dask.array.from_array(da.values), lead + reps)
+        out[name] = (da.dims, tiled, da.attrs)
+    if OCEAN[size]:  # a strip of ocean: no predictors there, so no training pixel
+        ocean = xr.zeros_like(out["lat"] * out["lon"], dtype=bool)
+        ocean[-1, :OCEAN[size]] = True
+        for name in [v for v in out.data_vars if set(out[v].dims) == {"lat", "lon"}]:
+            out[name] = out[name].where(~ocean)
+    out.attrs = dict(small.attrs)
+    out.chunk({k: v for k, v in PATCH_CHUNKS.items()}).to_zarr(store, mode="w-", consolidated=True)
+
+
+def child(store: str, mode: str) -> dict:
+    """Fit two epochs from ``store`` (``mode``: memory or store); wall and peak RSS."""
+    import xarray as xr
+
+    import xdifferland  # noqa: F401  (registers the accessor)
+
+    waits = []
+
+    class Waits(logging.Handler):
+        def emit(self, record):
+            if "waiting for batches" in record.getMessage():
+                waits.append(record.args[1:3])
+
+    logger = logging.getLogger("xdifferland.training")
+    logger.setLevel(logging.DEBUG)
+    logger.addHandler(Waits())
+    start = time.perf_counter()
+    ds = xr.open_zarr(store)
+    if mode == "memory":
+        ds = ds.load()
+    loaded = time.perf_counter() - start
+    marks = []
+    model = ds.differland.fit(epochs=2, seed=0, progress=False, eval_every=100,
+                              callback=lambda epoch, history: marks.append(time.perf_counter()))
+    return {"mode": mode, "load_s": loaded, "fit_s": time.perf_counter() - start - loaded,
+            "epoch_s": marks[1] - marks[0], "waited_s": waits[1][0] if len(waits) > 1 else None,
+            "train_loss": model.history["train_loss"], "n_pixels": model.metadata["n_pixels"],
+            "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("store", type=Path)
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--child", choices=["memory", "store"], help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        print(json.dumps(child(str(args.store), args.child)))
+        return
+    size = "quick" if args.quick else "full"
+    if not args.store.exists():
+        start = time.perf_counter()
+        write_world(args.store, size)
+        print(f"wrote {args.store} ({size}) in {time.perf_counter() - start:.0f} s")
+    runs = {}
+    for mode in ("store", "memory"):
+        out = subprocess.run([sys.executable, __file__, str(args.store), "--child", mode],
+                             capture_output=True, text=True, env=dict(os.environ))
+        if out.returncode:
+            sys.exit(out.stderr[-3000:])
+        runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
+        r = runs[mode]
+        print(f"{mode:6s} pixels {r['n_pixels']}  load {r['load_s']:6.1f} s  epoch "
+              f"{r['epoch_s']:6.1f} s  waited {r['waited_s'] or 0:5.2f} s  peak RSS "
+              f"{r['peak_rss_gb']:5.2f} GB  losses {r['train_loss']}")
+    same = runs["store"]["train_loss"] == runs["memory"]["train_loss"]
+    speed = runs["memory"]["epoch_s"] / runs["store"]["epoch_s"]
+    print(f"store epoch speed / memory epoch speed {speed:.2f}; same losses: {same}")
+    if not args.quick:
+        RESULTS.parent.mkdir(exist_ok=True)
+        RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "runs": runs,
+                                       "speed_ratio": speed, "same_losses": same}, indent=1)
+                           + "\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,132 @@
+"""Training from a dask-backed (Zarr) Dataset: arrays read a batch at a time, same results."""
+
+from __future__ import annotations
+
+import threading
+
+import dask
+import dask.array
+import jax
+import numpy as np
+import pytest
+import xarray as xr
+
+from xdifferland.datasets import synthetic_world
+from xdifferland.training.data import training_data
+from xdifferland.training.pixel_store import BoxReader, Columns, prefetched
+
+#: 4 x 5 degree patches of 1-degree cells: chunks of (4, 5) cells are the patches
+PATCH_CHUNKS = {"lat": 4, "lon": 5}
+
+
+@pytest.fixture(scope="module")
+def world():
+    ds, _ = synthetic_world(n_lat=8, n_lon=20, n_years=2, seed=3)
+    return ds
+
+
+def _later_years(ds):
+    years = ds["time"].dt.year
+    return (years > years.min()).broadcast_like(ds["lai"])
+
+
+@pytest.mark.parametrize("held_out", [False, True])
+def test_lazy_arrays_hold_the_values_the_in_memory_arrays_hold(world, held_out):
+    kwargs = {"observation_mask": _later_years(world)} if held_out else {}
+    eager = training_data(world, **kwargs)
+    lazy = training_data(world.chunk(PATCH_CHUNKS), **kwargs)
+    assert isinstance(lazy.forcing["t_min"], Columns)
+    assert isinstance(lazy.observations["lai"]["value"], Columns)
+    assert set(lazy.observations) == set(eager.observations)
+    for name, values in eager.forcing.items():
+        np.testing.assert_array_equal(np.asarray(lazy.forcing[name]), values, err_msg=name)
+    for stream, arrays in eager.observations.items():
+        for kind, values in arrays.items():
+            if values is None:
+                assert lazy.observations[stream][kind] is None
+                continue
+            np.testing.assert_array_equal(np.asarray(lazy.observations[stream][kind]),
+                                          values, err_msg=f"{stream} {kind}")
+    np.testing.assert_array_equal(lazy.predictors, eager.predictors)
+    np.testing.assert_array_equal(lazy.patch, eager.patch)
+
+
+def test_a_fit_from_the_store_equals_the_fit_from_memory(world):
+    settings = dict(epochs=2, progress=False, seed=1, observation_mask=_later_years(world))
+    eager = world.differland.fit(**settings)
+    lazy = world.chunk(PATCH_CHUNKS).differland.fit(**settings)
+    assert lazy.history["train_loss"] == eager.history["train_loss"]
+    assert lazy.history["dev_loss"] == eager.history["dev_loss"]
+    for a, b in zip(jax.tree_util.tree_leaves(eager.weights),
+                    jax.tree_util.tree_leaves(lazy.weights)):
+        np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+
+
+def test_reading_one_patch_computes_only_that_patch(world):
+    computed = []
+
+    def record(block, block_info=None):
+        computed.append(tuple(tuple(r) for r in block_info[0]["array-location"]))
+        return block
+
+    lazy = world.chunk(PATCH_CHUNKS)
+    lazy["t_min"] = lazy["t_min"].copy(data=dask.array.map_blocks(record, lazy["t_min"].data,
+                                                                  dtype=float))
+    data = training_data(lazy)
+    one_patch = np.flatnonzero(data.patch == data.patch[0])
+    rows, cols = (np.asarray([world.indexes[d].get_loc(v) for v in data.pixel_index[d].values[
+        one_patch]]) for d in ("lat", "lon"))
+    computed.clear()
+    data.forcing["t_min"][:, one_patch]
+    n_chunks = np.prod([len(c) for c in lazy["t_min"].chunks[1:]])
+    assert 0 < len(computed) < n_chunks
+    for _, (r0, r1), (c0, c1) in computed:  # every chunk read overlaps the patch
+        assert r0 <= rows.max() and rows.min() < r1 and c0 <= cols.max() and cols.min() < c1
+
+
+def test_columns_of_a_box_reader_pick_the_right_pixels():
+    values = np.arange(3 * 4 * 5, dtype=float).reshape(3, 4, 5)
+    da = xr.DataArray(dask.array.from_array(values, chunks=(3, 2, 2)),
+                      dims=("time", "y", "x"))
+    kept = np.array([[0, 0], [1, 3], [3, 4], [2, 1]])
+    reader = BoxReader(kept, ("y", "x"), 3)
+    reader.register("v", da)
+    twice = Columns(reader, ("v",), len(kept), lambda v: 2 * v)
+    plain = Columns(reader, ("v",), len(kept))
+    pick = np.array([3, 1])
+    expected = values[:, kept[pick, 0], kept[pick, 1]]
+    np.testing.assert_array_equal(plain[:, pick], expected)
+    np.testing.assert_array_equal(twice[:, pick], 2 * expected)
+    assert plain.sum() == values[:, kept[:, 0], kept[:, 1]].sum()
+    with pytest.raises(IndexError, match=r"columns\[:, pixels\]"):
+        plain[0]
+
+
+def test_prefetched_keeps_order_and_raises_the_producers_error():
+    assert list(prefetched(iter(range(50)), depth=3)) == list(range(50))
+
+    def failing():
+        yield 1
+        raise ValueError("store unreadable")
+
+    with pytest.raises(ValueError, match="store unreadable"):
+        list(prefetched(failing()))
+
+
+def test_a_consumer_that_stops_early_stops_the_producer():
+    produced = []
+
+    def endless():
+        k = 0
+        while True:
+            produced.append(k)
+            yield k
+            k += 1
+
+    before = threading.active_count()
+    stream = prefetched(endless(), depth=2)
+    assert [next(stream) for _ in range(3)] == [0, 1, 2]
+    stream.close()
+    assert threading.active_count() == before
+    assert len(produced) <= 3 + 2 + 1  # at most a queue's depth (and the item in hand) ahead
+
