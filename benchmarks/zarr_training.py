@@ -1,12 +1,12 @@
 """Training from a Zarr store at paper scale: one epoch streamed against one epoch in memory.
 
-    python benchmarks/zarr_training.py STORE.zarr            # write the world if absent, compare
-    python benchmarks/zarr_training.py STORE.zarr --quick    # a 4 % world (CI-sized)
+    python benchmarks/zarr_training.py STORE.zarr          # write the world if absent, compare
+    python benchmarks/zarr_training.py STORE.zarr --quick  # a 4 % world (CI-sized)
 
-The world is the paper's size: 164,040 land pixels (a 360 x 456 grid of 0.5-degree cells from
-90 S, 120 of them ocean) x 168 months, every stream of the synthetic world, tiled from a 24 x 24-cell
-synthetic world (so values are plausible and the loss is the model's). It is written once, in
-chunks of one 4 x 5-degree patch (8 x 10 cells) by all months. Each run is a child process
+The world is about the paper's size (164,040 cells): a 360 x 456 grid of 0.5-degree cells from
+90 S (164,160 cells, 150,660 of them land) x 168 months, every stream, tiled from a 24 x
+24-cell synthetic world (so values are plausible and the loss is the model's). It is written
+once, in chunks of one 4 x 5-degree patch (8 x 10 cells) by all months. Each run is a child process
 (its own peak RSS):
 
 * ``memory``: ``xr.open_zarr(store).load()``, then ``fit``: every array in memory;

@@ -198,3 +198,39 @@ def test_evaluate_reports_coverage_and_crps_of_the_mean_prediction(ensemble, cal
 def test_bad_settings_say_what_to_do(ensemble, calibrated, call, message):
     with pytest.raises(ValueError, match=message.replace("(", r"\(").replace(".", r"\.")):
         call(ensemble, calibrated)
+
+
+def test_an_ensemble_keeps_its_error_model_through_save_and_load(ensemble, growing, tmp_path):
+    import xdifferland
+
+    error = observation_error(ensemble, growing, split="train", streams=["lai"], **ANY)
+    kept = ensemble.with_interval_error(error)
+    assert ObservationError.from_dict(error.to_dict()) == error
+    kept.save(tmp_path / "ens")
+    loaded = xdifferland.load_ensemble(tmp_path / "ens")
+    # new locations without a dev split: the kept model is used, as given explicitly
+    new = growing.isel(lat=slice(0, 6))
+    a = loaded.predict_interval(new, streams=["lai"], **ANY)
+    b = ensemble.predict_interval(new, error=error, streams=["lai"], **ANY)
+    np.testing.assert_allclose(a["lai_sd"], b["lai_sd"])
+
+
+@pytest.mark.parametrize(("edit", "message"), [
+    (lambda d: d["variance"].update(lai=-1.0), "non-negative"),
+    (lambda d: d["class_variance"].update(lai=[1.0]), "value classes of 'lai'"),
+    (lambda d: d.update(level=2.0), "not a probability"),
+    (lambda d: d["class_scale"].update(lai=[0.0, 1.0]), "positive"),
+])
+def test_a_damaged_saved_error_model_is_refused(ensemble, growing, tmp_path, edit, message):
+    import json
+
+    import xdifferland
+    from xdifferland.errors import ModelFileError
+
+    error = observation_error(ensemble, growing, split="train", streams=["lai"], **ANY)
+    folder = ensemble.with_interval_error(error).save(tmp_path / "ens")
+    index = json.loads((folder / "ensemble.json").read_text())
+    edit(index["info"]["observation_error"])
+    (folder / "ensemble.json").write_text(json.dumps(index))
+    with pytest.raises(ModelFileError, match=message):
+        xdifferland.load_ensemble(folder)

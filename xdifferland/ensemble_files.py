@@ -84,6 +84,13 @@ def read_index(directory: Path) -> tuple[list[dict], dict]:
         members = []
     if not isinstance(info, dict):
         problems.append("'info' must be a JSON object")
+    if isinstance(info, dict) and "observation_error" in info:
+        from .interval_error import ObservationError
+
+        try:
+            ObservationError.from_dict(info["observation_error"])
+        except ValueError as error:
+            problems.append(f"info: {error}")
     seen = set()
     for i, entry in enumerate(members):
         problems += [f"member {i}: {p}" for p in _entry_problems(entry, Path(directory), seen)]

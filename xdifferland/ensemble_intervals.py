@@ -14,6 +14,7 @@ observed as patch means and are left out.
 from __future__ import annotations
 
 from collections.abc import Mapping
+import dataclasses
 
 import numpy as np
 import xarray as xr
@@ -27,8 +28,15 @@ from .simulation import prepare_dataset
 __all__ = ["ObservationError", "interval_scores", "member_predictions", "observation_error",
            "predict_interval"]
 
+#: key of an ensemble's ``info`` holding the error model :meth:`IntervalMethods.with_interval_error`
+#: keeps
+SAVED_ERROR = "observation_error"
+
 
 def _resolve_error(ensemble, ds, error, level, kwargs) -> ObservationError:
+    saved = getattr(ensemble, "info", {}).get(SAVED_ERROR)
+    if error is None and saved is not None:  # estimated on the fit's dev data, kept with it
+        return ObservationError.from_dict(saved)
     if error is None:
         return observation_error(ensemble, ds, level=level, **{
             k: v for k, v in kwargs.items() if k != "observation_mask"})
@@ -170,6 +178,27 @@ def interval_scores(model, ds: xr.Dataset, split: str = "test", level: float = 0
 
 class IntervalMethods:
     """:class:`~xdifferland.ensemble.Ensemble` methods of this module."""
+
+    def with_interval_error(self, error: ObservationError):
+        """This ensemble keeping ``error`` (e.g. ``ens.observation_error(training_ds)``): its
+        intervals then use it wherever no ``error=`` is given, on new locations too, and
+        :meth:`save` writes it with the members.
+
+        Examples
+        --------
+        >>> from xdifferland import fit_ensemble
+        >>> from xdifferland.datasets import synthetic_world
+        >>> ds, _ = synthetic_world(seed=0, n_years=3)
+        >>> ens = fit_ensemble(ds, 2, client="synchronous", epochs=1, progress=False,
+        ...                    predictors=["sand", "clay"])
+        >>> ens = ens.with_interval_error(ens.observation_error(ds, streams=["lai"]))
+        >>> "lai_sd" in ens.predict_interval(ds.isel(lat=slice(0, 4)), streams=["lai"])
+        True
+        """
+        if not isinstance(error, ObservationError):
+            raise TypeError(f"error={type(error).__name__}: pass an ObservationError from "
+                            "ens.observation_error(training_ds)")
+        return dataclasses.replace(self, info={**dict(self.info), SAVED_ERROR: error.to_dict()})
 
     def observation_error(self, ds: xr.Dataset, **kwargs) -> ObservationError:
         """Per-stream observation error on the dev patches; see :func:`observation_error`."""

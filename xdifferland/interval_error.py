@@ -90,6 +90,70 @@ class ObservationError:
                    None if level is None else float(level), of("edges"),
                    of("class_variance"), of("class_scale"))
 
+    def to_dict(self) -> dict:
+        """JSON-compatible form, saved with an ensemble (:meth:`from_dict` reads it)."""
+        def plain(mapping):
+            return {s: list(v) if isinstance(v, tuple) else v for s, v in mapping.items()}
+
+        return {"split": self.split, "level": self.level, "variance": plain(self.variance),
+                "residual_variance": plain(self.residual_variance),
+                "member_variance": plain(self.member_variance), "n": plain(self.n),
+                "scale": plain(self.scale), "edges": plain(self.edges),
+                "class_variance": plain(self.class_variance),
+                "class_scale": plain(self.class_scale)}
+
+    @classmethod
+    def from_dict(cls, d: Mapping) -> ObservationError:
+        """The error model of :meth:`to_dict`, every value checked first (a file can be edited
+        or damaged); a :class:`ValueError` lists what is wrong."""
+        problems = []
+
+        def numbers(key, positive=False, many=False):
+            table = d.get(key, {}) if isinstance(d, Mapping) else None
+            if not isinstance(table, Mapping):
+                problems.append(f"{key!r} is not a mapping of stream names")
+                return {}
+            out = {}
+            for stream, value in table.items():
+                values = value if many else [value]
+                ok = isinstance(values, list) and all(
+                    isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
+                    and (v > 0 if positive else v >= 0 or key == "edges") for v in values)
+                if not ok:
+                    kind = "positive" if positive else "non-negative"
+                    problems.append(f"{key}[{stream!r}] = {value!r} is not "
+                                    f"{'a list of ' if many else ''}{kind} finite number(s)")
+                    continue
+                out[str(stream)] = tuple(float(v) for v in values) if many else values[0]
+            return out
+
+        if not isinstance(d, Mapping):
+            raise ValueError(f"an observation-error model is a JSON object, not {type(d).__name__}")
+        fields = {k: numbers(k) for k in ("variance", "residual_variance", "member_variance")}
+        fields["n"] = {s: int(v) for s, v in numbers("n").items()}
+        fields["scale"] = numbers("scale", positive=True)
+        edges = numbers("edges", many=True)
+        class_variance = numbers("class_variance", many=True)
+        class_scale = numbers("class_scale", positive=True, many=True)
+        for stream, e in edges.items():
+            if list(e) != sorted(e) or len(class_variance.get(stream, ())) != len(e) + 1 or (
+                    stream in class_scale and len(class_scale[stream]) != len(e) + 1):
+                problems.append(f"the value classes of {stream!r} do not match: {len(e)} "
+                                "increasing edges need one variance (and factor) more")
+        missing = sorted((set(edges) | set(class_variance)) - set(fields["variance"]))
+        if missing:
+            problems.append(f"streams {missing} have classes but no variance")
+        level = d.get("level")
+        if level is not None and not (isinstance(level, (int, float)) and 0 < level < 1):
+            problems.append(f"level = {level!r} is not a probability")
+        if not isinstance(d.get("split", "dev"), str):
+            problems.append("'split' is not a string")
+        if problems:
+            raise ValueError("damaged observation-error model: " + "; ".join(problems))
+        return cls(fields["variance"], fields["residual_variance"], fields["member_variance"],
+                   fields["n"], d.get("split", "dev"), fields["scale"], level, edges,
+                   class_variance, class_scale)
+
     def sd(self, stream: str) -> float:
         """Observation-error standard deviation of ``stream`` over all values."""
         return float(np.sqrt(self.variance[stream]))
