@@ -130,3 +130,15 @@ def test_a_consumer_that_stops_early_stops_the_producer():
     assert threading.active_count() == before
     assert len(produced) <= 3 + 2 + 1  # at most a queue's depth (and the item in hand) ahead
 
+
+
+def test_unusable_uncertainties_of_a_store_are_reported_as_from_memory(world):
+    from xdifferland.errors import ValidationError
+
+    bad = world.assign(lai_unc=world["lai_unc"].where(world["lat"] > world["lat"][2], 0.0))
+    messages = []
+    for ds in (bad, bad.chunk(PATCH_CHUNKS)):
+        with pytest.raises(ValidationError) as raised:
+            training_data(ds, use_uncertainty=True)
+        messages.append(str(raised.value))
+    assert "lai_unc" in messages[0] and messages[1] == messages[0]

@@ -130,10 +130,10 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
                if "time" in a.dims)
     lazy_streams = [v for v in STREAMS if v in data and v not in extra_streams
                     and "time" in data[v].dims and is_lazy(data[v])] if lazy else []
-    observed_any = {}
+    observed_any, bad_uncertainty = {}, {}
     if lazy:
-        data, inputs, valid, observed_any = _load_static(data, inputs, valid, lazy_streams,
-                                                         observation_mask, prepared.axes)
+        data, inputs, valid, observed_any, bad_uncertainty = _load_static(
+            data, inputs, valid, lazy_streams, observation_mask, prepared.axes, use_uncertainty)
     stacked_valid = handoff.stack_pixels(valid, spatial).values.astype(bool)
     if not stacked_valid.any():
         raise DataError([Problem("mask", "no valid pixel to train on.",
@@ -174,7 +174,8 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
             if observed_any[variable]:
                 observations[stream] = _lazy_stream(reader, data, variable, valid, n_kept,
                                                     observation_mask, prepared.axes,
-                                                    use_uncertainty, unusable)
+                                                    bad_uncertainty.get(variable, False),
+                                                    unusable)
             continue
         value = pixels(data[variable])
         if value.ndim == 1:  # static observation (e.g. SOM): repeat over time
@@ -240,32 +241,46 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
     )
 
 
+def _allowed(data: xr.Dataset, variable: str, observation_mask, axes) -> xr.DataArray:
+    """The observation mask on ``variable``'s dims."""
+    return axes.to_internal(observation_mask).astype(bool).broadcast_like(data[variable])
+
+
 def _observed(data: xr.Dataset, variable: str, valid, observation_mask, axes) -> xr.DataArray:
     """Lazy booleans: where ``variable`` is observed at a kept location (and allowed)."""
     observed = np.isfinite(data[variable]) & valid
     if observation_mask is not None:
-        allowed = axes.to_internal(observation_mask).astype(bool)
-        observed = observed & allowed.broadcast_like(data[variable])
+        observed = observed & _allowed(data, variable, observation_mask, axes)
     return observed
 
 
+def _unusable(data: xr.Dataset, variable: str, observed: xr.DataArray) -> xr.DataArray:
+    """Lazy booleans: observed values whose uncertainty is missing, zero or negative."""
+    unc = data[f"{variable}_unc"].broadcast_like(data[variable])
+    return observed & ~(np.isfinite(unc) & (unc > 0))
+
+
 def _load_static(data: xr.Dataset, inputs: dict, valid: xr.DataArray, streams, observation_mask,
-                 axes):
+                 axes, use_uncertainty: bool):
     """One pass over a dask-backed Dataset: every field without a time axis loaded, the valid
-    mask, and whether each lazy stream is observed anywhere (streams without an observation
-    are left out, as the in-memory path leaves them out)."""
+    mask, whether each lazy stream is observed anywhere (streams without an observation are
+    left out, as the in-memory path leaves them out) and, with ``use_uncertainty``, whether any
+    observed value has an unusable uncertainty."""
     static_data = {v: data[v] for v in data.data_vars
                    if "time" not in data[v].dims and is_lazy(data[v])}
     static_inputs = {n: a for n, a in inputs.items() if "time" not in a.dims and is_lazy(a)}
-    checks = {v: _observed(data, v, valid, observation_mask, axes).any() for v in streams}
-    static_data, static_inputs, valid, checks = dask.compute(static_data, static_inputs, valid,
-                                                             checks)
+    observed = {v: _observed(data, v, valid, observation_mask, axes) for v in streams}
+    checks = {v: o.any() for v, o in observed.items()}
+    bad = {v: _unusable(data, v, o).any() for v, o in observed.items()
+           if use_uncertainty and f"{v}_unc" in data}
+    static_data, static_inputs, valid, checks, bad = dask.compute(static_data, static_inputs,
+                                                                  valid, checks, bad)
     return (data.assign(static_data), {**inputs, **static_inputs}, valid,
-            {v: bool(c) for v, c in checks.items()})
+            {v: bool(c) for v, c in checks.items()}, {v: bool(c) for v, c in bad.items()})
 
 
 def _lazy_stream(reader: BoxReader, data: xr.Dataset, variable: str, valid: xr.DataArray,
-                 n_kept: int, observation_mask, axes, use_uncertainty: bool,
+                 n_kept: int, observation_mask, axes, bad_uncertainty: bool,
                  unusable: dict) -> dict:
     """An observed stream of a dask-backed Dataset as :class:`~.pixel_store.Columns` (value,
     mask and uncertainty derived per batch as the in-memory path derives them)."""
@@ -273,9 +288,8 @@ def _lazy_stream(reader: BoxReader, data: xr.Dataset, variable: str, valid: xr.D
     names = (f"obs:{variable}",)
     reader.register(names[0], raw)
     if observation_mask is not None:
-        allowed = axes.to_internal(observation_mask).astype(bool).broadcast_like(raw)
         names += (f"allowed:{variable}",)
-        reader.register(names[1], allowed.astype(float))
+        reader.register(names[1], _allowed(data, variable, observation_mask, axes).astype(float))
 
     def seen(value, allowed=None):
         ok = np.isfinite(value)
@@ -284,13 +298,11 @@ def _lazy_stream(reader: BoxReader, data: xr.Dataset, variable: str, valid: xr.D
     uncertainty = None
     unc_name = f"{variable}_unc"
     if unc_name in data:
-        unc = data[unc_name].broadcast_like(raw)
-        reader.register(f"unc:{variable}", unc)
-        observed = _observed(data, variable, valid, observation_mask, axes)
-        if use_uncertainty and bool((observed & ~(np.isfinite(unc) & (unc > 0))).any()):
-            # an error follows: its message reads where, so this one array is loaded
+        reader.register(f"unc:{variable}", data[unc_name].broadcast_like(raw))
+        if bad_uncertainty:  # an error follows: its message reads where, so this is loaded
             bad = Columns(reader, names + (f"unc:{variable}",), n_kept, lambda v, *rest: seen(
                 v, *rest[:-1]) & ~(np.isfinite(rest[-1]) & (rest[-1] > 0)))
+            observed = _observed(data, variable, valid, observation_mask, axes)
             unusable[unc_name] = (np.asarray(bad).astype(bool), int(observed.sum()))
         uncertainty = Columns(reader, (f"unc:{variable}",), n_kept,
                               lambda u: np.where(np.isfinite(u) & (u > 0), u, 1.0))

@@ -42,7 +42,7 @@ class _Blocks:
         if isinstance(array, dask.array.Array):
             (array,) = dask.optimize(array)
             self.graph = dict(array.__dask_graph__())
-            self.name, self.chunks = array.name, array.chunks
+            self.name = array.name
             self.bounds = [np.cumsum((0,) + c) for c in array.chunks]
         else:
             self.graph, self.array = None, np.asarray(array)
