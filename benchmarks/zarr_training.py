@@ -67,7 +67,7 @@ def write_world(store: Path, size: str) -> None:
         for name in [v for v in out.data_vars if set(out[v].dims) == {"lat", "lon"}]:
             out[name] = out[name].where(~ocean)
     out.attrs = dict(small.attrs)
-    out.chunk({k: v for k, v in PATCH_CHUNKS.items()}).to_zarr(store, mode="w-", consolidated=True)
+    out.chunk(PATCH_CHUNKS).to_zarr(store, mode="w-", consolidated=True)
 
 
 def child(store: str, mode: str) -> dict:

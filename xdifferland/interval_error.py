@@ -108,19 +108,19 @@ class ObservationError:
         or damaged); a :class:`ValueError` lists what is wrong."""
         problems = []
 
-        def numbers(key, positive=False, many=False):
-            table = d.get(key, {}) if isinstance(d, Mapping) else None
+        lowest = {"any": -np.inf, "non-negative": 0.0, "positive": np.nextafter(0.0, 1.0)}
+
+        def numbers(key, kind="non-negative", many=False):
+            table = d.get(key, {})
             if not isinstance(table, Mapping):
                 problems.append(f"{key!r} is not a mapping of stream names")
                 return {}
             out = {}
             for stream, value in table.items():
                 values = value if many else [value]
-                ok = isinstance(values, list) and all(
-                    isinstance(v, (int, float)) and not isinstance(v, bool) and np.isfinite(v)
-                    and (v > 0 if positive else v >= 0 or key == "edges") for v in values)
-                if not ok:
-                    kind = "positive" if positive else "non-negative"
+                if not (isinstance(values, list) and all(
+                        isinstance(v, (int, float)) and not isinstance(v, bool)
+                        and np.isfinite(v) and v >= lowest[kind] for v in values)):
                     problems.append(f"{key}[{stream!r}] = {value!r} is not "
                                     f"{'a list of ' if many else ''}{kind} finite number(s)")
                     continue
@@ -131,10 +131,10 @@ class ObservationError:
             raise ValueError(f"an observation-error model is a JSON object, not {type(d).__name__}")
         fields = {k: numbers(k) for k in ("variance", "residual_variance", "member_variance")}
         fields["n"] = {s: int(v) for s, v in numbers("n").items()}
-        fields["scale"] = numbers("scale", positive=True)
-        edges = numbers("edges", many=True)
+        fields["scale"] = numbers("scale", "positive")
+        edges = numbers("edges", "any", many=True)
         class_variance = numbers("class_variance", many=True)
-        class_scale = numbers("class_scale", positive=True, many=True)
+        class_scale = numbers("class_scale", "positive", many=True)
         for stream, e in edges.items():
             if list(e) != sorted(e) or len(class_variance.get(stream, ())) != len(e) + 1 or (
                     stream in class_scale and len(class_scale[stream]) != len(e) + 1):
