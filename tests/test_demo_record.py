@@ -7,29 +7,22 @@ check reports drift beyond its tolerances.
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
+
+from tests.benchmark_scripts import load
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _drift():
-    spec = importlib.util.spec_from_file_location("demo_drift", ROOT / "benchmarks" /
-                                                  "demo_drift.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def test_readme_quotes_the_recorded_demo_and_its_figure_is_there():
-    drift = _drift()
+    drift = load("demo_drift")
     recorded = drift.load(drift.RECORDED)
     assert drift.problems(recorded, recorded, drift.README.read_text(encoding="utf-8")) == []
     assert (ROOT / "docs" / "images" / "demo-summary.png").stat().st_size > 10_000
 
 
 def test_drift_beyond_the_tolerance_and_a_missed_claim_are_reported():
-    drift = _drift()
+    drift = load("demo_drift")
     recorded = drift.load(drift.RECORDED)
     readme = drift.README.read_text(encoding="utf-8")
     fresh = {split: dict(values) for split, values in recorded.items()}

@@ -2,24 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+from tests.benchmark_scripts import load
 
 
 @pytest.fixture(scope="module")
 def hlo_work():
-    spec = importlib.util.spec_from_file_location("hlo_work", ROOT / "benchmarks" /
-                                                  "hlo_work.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load("hlo_work")
 
 
 def _loop(n_steps: int):

@@ -8,25 +8,11 @@ must pass it.
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-from pathlib import Path
-
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.benchmark_scripts import load
 
-
-def _catalogue():
-    spec = importlib.util.spec_from_file_location("bad_inputs",
-                                                  ROOT / "benchmarks" / "bad_inputs.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # its dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-CATALOGUE = _catalogue()
+CATALOGUE = load("bad_inputs")
 CAUGHT_BY_VALIDATE = [c for c in CATALOGUE.CASES if c.kind == "mistake"
                       and c.caught_by == "validate" and c.mutate is not None]
 VALID = [c for c in CATALOGUE.CASES if c.kind == "valid"]
