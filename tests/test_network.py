@@ -159,3 +159,42 @@ def test_start_modes_published_centred_and_unknown():
     assert set(WATER_START) <= set(HEADS["process"]) | set(HEADS["initial_pools"])
     with pytest.raises(ValueError, match="water_start='dry'"):
         start_weights(drawn, config, "dry", z, h)
+
+
+@pytest.mark.parametrize("step_days, expected", [
+    (30.0, 316.23), (1.0, 9486.8), (10.0, 948.68),
+    (1.0 / 24.0, None),  # an hourly step would leave the range: kept inside it
+])
+def test_runoff_focal_point_for_step_keeps_the_daily_drainage_of_the_30_day_step(
+        step_days, expected):
+    from xdifferland.network import runoff_focal_point_for_step
+    from xdifferland.transforms import bounds
+
+    focal = runoff_focal_point_for_step(316.2278, step_days)
+    if expected is None:
+        _, hi, _ = bounds(["runoff_focal_point"])
+        assert 3.0e4 < focal < float(hi[0])
+    else:
+        assert focal == pytest.approx(expected, rel=1e-4)
+        # W**2 / F per step, per day: the same drainage rate for a 100 mm bucket
+        assert 100.0**2 / focal / step_days == pytest.approx(100.0**2 / 316.2278 / 30.0,
+                                                              rel=1e-4)
+
+
+@pytest.mark.parametrize("start, monthly_focal_point", [("mid-range", 316.2278),
+                                                        ("centred", 400.0)])
+def test_starts_set_the_runoff_focal_point_for_the_step(start, monthly_focal_point):
+    from xdifferland.network import start_weights
+    from xdifferland.registry import HEADS
+    from xdifferland.transforms import to_physical
+
+    config = NetworkConfig(phenology="bounded")
+    z, h = _training_inputs()
+    drawn = init_network(config, z.shape[1], 2)
+    column = list(HEADS["process"]).index("runoff_focal_point")
+    for step_days in (30.0, 1.0):
+        w = start_weights(drawn, config, start, z, h, step_days=step_days)
+        raw = np.asarray(predict_raw(w, config, z, h)["process"])[:, column]
+        # the mean network output over the training locations is the focal point's target
+        focal = float(to_physical(np.array([raw.mean()]), ["runoff_focal_point"])[0])
+        assert focal == pytest.approx(monthly_focal_point * 30.0 / step_days, rel=1e-3)

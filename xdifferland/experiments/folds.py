@@ -150,7 +150,7 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
         weights = [init_network(config.network, len(m.predictors), m.seed + 7919 * restart)
                    for m in members]
         weights = [start_weights(w, config.network, config.water_start,
-                                 *_start_inputs(data, std, dtype))
+                                 *_start_inputs(data, std, dtype), step_days=data.delta_t)
                    for w, data, std in zip(weights, datas, stds)]
         weights = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *weights)
         opt_state = jax.vmap(optimizer.init)(weights)

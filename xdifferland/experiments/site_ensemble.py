@@ -19,16 +19,18 @@ import xarray as xr
 
 from ..training.config import FitConfig
 from .folds import Member, fit_members, refit_stuck
-from .loso import LOSO_PREDICTORS, add_site_climate
+from .loso import LOSO_PREDICTORS, LOSO_START, add_site_climate
 
 __all__ = ["fit_site_ensemble", "SITE_ENSEMBLE_SETTINGS"]
 
 log = logging.getLogger("xdifferland.experiments")
 
 #: Training settings of :func:`fit_site_ensemble`: those of the site experiment's
-#: leave-one-site-out fits (:data:`~.sites.SITE_SETTINGS`, :data:`~.sites.LOSO_EPOCHS` epochs).
+#: leave-one-site-out fits (:data:`~.sites.SITE_SETTINGS`, :data:`~.sites.LOSO_EPOCHS` epochs,
+#: :data:`~.loso.LOSO_START`).
 SITE_ENSEMBLE_SETTINGS = {"epochs": 200, "schedule": "cosine", "learning_rate": 1e-3,
-                          "loss_weights": {"lai": 300.0}, "network": {"phenology": "bounded"}}
+                          "loss_weights": {"lai": 300.0}, "network": {"phenology": "bounded"},
+                          "water_start": LOSO_START}
 
 
 def fit_site_ensemble(sites: str | Path | xr.Dataset, *, leave_site_out: bool = True,

@@ -24,7 +24,8 @@ import xarray as xr
 from ..io import open_cardamom_sites
 from ..metrics import skill
 from ..contract.declare import PREDICTOR_GROUPS
-from .loso import LOSO_PREDICTORS, LOSO_SEEDS, leave_one_site_out, loso_table, training_window
+from .loso import (LOSO_PREDICTORS, LOSO_SEEDS, LOSO_START, leave_one_site_out, loso_table,
+                   training_window)
 
 __all__ = ["IGBP_TO_PFT", "prepare_sites", "prepare_site_data", "temporal_split",
            "published_scores", "site_validation", "SiteValidation", "SCORED", "SITE_SETTINGS",
@@ -149,7 +150,8 @@ SITE_SETTINGS = {"epochs": 2500, "schedule": "cosine", "learning_rate": 1e-3,
                  "loss_weights": {"lai": 300.0}, "network": {"phenology": "bounded"}}
 #: Epochs of the leave-one-site-out fits (all folds and seeds are trained side by side). Fewer
 #: than the joint fit's: with eleven sites, longer training fits their particulars and the held-out
-#: site gets worse (mean GPP NSE 0.455 at 200 epochs, 0.399 at 400, seed 0; docs/examples.md).
+#: site gets worse (mean GPP NSE 0.432 at 100 epochs, 0.438 at 200, 0.382 at 400, 4 members, seed
+#: 0; docs/examples.md).
 LOSO_EPOCHS = 200
 
 
@@ -202,7 +204,8 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
         over twice the best of their held-out site's members; see :func:`leave_one_site_out`).
     loso_settings : dict, optional
         Training settings that apply only to the leave-one-site-out fits (and the
-        satellite-informed ones).
+        satellite-informed ones). These start from :data:`~.loso.LOSO_START` unless this or
+        ``water_start=`` sets another start.
     satellite : bool, default False
         Also the satellite-informed protocol (columns ``sat_*``): as leave-one-site-out, but
         the held-out site's LAI (all years) stays in training; its fluxes are never seen.
@@ -243,7 +246,8 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
     # the other core(s) one after another instead of leaving it to run alone at the end.
     jobs = {}
     held = {k: v for k, v in settings.items() if k != "progress"} | {
-        "epochs": loso_epochs or LOSO_EPOCHS} | (loso_settings or {})
+        "epochs": loso_epochs or LOSO_EPOCHS,
+        "water_start": fit_kwargs.get("water_start", LOSO_START)} | (loso_settings or {})
     if leave_one_out:
         jobs["loso"] = partial(leave_one_site_out, ds, train, test, held,
                                predictors=loso_predictors, seeds=loso_seeds,
