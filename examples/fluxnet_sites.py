@@ -97,6 +97,8 @@ def loso_options(args) -> dict:
                "loso_max_refits": args.loso_max_refits, "seed": args.seed}
     if args.loso_predictors:
         options["loso_predictors"] = args.loso_predictors
+    if args.sat_predictors:
+        options["sat_predictors"] = args.sat_predictors
     return options
 
 
@@ -183,6 +185,9 @@ def main(argv=None):
     parser.add_argument("--loso-predictors", type=lambda text: tuple(text.split(",")),
                         default=None, help="comma-separated predictors of the held-out-site "
                                            "fits (default: LOSO_PREDICTORS)")
+    parser.add_argument("--sat-predictors", type=lambda text: tuple(text.split(",")),
+                        default=None, help="comma-separated predictors of the satellite-informed "
+                                           "fits (default: SAT_PREDICTORS)")
     parser.add_argument("--variants", type=lambda text: tuple(v for v in text.split(",") if v),
                         default=DEFAULT_VARIANTS,
                         help="comma-separated water-stress variants fitted jointly besides the "

@@ -1,15 +1,15 @@
 """Reproducible experiments built on the public API (site validation, ...)."""
 
 from .folds import Member, fit_members
-from .loso import (FORCING_CLIMATE, LOSO_PREDICTORS, LOSO_SEEDS, add_site_climate,
-                   forcing_climate, hide_streams, leave_one_site_out, loso_table,
+from .loso import (FORCING_CLIMATE, LOSO_PREDICTORS, LOSO_SEEDS, LOSO_START, SAT_PREDICTORS,
+                   add_site_climate, forcing_climate, hide_streams, leave_one_site_out, loso_table,
                    parameter_spread, training_window, with_spinup)
 from .site_ensemble import SITE_ENSEMBLE_SETTINGS, fit_site_ensemble
 from .sites import (IGBP_TO_PFT, prepare_sites, published_scores, site_validation,
                     temporal_split)
 
-__all__ = ["FORCING_CLIMATE", "IGBP_TO_PFT", "LOSO_PREDICTORS", "LOSO_SEEDS", "Member",
-           "SITE_ENSEMBLE_SETTINGS", "add_site_climate", "fit_members", "fit_site_ensemble",
+__all__ = ["FORCING_CLIMATE", "IGBP_TO_PFT", "LOSO_PREDICTORS", "LOSO_SEEDS", "LOSO_START",
+           "Member", "SAT_PREDICTORS", "SITE_ENSEMBLE_SETTINGS", "add_site_climate", "fit_members", "fit_site_ensemble",
            "forcing_climate", "hide_streams", "leave_one_site_out", "loso_table",
            "parameter_spread", "prepare_sites", "published_scores", "site_validation",
            "temporal_split", "training_window", "with_spinup"]

@@ -24,8 +24,8 @@ import xarray as xr
 from ..io import open_cardamom_sites
 from ..metrics import skill
 from ..contract.declare import PREDICTOR_GROUPS
-from .loso import (LOSO_PREDICTORS, LOSO_SEEDS, LOSO_START, leave_one_site_out, loso_table,
-                   training_window)
+from .loso import (LOSO_PREDICTORS, LOSO_SEEDS, LOSO_START, SAT_PREDICTORS, leave_one_site_out,
+                   loso_table, training_window)
 
 __all__ = ["IGBP_TO_PFT", "prepare_sites", "prepare_site_data", "temporal_split",
            "published_scores", "site_validation", "SiteValidation", "SCORED", "SITE_SETTINGS",
@@ -163,7 +163,7 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                     loso_seeds: int = LOSO_SEEDS, loso_all_years: bool = True,
                     loso_spinup_years: int = 0, loso_max_refits: int = 2,
                     loso_settings: dict | None = None, satellite: bool = False,
-                    progress: bool = True,
+                    sat_predictors: Sequence[str] = SAT_PREDICTORS, progress: bool = True,
                     workers: int | None = None, **fit_kwargs) -> SiteValidation:
     """Fit jointly across sites on their training years and score every site's test years.
 
@@ -209,6 +209,8 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
     satellite : bool, default False
         Also the satellite-informed protocol (columns ``sat_*``): as leave-one-site-out, but
         the held-out site's LAI (all years) stays in training; its fluxes are never seen.
+    sat_predictors : sequence of str
+        Predictors of the satellite-informed fits (:data:`~.loso.SAT_PREDICTORS`).
     progress : bool, default True
         A progress bar per running fit ("fit members" for the leave-one-site-out ensemble and
         its refits, "fit" for the joint fits, which run one after another).
@@ -256,7 +258,7 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                                progress=progress, callback=stopper)
     if satellite:
         jobs["sat"] = partial(leave_one_site_out, ds, train, test, held,
-                              predictors=loso_predictors, seeds=loso_seeds,
+                              predictors=sat_predictors, seeds=loso_seeds,
                               all_years=loso_all_years, spinup_years=loso_spinup_years,
                               max_refits=loso_max_refits, keep_streams=("lai",),
                               progress=progress, callback=stopper)
