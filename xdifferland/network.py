@@ -258,9 +258,10 @@ def water_start(weights, config: NetworkConfig, predictors, hemisphere,
     then clipped to 0, GPP is 0 and has no gradient. This shifts the biases of those four
     outputs so that their mean over ``predictors`` (standardized, the training locations) sits
     at :data:`WATER_START`; the kernels, and so the differences between locations, are those of
-    the draw (the runoff focal point is that of a 30-day step, :func:`runoff_focal_point_for_step`).
-    It fixes the start only: the other parameters still start in the upper halves of their
-    ranges, and the first epochs drain the bucket of many fits (see :func:`mid_range_start`).
+    the draw. The runoff focal point's target is for the data's step length
+    (:func:`runoff_focal_point_for_step`). It fixes the start only: the other parameters still
+    start in the upper halves of their ranges, and the first epochs drain the bucket of many fits
+    (see :func:`mid_range_start`).
     """
     names = [n for head in ("process", "initial_pools") for n in HEADS[head] if n in WATER_START]
     start = WATER_START | {"runoff_focal_point": runoff_focal_point_for_step(
@@ -285,14 +286,17 @@ def mid_range_start(weights, config: NetworkConfig, predictors, hemisphere, *,
     initial leaf area and the canopy efficiency still left 4 of 16 after 200 epochs, the same
     seeds. Letting a gradient through the water-stress and water-pool clamps does not revive them
     either: with the other parameters where the draw put them, zero GPP is a local optimum, not
-    only a flat one. Here every output of the
-    process and initial-pool heads has its mean over the training locations at the middle of its
-    range (the bounded transform's midpoint: unconstrained 0, e.g. field capacity 100 mm, initial
-    foliar carbon 45 g m-2 and leaf carbon mass per area 32 g m-2, a leaf area of 1.4), and the
-    heads' kernels are scaled by ``kernel_scale`` so that locations start close to it (their
-    differences are then learnt). Same experiment: 0 of 16 members dead after 60 or 200 epochs
-    (with ``kernel_scale`` 0.3, 0.5 or 0.7), final training losses within a factor 1.5 of each
-    other (5.6 before). The phenology head is left as drawn.
+    only a flat one.
+
+    Here every output of the process and initial-pool heads has its mean over the training
+    locations at the middle of its range (the bounded transform's midpoint: unconstrained 0, e.g.
+    field capacity 100 mm, initial foliar carbon 45 g m-2 and leaf carbon mass per area 32 g m-2,
+    a leaf area of 1.4), except the runoff focal point, whose middle (316 mm, for 30-day steps)
+    is scaled to the data's step length (:func:`runoff_focal_point_for_step`: 9,487 mm for daily
+    steps). The heads' kernels are scaled by ``kernel_scale`` so that locations start close to
+    the middle (their differences are then learnt). Same experiment: 0 of 16 members dead after
+    200 epochs with ``kernel_scale`` 0.3, 0.5 or 0.7, final training losses within a factor 1.5
+    of each other (5.6 before). The phenology head is left as drawn.
     """
     names = [n for head in ("process", "initial_pools") for n in HEADS[head]]
     targets = dict.fromkeys(names, 0.0)
