@@ -9,7 +9,7 @@ from .sites import (IGBP_TO_PFT, prepare_sites, published_scores, site_validatio
                     temporal_split)
 
 __all__ = ["FORCING_CLIMATE", "IGBP_TO_PFT", "LOSO_PREDICTORS", "LOSO_SEEDS", "LOSO_START",
-           "Member", "SAT_PREDICTORS", "SITE_ENSEMBLE_SETTINGS", "add_site_climate", "fit_members", "fit_site_ensemble",
-           "forcing_climate", "hide_streams", "leave_one_site_out", "loso_table",
-           "parameter_spread", "prepare_sites", "published_scores", "site_validation",
+           "Member", "SAT_PREDICTORS", "SITE_ENSEMBLE_SETTINGS", "add_site_climate", "fit_members",
+           "fit_site_ensemble", "forcing_climate", "hide_streams", "leave_one_site_out",
+           "loso_table", "parameter_spread", "prepare_sites", "published_scores", "site_validation",
            "temporal_split", "training_window", "with_spinup"]

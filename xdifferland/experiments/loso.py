@@ -27,8 +27,8 @@ from ..registry import PARAMETER_NAMES
 from ..training.config import FitConfig
 from .folds import Member, fit_members, refit_stuck
 
-__all__ = ["FOREST_CLASSES", "FORCING_CLIMATE", "IGBP_TREE_COVER", "IGBP_EVERGREEN",
-           "WOODY_COVER", "LOSO_PREDICTORS", "LOSO_SEEDS", "LOSO_START", "SAT_PREDICTORS", "add_site_climate",
+__all__ = ["FOREST_CLASSES", "FORCING_CLIMATE", "IGBP_TREE_COVER", "IGBP_EVERGREEN", "WOODY_COVER",
+           "LOSO_PREDICTORS", "LOSO_SEEDS", "LOSO_START", "SAT_PREDICTORS", "add_site_climate",
            "forcing_climate", "with_spinup", "training_window", "leave_one_site_out",
            "hide_streams", "loso_table", "parameter_spread"]
 
