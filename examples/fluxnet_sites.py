@@ -166,6 +166,12 @@ def variants_only(args):
     return result
 
 
+def _predictor_sets(text: str) -> tuple:
+    """``"a,b"`` -> one set; ``"a;b,c"`` -> two sets."""
+    sets = tuple(tuple(part.split(",")) for part in text.split(";"))
+    return sets[0] if len(sets) == 1 else sets
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -182,9 +188,10 @@ def main(argv=None):
                              "optimum (default 2; 0 keeps every member as trained)")
     parser.add_argument("--seed", type=int, default=0,
                         help="base seed of every fit (held-out-site members: seed + 1000 k)")
-    parser.add_argument("--loso-predictors", type=lambda text: tuple(text.split(",")),
-                        default=None, help="comma-separated predictors of the held-out-site "
-                                           "fits (default: LOSO_PREDICTORS)")
+    parser.add_argument("--loso-predictors", type=_predictor_sets, default=None,
+                        help="comma-separated predictors of the held-out-site fits; several "
+                             "sets, taken by the members in turn, separated by ';' (default: "
+                             "LOSO_PREDICTORS)")
     parser.add_argument("--sat-predictors", type=lambda text: tuple(text.split(",")),
                         default=None, help="comma-separated predictors of the satellite-informed "
                                            "fits (default: SAT_PREDICTORS)")

@@ -42,9 +42,11 @@ def add_fit_sites_parser(commands, common: argparse.ArgumentParser, positive_int
     parser.add_argument("--members", type=positive_int, default=2,
                         help="members per held-out site (or in all, with --joint; "
                              "default: %(default)s)")
-    parser.add_argument("--predictors", type=lambda text: tuple(text.split(",")),
-                        default=None, help="comma-separated predictors (default: "
-                                           "xdifferland.experiments.LOSO_PREDICTORS)")
+    parser.add_argument("--predictors", type=_predictor_sets, default=None,
+                        metavar="A,B[;C,D]",
+                        help="comma-separated predictors; several sets, taken by the members "
+                             "in turn, separated by ';' (default: "
+                             "xdifferland.experiments.LOSO_PREDICTORS)")
     parser.add_argument("--epochs", type=positive_int, default=None,
                         help="epochs per member (default: those of "
                              "xdifferland.experiments.SITE_ENSEMBLE_SETTINGS)")
@@ -54,6 +56,16 @@ def add_fit_sites_parser(commands, common: argparse.ArgumentParser, positive_int
     parser.add_argument("--overwrite", action="store_true",
                         help="replace an ensemble already in OUT")
     parser.set_defaults(handler=cmd_fit_sites)
+
+
+def _predictor_sets(text: str) -> tuple:
+    """``"a,b"`` -> ``("a", "b")``; ``"a;b,c"`` -> ``(("a",), ("b", "c"))``."""
+    sets = tuple(tuple(n.strip() for n in part.split(",") if n.strip())
+                 for part in text.split(";") if part.strip())
+    if not sets or not all(sets):
+        raise argparse.ArgumentTypeError(f"{text!r}: give predictor names separated by ',' "
+                                         "(sets separated by ';')")
+    return sets[0] if len(sets) == 1 else sets
 
 
 def cmd_fit_sites(args, *, quiet: bool) -> None:

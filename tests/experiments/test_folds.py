@@ -10,7 +10,8 @@ import xarray as xr
 from xdifferland.experiments import folds
 from tests.conftest import FLUXNET
 from xdifferland.experiments import prepare_sites
-from xdifferland.experiments.folds import Member, fit_members, refit_stuck, stuck_members
+from xdifferland.experiments.folds import (Member, fit_members, predictor_sets, refit_stuck,
+                                          stuck_members)
 from xdifferland.training import FitConfig
 
 
@@ -97,3 +98,30 @@ def test_members_record_their_convergence_and_a_diverged_one_warns():
     assert any(m.converged is False for m in wild)
     assert any(issubclass(w.category, DivergenceWarning) and "seed" in str(w.message)
                for w in caught)
+
+
+@pytest.mark.parametrize("given, expected", [
+    ("woody", (("woody",),)),
+    (("woody", "moisture_index"), (("woody", "moisture_index"),)),
+    ([["woody"], ("tree_cover", "evergreen")], (("woody",), ("tree_cover", "evergreen"))),
+])
+def test_predictor_sets_take_one_set_or_several(given, expected):
+    assert predictor_sets(given) == expected
+
+
+@pytest.mark.parametrize("given", [(), [("woody",), "tree_cover"], [(), ("woody",)]])
+def test_predictor_sets_refuse_a_mixture_or_an_empty_set(given):
+    with pytest.raises(ValueError, match="give predictor names"):
+        predictor_sets(given)
+
+
+def test_members_with_different_predictor_counts_train_and_keep_their_order():
+    ds = prepare_sites(FLUXNET, sites=["US-Var", "DE-Tha", "US-Ha1"])
+    mask = xr.ones_like(ds["t_min"], dtype=bool)
+    sets = [("mean_annual_temperature", "elevation"), ("mean_annual_temperature",)]
+    members = [Member(ds, mask, sets[k % 2], seed=k) for k in range(3)]
+    models = fit_members(members, FitConfig(epochs=2, learning_rate=1e-3))
+    assert [m.predictors for m in models] == [sets[0], sets[1], sets[0]]
+    assert [m.config.seed for m in models] == [0, 1, 2]
+    alone = fit_members(members[1:2], FitConfig(epochs=2, learning_rate=1e-3))[0]
+    assert alone.history["train_loss"] == models[1].history["train_loss"]

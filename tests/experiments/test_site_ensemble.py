@@ -92,15 +92,18 @@ def test_cli_evaluates_and_simulates_new_sites_with_a_saved_ensemble(saved, tmp_
 def test_fit_sites_command_fits_on_some_sites_and_its_ensemble_scores_others(tmp_path, capsys):
     out = tmp_path / "ens"
     args = ["--quiet", "fit-sites", str(FLUXNET), "--sites", ",".join(SITES_A), "--align",
-            "calendar", "--members", "1", "--epochs", "1", "--predictors",
-            "tree_cover,mean_temperature", "-o", str(out)]
+            "calendar", "--members", "2", "--epochs", "1", "--predictors",
+            "tree_cover,mean_temperature;moisture_index", "-o", str(out)]
     code = main(args)
     printed, err = capsys.readouterr()
     assert code == 0, err
-    assert "leave-site-out ensemble of 3 members on 3 sites" in printed
+    assert "leave-site-out ensemble of 6 members on 3 sites" in printed
     ens = load_ensemble(out)
-    assert ens.info["predictors"] == ["tree_cover", "mean_temperature"]
-    assert sorted(ens.info["held_out"]) == sorted(SITES_A)
+    assert ens.info["predictors"] == ["tree_cover", "mean_temperature", "moisture_index"]
+    assert ens.info["predictor_sets"] == [["tree_cover", "mean_temperature"], ["moisture_index"]]
+    assert [m.predictors for m in ens.members] == [("tree_cover", "mean_temperature"),
+                                                  ("moisture_index",)] * 3  # in turn
+    assert sorted(ens.info["held_out"]) == sorted(SITES_A * 2)
     assert main(args) == 1  # an existing ensemble is not replaced without --overwrite
     assert "--overwrite" in capsys.readouterr().err
     code = main(["--quiet", "evaluate", str(out), *(str(FLUXNET / f"{s}.nc") for s in SITES_B),
@@ -108,4 +111,4 @@ def test_fit_sites_command_fits_on_some_sites_and_its_ensemble_scores_others(tmp
     printed, err = capsys.readouterr()
     assert code == 0, err
     result = json.loads(printed)
-    assert result["members"] == 3 and result["metrics"]["gpp"]["n"] > 0
+    assert result["members"] == 6 and result["metrics"]["gpp"]["n"] > 0

@@ -166,14 +166,23 @@ def test_satellite_informed_folds_keep_only_the_held_out_sites_lai(monkeypatch):
         assert int(others["gpp"].count()) == int(ds["gpp"].drop_sel(site=site).count())
 
 
-def test_a_fold_whose_sites_share_every_predictor_is_refused_with_the_fix():
+def test_a_fold_whose_sites_share_every_predictor_learns_one_parameter_set_and_says_so():
     # with three sites, holding out the one grassland leaves two wooded sites: woody is constant
-    ds = prepare_sites(FLUXNET, sites=["US-Var", "DE-Tha", "US-Ha1"])
-    train, test = temporal_split(ds)
-    with pytest.raises(DataError, match=r"woody take one value .*DE-Tha, US-Ha1.*Fix: add a "
-                                        r"predictor that varies"):
-        leave_one_site_out(ds, train, test, SITE_SETTINGS | {"epochs": 1}, predictors=("woody",),
-                           seeds=1)
+    ds = add_site_climate(prepare_sites(FLUXNET, sites=["US-Var", "DE-Tha", "US-Ha1"]))
+    wooded = ds.drop_sel(site="US-Var")
+    member = Member(wooded, xr.ones_like(wooded["t_min"], dtype=bool), ("woody",), seed=3)
+    with pytest.warns(UserWarning, match=r"woody take one value .*seed 3 \(DE-Tha, US-Ha1\): "
+                                         r"it learns one parameter set"):
+        (model,) = fit_members([member], FitConfig(**SITE_SETTINGS | {"epochs": 1}))
+    assert model.predictors == ("woody",)
+    params = model.parameters(wooded, extrapolation="allow")
+    np.testing.assert_array_equal(params["field_capacity"].sel(site="DE-Tha"),
+                                  params["field_capacity"].sel(site="US-Ha1"))
+    alone = add_site_climate(ds.drop_vars([v for v in ds.data_vars if "site" in ds[v].dims
+                                           and "time" not in ds[v].dims and v != "igbp"]))
+    bare = Member(alone.drop_sel(site="US-Var"), None, ("woody",), seed=3)
+    with pytest.raises(DataError, match="and so does every other predictor"):
+        fit_members([bare], FitConfig(epochs=1))
 
 
 def test_members_trained_side_by_side_match_separate_fits():

@@ -45,6 +45,28 @@ class Member:
         self.predictors, self.seed = tuple(predictors), int(seed)
 
 
+def predictor_sets(predictors) -> tuple[tuple[str, ...], ...]:
+    """``predictors`` as predictor sets: one set (a sequence of names) or several (a sequence
+    of sequences of names); member ``k`` of a group uses set ``k % n_sets``.
+
+    Examples
+    --------
+    >>> predictor_sets(("woody",))
+    (('woody',),)
+    >>> predictor_sets([["woody"], ("tree_cover", "moisture_index")])
+    (('woody',), ('tree_cover', 'moisture_index'))
+    """
+    items = [predictors] if isinstance(predictors, str) else list(predictors)
+    if items and all(isinstance(p, str) for p in items):
+        return (tuple(items),)
+    if items and all(not isinstance(p, str) and len(p) > 0 and all(isinstance(q, str) for q in p)
+                     for p in items):
+        return tuple(tuple(p) for p in items)
+    raise ValueError(f"predictors={predictors!r}: give predictor names (one set) or sequences "
+                     "of names (several sets, taken by the members in turn), e.g. ('woody',) "
+                     "or (('woody',), ('tree_cover', 'evergreen', 'moisture_index'))")
+
+
 def _member_data(member: Member):
     """Training arrays of a member; a predictor constant over its sites becomes a column of its
     value (validation would reject it) that the standardization then maps to 0."""
@@ -56,18 +78,24 @@ def _member_data(member: Member):
     constant = [p for p in member.predictors if float(ds[p].std()) == 0.0]
     used = [p for p in member.predictors if p not in constant]
     if not used:
+        # e.g. a leave-site-out member whose sites are all wooded: one parameter set for all
         sites = ", ".join(str(s) for s in ds["site"].values) if "site" in ds.dims else "its sites"
-        raise DataError([Problem(
-            "predictors", f"{', '.join(member.predictors)} take one value over the training sites "
-            f"of this member ({sites}), so the network has nothing to map.",
-            "add a predictor that varies across those sites (e.g. mean_annual_temperature or "
-            "moisture_index), or train on more sites")])
+        used = [p for p in default_predictors(ds) if float(ds[p].std()) > 0][:1]
+        if not used:  # nothing varies to read the arrays with
+            raise DataError([Problem(
+                "predictors", f"{', '.join(member.predictors)} take one value over the "
+                f"training sites of this member ({sites}), and so does every other predictor.",
+                "train on more sites")])
+        warnings.warn(f"predictors {', '.join(member.predictors)} take one value over the "
+                      f"training sites of member seed {member.seed} ({sites}): it learns one "
+                      "parameter set for all of them", UserWarning, stacklevel=3)
     unused = [p for p in default_predictors(ds) if p not in used]
     data = training_data(ds.drop_vars(unused), predictors=used,
                          observation_mask=member.observation_mask)
     if not constant:
         return data
     columns = {name: data.predictors[:, k] for k, name in enumerate(data.predictor_names)}
+    # (a stand-in predictor that was only read to build the arrays is dropped here)
     for name in constant:
         columns[name] = np.full(data.n_pixels, float(ds[name].mean()))
     order = tuple(member.predictors)
@@ -124,7 +152,8 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
         Show a progress bar over epochs.
     callback : callable, optional
         Called as ``callback(epoch, losses)`` after each epoch (``losses`` one per member); raise
-        to stop training.
+        to stop training. Members with different numbers of predictors train in one run per
+        number, one after the other, each calling ``callback`` with its own members' losses.
 
     Returns
     -------
@@ -133,6 +162,16 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
     """
     from ..model import DifferLandModel, training_categories
 
+    sizes = sorted({len(m.predictors) for m in members})
+    if len(sizes) > 1:  # networks of different input widths train side by side per width
+        models = [None] * len(members)
+        for size in sizes:
+            part = [i for i, m in enumerate(members) if len(m.predictors) == size]
+            fitted = fit_members([members[i] for i in part], config, progress=progress,
+                                 callback=callback)
+            for i, model in zip(part, fitted):
+                models[i] = model
+        return models
     config = replace(config, epochs=config.resolved_epochs(1))  # one step per epoch
     datas = [_member_data(m) for m in members]
     _same_streams(datas)

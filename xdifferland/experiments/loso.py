@@ -25,7 +25,7 @@ import xarray as xr
 from ..errors import DataError, Problem
 from ..registry import PARAMETER_NAMES
 from ..training.config import FitConfig
-from .folds import Member, fit_members, refit_stuck
+from .folds import Member, fit_members, predictor_sets, refit_stuck
 
 __all__ = ["FOREST_CLASSES", "FORCING_CLIMATE", "IGBP_TREE_COVER", "IGBP_EVERGREEN", "WOODY_COVER",
            "LOSO_PREDICTORS", "LOSO_SEEDS", "LOSO_START", "SAT_PREDICTORS", "add_site_climate",
@@ -45,9 +45,12 @@ IGBP_TREE_COVER = {"ENF": 0.8, "EBF": 0.8, "DNF": 0.8, "DBF": 0.8, "MF": 0.8, "W
 WOODY_COVER = 0.1
 #: Leaf habit of the IGBP forest classes (1 evergreen, 0 deciduous, 0.5 mixed); 0 elsewhere.
 IGBP_EVERGREEN = {"ENF": 1.0, "EBF": 1.0, "MF": 0.5}
-#: Default predictors of the leave-one-site-out fits (see :func:`add_site_climate`): the best of
-#: the predictor sets compared in docs/examples.md by their leave-one-site-out skill.
-LOSO_PREDICTORS = ("woody",)
+#: Default predictors of the leave-one-site-out fits (see :func:`add_site_climate`): two sets,
+#: taken by a site's members in turn, the ``woody`` flag and the class's tree cover and leaf
+#: habit with the forcing's moisture index. Chosen by the leave-one-site-out score
+#: (docs/examples.md): members of the two sets err differently, and their mean beats either set
+#: alone on ET, NEE and LAI at the same number of members.
+LOSO_PREDICTORS = (("woody",), ("tree_cover", "evergreen", "moisture_index"))
 #: Default predictors of the satellite-informed fits (the held-out site's LAI is in training):
 #: the ``woody`` flag with the mean temperature and moisture index of each site's own forcing.
 #: There the site's LAI anchors its own predictor values, so predictors that tell sites apart
@@ -61,9 +64,10 @@ SAT_PREDICTORS = ("woody", "mean_temperature", "moisture_index")
 #: at every site (GPP zero, no gradient) and they had to be refitted; from the middle none are
 #: (docs/examples.md, "Stuck members").
 LOSO_START = "mid-range"
-#: Members (seeds) averaged per held-out site by default. From the mid-range start 4 and 8
-#: members score alike (mean GPP NSE 0.449 and 0.452, base seed 0; docs/examples.md); 8 keep the
-#: ensemble's spread, which the predictive intervals use, steadier.
+#: Members (seeds) averaged per held-out site by default. With the ``woody`` flag alone and the
+#: mid-range start 4 and 8 members scored alike (mean GPP NSE 0.449 and 0.452, base seed 0;
+#: docs/examples.md); 8 keep the ensemble's spread, which the predictive intervals use, steadier,
+#: and give each of the two predictor sets 4.
 LOSO_SEEDS = 8
 _LATENT_HEAT = 2.45  # MJ kg-1: shortwave energy per mm of evaporated water
 
@@ -264,8 +268,9 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
         years (the held-out site is never seen either way).
     settings : dict
         :class:`~xdifferland.training.FitConfig` keywords shared by every fit.
-    predictors : sequence of str
-        Predictors (names in ``ds`` or added by :func:`add_site_climate`).
+    predictors : sequence of str, or sequence of sequences of str
+        Predictors (names in ``ds`` or added by :func:`add_site_climate`), or several sets of
+        them, taken by a site's members in turn (:func:`~.folds.predictor_sets`).
     seeds : int, default :data:`LOSO_SEEDS` (8)
         Ensemble members per held-out site; their simulated outputs are averaged.
     all_years : bool, default True
@@ -308,7 +313,9 @@ def leave_one_site_out(ds: xr.Dataset, train: xr.DataArray, test: xr.DataArray,
             return hide_streams(window, site, keep_streams), seen
         return window.drop_sel(site=site), seen.drop_sel(site=site)
 
-    members = [Member(*held_out(site), predictors, seed=settings.get("seed", 0) + 1000 * k)
+    sets = predictor_sets(predictors)
+    members = [Member(*held_out(site), sets[k % len(sets)],
+                      seed=settings.get("seed", 0) + 1000 * k)
                for site in sites for k in range(seeds)]
     config = FitConfig(**(settings | {"test_fraction": 0.0, "dev_fraction": 0.0}))
     first = fit_members(members, config, progress=progress, callback=callback)

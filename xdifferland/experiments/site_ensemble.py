@@ -18,7 +18,7 @@ from typing import Sequence
 import xarray as xr
 
 from ..training.config import FitConfig
-from .folds import Member, fit_members, refit_stuck
+from .folds import Member, fit_members, predictor_sets, refit_stuck
 from .loso import LOSO_PREDICTORS, LOSO_START, add_site_climate
 
 __all__ = ["fit_site_ensemble", "SITE_ENSEMBLE_SETTINGS"]
@@ -51,9 +51,10 @@ def fit_site_ensemble(sites: str | Path | xr.Dataset, *, leave_site_out: bool = 
         fit). False: ``seeds`` members trained on every site.
     seeds : int, default 2
         Members per held-out site (or in all, for a joint ensemble).
-    predictors : sequence of str
+    predictors : sequence of str, or sequence of sequences of str
         Predictors (names in the Dataset or derived from the IGBP class by
-        :func:`~.loso.add_site_climate`, as ``woody``); default :data:`~.loso.LOSO_PREDICTORS`.
+        :func:`~.loso.add_site_climate`, as ``woody``), or several sets of them that a group's
+        members take in turn; default :data:`~.loso.LOSO_PREDICTORS` (two sets).
     seed : int
         Base seed; member ``k`` of a group gets ``seed + 1000 k`` (+ the group's index).
     max_refits, stuck_factor
@@ -82,6 +83,7 @@ def fit_site_ensemble(sites: str | Path | xr.Dataset, *, leave_site_out: bool = 
                          "(each member trains on all sites but one); use leave_site_out=False")
     if seeds < 1:
         raise ValueError(f"seeds={seeds!r}: use an integer >= 1")
+    sets = predictor_sets(predictors)
     seen = xr.ones_like(ds["t_min"], dtype=bool)
     groups = names if leave_site_out else [None]
     members, held = [], []
@@ -89,7 +91,7 @@ def fit_site_ensemble(sites: str | Path | xr.Dataset, *, leave_site_out: bool = 
         part = ds.drop_sel(site=out) if out is not None else ds
         mask = seen.drop_sel(site=out) if out is not None else seen
         for k in range(seeds):
-            members.append(Member(part, mask, predictors, seed=seed + 1000 * k + g))
+            members.append(Member(part, mask, sets[k % len(sets)], seed=seed + 1000 * k + g))
             held.append(out)
     config = FitConfig(**(SITE_ENSEMBLE_SETTINGS | dict(settings)
                           | {"test_fraction": 0.0, "dev_fraction": 0.0}))
@@ -102,7 +104,9 @@ def fit_site_ensemble(sites: str | Path | xr.Dataset, *, leave_site_out: bool = 
     log.info("site ensemble: %d members, %d refitted (%d still stuck, left out)",
              len(members), refits, len(stuck))
     info = {"kind": "leave-site-out" if leave_site_out else "joint", "sites": names,
-            "held_out": [held[i] for i in keep], "predictors": list(predictors),
+            "held_out": [held[i] for i in keep],
+            "predictors": list(dict.fromkeys(name for one in sets for name in one)),
+            "predictor_sets": [list(one) for one in sets],
             "seeds_per_group": seeds, "n_fitted": len(members), "refits": refits,
             "refitted_members": sum(models[i] is not first[i] for i in keep),
             "left_out_stuck": len(stuck), "settings": config.to_dict(),

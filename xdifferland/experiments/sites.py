@@ -190,9 +190,10 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
     joint_default : bool, default True
         With ``joint``, also the joint fit of the default water stress (columns ``hybrid_*``);
         False fits only ``variants``.
-    loso_predictors : sequence of str
-        Predictors of the leave-one-site-out fits (:data:`LOSO_PREDICTORS`: a wooded/open flag,
-        which generalises across a dozen sites better than IGBP one-hot classes or climate).
+    loso_predictors : sequence of str, or sequence of sequences of str
+        Predictors of the leave-one-site-out fits, or sets of them taken by the members in turn
+        (:data:`LOSO_PREDICTORS`: the ``woody`` flag, and tree cover, leaf habit and moisture
+        index).
     loso_seeds : int, default :data:`~.loso.LOSO_SEEDS` (8)
         Seeds per held-out site; the prediction is their mean simulation.
     loso_all_years : bool, default True
