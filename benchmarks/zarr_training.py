@@ -6,12 +6,14 @@
 The world is about the paper's size (164,040 cells): a 360 x 456 grid of 0.5-degree cells from
 90 S (164,160 cells, 150,660 of them land) x 168 months, every stream, tiled from a 24 x
 24-cell synthetic world (so values are plausible and the loss is the model's). It is written
-once, in chunks of one 4 x 5-degree patch (8 x 10 cells) by all months. Each run is a child process
-(its own peak RSS):
+once, in chunks of 4 x 4 patches of 4 x 5 degrees (32 x 40 cells) by all months. Each run is a
+child process (its own peak RSS):
 
 * ``memory``: ``xr.open_zarr(store).load()``, then ``fit``: every array in memory;
 * ``store``: ``xr.open_zarr(store)`` as it is (dask-backed), then ``fit``: patches are read
-  from the store a batch at a time on a background thread.
+  from the store a batch at a time on a background thread. By default (``shuffle_blocks=
+  "auto"``) an epoch visits the patches of each chunk together, so each chunk is read once per
+  epoch; the ``memory`` run is given the same blocks, so both train in the same order.
 
 Both train two epochs with the same seed; the second epoch's wall time is the epoch speed (the
 first includes compilation), and the seconds the training loop waited for batches in it are
@@ -35,7 +37,7 @@ RESULTS = HERE / "results" / "zarr_training.json"
 TILE = 24  #: cells of the synthetic world tiled to the paper's grid
 GRID = {"full": (360, 456), "quick": (72, 96)}  #: lat x lon cells
 OCEAN = {"full": 120, "quick": 0}  #: cells of the last row without predictors
-PATCH_CHUNKS = {"time": -1, "lat": 8, "lon": 10}
+STORE_CHUNKS = {"time": -1, "lat": 32, "lon": 40}  #: 4 x 4 patches of 8 x 10 cells
 
 
 def write_world(store: Path, size: str) -> None:
@@ -67,7 +69,7 @@ def write_world(store: Path, size: str) -> None:
         for name in [v for v in out.data_vars if set(out[v].dims) == {"lat", "lon"}]:
             out[name] = out[name].where(~ocean)
     out.attrs = dict(small.attrs)
-    out.chunk(PATCH_CHUNKS).to_zarr(store, mode="w-", consolidated=True)
+    out.chunk(STORE_CHUNKS).to_zarr(store, mode="w-", consolidated=True)
 
 
 def child(store: str, mode: str) -> dict:
@@ -92,11 +94,15 @@ def child(store: str, mode: str) -> dict:
         ds = ds.load()
     loaded = time.perf_counter() - start
     marks = []
-    model = ds.differland.fit(epochs=2, seed=0, progress=False, eval_every=100,
+    # the store's run resolves shuffle_blocks="auto" to its chunks; memory is given them
+    same_order = ({"shuffle_blocks": {"lat": STORE_CHUNKS["lat"], "lon": STORE_CHUNKS["lon"]}}
+                  if mode == "memory" else {})
+    model = ds.differland.fit(epochs=2, seed=0, progress=False, eval_every=100, **same_order,
                               callback=lambda epoch, history: marks.append(time.perf_counter()))
     return {"mode": mode, "load_s": loaded, "fit_s": time.perf_counter() - start - loaded,
             "epoch_s": marks[1] - marks[0], "waited_s": waits[1][0] if len(waits) > 1 else None,
             "train_loss": model.history["train_loss"], "n_pixels": model.metadata["n_pixels"],
+            "shuffle_blocks": model.config.shuffle_blocks,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
 
 

@@ -12,16 +12,28 @@ import pytest
 import xarray as xr
 
 from xdifferland.datasets import synthetic_world
+from xdifferland.training import FitConfig
+from xdifferland.training.batches import (Standardization, _patch_order, epoch_batches,
+                                          patch_blocks, patch_members)
 from xdifferland.training.data import training_data
 from xdifferland.training.pixel_store import BoxReader, Columns, prefetched
 
-#: 4 x 5 degree patches of 1-degree cells: chunks of (4, 5) cells are the patches
+#: The world's two patches are 4 x 5 degrees, 8 x 10 cells of 0.5 degrees: chunks of 4 x 5
+#: cells are quarter patches, chunks of 8 x 20 cells hold both
 PATCH_CHUNKS = {"lat": 4, "lon": 5}
+WIDE_CHUNKS = {"lat": 8, "lon": 20}
 
 
 @pytest.fixture(scope="module")
 def world():
     ds, _ = synthetic_world(n_lat=8, n_lon=20, n_years=2, seed=3)
+    return ds
+
+
+@pytest.fixture(scope="module")
+def long_world():
+    """2 x 12 patches of 8 x 10 cells."""
+    ds, _ = synthetic_world(n_lat=16, n_lon=120, n_years=1, seed=3)
     return ds
 
 
@@ -51,27 +63,79 @@ def test_lazy_arrays_hold_the_values_the_in_memory_arrays_hold(world, held_out):
     np.testing.assert_array_equal(lazy.patch, eager.patch)
 
 
-def test_a_fit_from_the_store_equals_the_fit_from_memory(world):
+@pytest.mark.parametrize("chunks", [PATCH_CHUNKS, WIDE_CHUNKS])
+def test_a_fit_from_the_store_equals_the_fit_from_memory(world, chunks):
     settings = dict(epochs=2, progress=False, seed=1, observation_mask=_later_years(world))
-    eager = world.differland.fit(**settings)
-    lazy = world.chunk(PATCH_CHUNKS).differland.fit(**settings)
+    lazy = world.chunk(chunks).differland.fit(**settings)
+    assert lazy.config.shuffle_blocks == chunks  # "auto": the store's chunks
+    eager = world.differland.fit(shuffle_blocks=chunks, **settings)
     assert lazy.history["train_loss"] == eager.history["train_loss"]
     assert lazy.history["dev_loss"] == eager.history["dev_loss"]
     for a, b in zip(jax.tree_util.tree_leaves(eager.weights),
                     jax.tree_util.tree_leaves(lazy.weights)):
         np.testing.assert_array_equal(np.asarray(a), np.asarray(b))
+    assert world.differland.fit(**settings).config.shuffle_blocks is None  # in memory: free
 
 
-def test_reading_one_patch_computes_only_that_patch(world):
+def _recording(ds, name):
+    """``ds`` with ``name``'s chunk reads appended to the returned list (array locations)."""
     computed = []
 
     def record(block, block_info=None):
         computed.append(tuple(tuple(r) for r in block_info[0]["array-location"]))
         return block
 
-    lazy = world.chunk(PATCH_CHUNKS)
-    lazy["t_min"] = lazy["t_min"].copy(data=dask.array.map_blocks(record, lazy["t_min"].data,
-                                                                  dtype=float))
+    ds = ds.copy()
+    ds[name] = ds[name].copy(data=dask.array.map_blocks(record, ds[name].data, dtype=float))
+    return ds, computed
+
+
+def test_an_epoch_reads_each_store_chunk_once(long_world):
+    chunks = {"lat": 8, "lon": 20}  # 12 chunks of 2 patches, more than a reader keeps open
+    lazy, computed = _recording(long_world.chunk(chunks), "t_min")
+    data = training_data(lazy)
+    members = patch_members(data)
+    blocks = patch_blocks(data, members, chunks)
+    assert len(set(blocks.tolist())) == 12 and len(blocks) == 24
+    std = Standardization.from_training(data, np.arange(data.n_pixels))
+    patches = np.arange(24)
+
+    def one_epoch(blocks):
+        computed.clear()
+        batches = list(epoch_batches(data, patches, members, 80, std, np.ones(24, bool),
+                                     np.random.default_rng(0), blocks=blocks))
+        assert len(batches) == 24
+        return list(computed)
+
+    by_blocks = one_epoch(blocks)
+    assert sorted(by_blocks) == sorted(set(by_blocks)) and len(by_blocks) == 12
+    assert len(one_epoch(None)) > 12  # freely shuffled patches come back to evicted chunks
+
+
+@pytest.mark.parametrize("seed", range(4))
+@pytest.mark.parametrize("open_blocks", [1, 2, 3])
+def test_shuffled_blocks_keep_their_patches_together(seed, open_blocks):
+    blocks = np.array([2, 0, 1, 2, 0, 1, 1, 2, 0, 3, 3])
+    patches = np.array([0, 1, 2, 3, 4, 5, 6, 8, 9, 10])  # patch 7 is not trained on
+    order = _patch_order(patches, blocks, np.random.default_rng(seed), open_blocks)
+    assert sorted(order.tolist()) == patches.tolist()
+    # the blocks in order of first appearance, open_blocks at a time, form the windows: every
+    # patch of a window comes before every patch of the next
+    first_seen = list(dict.fromkeys(blocks[order].tolist()))
+    window = {b: i // open_blocks for i, b in enumerate(first_seen)}
+    windows = [window[b] for b in blocks[order].tolist()]
+    assert windows == sorted(windows) and max(windows) == (4 - 1) // open_blocks
+
+
+def test_shuffle_blocks_must_name_spatial_dims(world):
+    with pytest.raises(ValueError, match="shuffle_blocks names \\['x'\\].*'lat', 'lon'"):
+        world.differland.fit(epochs=1, progress=False, shuffle_blocks={"x": 4})
+    with pytest.raises(ValueError, match="shuffle_blocks="):
+        FitConfig(shuffle_blocks={"lat": 0})
+
+
+def test_reading_one_patch_computes_only_that_patch(world):
+    lazy, computed = _recording(world.chunk(PATCH_CHUNKS), "t_min")
     data = training_data(lazy)
     one_patch = np.flatnonzero(data.patch == data.patch[0])
     rows, cols = (np.asarray([world.indexes[d].get_loc(v) for v in data.pixel_index[d].values[

@@ -12,9 +12,10 @@ from ..contract.handoff import FORCING_INPUTS, STATIC_INPUTS
 from ..engine import Forcing, Observation
 from ..typing import Array
 from .data import COARSE_STREAMS, TrainingData
+from .pixel_store import OPEN_BLOCKS
 
-__all__ = ["Standardization", "Batch", "build_batch", "stack_batches", "patch_members",
-           "epoch_batches"]
+__all__ = ["OPEN_BLOCKS", "Standardization", "Batch", "build_batch", "stack_batches",
+           "patch_members", "patch_blocks", "epoch_batches"]
 
 
 @dataclass(frozen=True)
@@ -141,15 +142,62 @@ def stack_batches(batches: list[Batch]) -> Batch:
     return jax.tree_util.tree_map(lambda *xs: np.stack(xs), *batches)
 
 
+def patch_blocks(data: TrainingData, members: list[np.ndarray],
+                 blocks: dict[str, int] | None) -> np.ndarray | None:
+    """Block number of each patch for ``FitConfig.shuffle_blocks``, or None without blocks.
+
+    ``blocks`` gives the cells per block along spatial dims (a dim left out is one block);
+    a patch belongs to the block of its first pixel.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> data = SimpleNamespace(spatial_dims=("lat", "lon"),
+    ...                        positions=np.array([[0, 0], [0, 3], [2, 0], [3, 3]]))
+    >>> members = [np.array([0]), np.array([1]), np.array([2]), np.array([3])]
+    >>> patch_blocks(data, members, {"lat": 2, "lon": 2}).tolist()
+    [0, 1, 2, 3]
+    >>> patch_blocks(data, members, {"lat": 4}).tolist()  # one block over all longitudes
+    [0, 0, 0, 0]
+    """
+    if blocks is None:
+        return None
+    unknown = sorted(set(blocks) - set(data.spatial_dims))
+    if unknown or data.positions is None:
+        raise ValueError(f"shuffle_blocks names {unknown or list(blocks)}, but the data's "
+                         f"spatial dims are {list(data.spatial_dims)}: name those, or use "
+                         "shuffle_blocks='auto' or None")
+    size = np.array([blocks.get(d, 0) for d in data.spatial_dims])
+    first = data.positions[[int(m.min()) for m in members]]
+    cell = np.where(size > 0, first // np.maximum(size, 1), 0)
+    return np.unique(cell, axis=0, return_inverse=True)[1].ravel()
+
+
+def _patch_order(patches: np.ndarray, blocks: np.ndarray | None, rng: np.random.Generator,
+                 open_blocks: int = OPEN_BLOCKS) -> np.ndarray:
+    """Shuffled patches: freely, or ``open_blocks`` blocks at a time (see :data:`OPEN_BLOCKS`)."""
+    if blocks is None:
+        return rng.permutation(patches)
+    patches = np.asarray(patches)
+    ids = blocks[patches]
+    order = rng.permutation(np.unique(ids))
+    return np.concatenate([rng.permutation(patches[np.isin(ids, order[k:k + open_blocks])])
+                           for k in range(0, len(order), open_blocks)])
+
+
 def epoch_batches(data: TrainingData, patches: np.ndarray, members: list[np.ndarray],
                   batch_size: int, std: Standardization, coarse_ok: np.ndarray,
-                  rng: np.random.Generator | None, dtype=np.float32) -> Iterator[Batch]:
+                  rng: np.random.Generator | None, dtype=np.float32,
+                  blocks: np.ndarray | None = None) -> Iterator[Batch]:
     """Batches of ``patches`` for one epoch; shuffled patches and pixels when ``rng`` is given.
 
-    A generator: each batch is built when it is asked for, so a training loop builds the next
-    batch while the device still computes the previous step (and only a few exist at once).
+    ``blocks`` (:func:`patch_blocks`) keeps the patches of
+    :data:`~.pixel_store.OPEN_BLOCKS` blocks at a time together in the shuffled order. A
+    generator: each batch is built when it is asked for, so a training loop builds the next batch
+    while the device still computes the previous step (and only a few exist at once).
     """
-    order = rng.permutation(patches) if rng is not None else np.asarray(patches)
+    order = _patch_order(patches, blocks, rng) if rng is not None else np.asarray(patches)
     for k in order:
         pixels = members[k]
         if rng is not None:

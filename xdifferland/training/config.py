@@ -65,6 +65,12 @@ class FitConfig:
     use_uncertainty: bool = False
     mass_conserving: bool = False
     batch_size: int | None = None  #: rows per patch batch (default: the largest patch)
+    #: Spatial blocks whose patches an epoch visits together ({dim: cells}): the blocks are
+    #: shuffled, then the patches of :data:`~.pixel_store.OPEN_BLOCKS` blocks at a time.
+    #: "auto": the chunks of a store-backed Dataset (so each chunk is read once per epoch
+    #: instead of once per patch), none for one held in memory; None: every patch shuffled
+    #: freely. ``fit`` records the resolved value.
+    shuffle_blocks: Mapping[str, int] | str | None = "auto"
     steps_per_call: int = 8  #: patch steps per compiled call (speed; same steps)
     eval_every: int = 5
     checkpoint_every: int = 10
@@ -129,6 +135,13 @@ class FitConfig:
         if self.water_start not in WATER_STARTS:
             problems.append(f"water_start={self.water_start!r}: use one of "
                             f"{', '.join(WATER_STARTS)}")
+        blocks = self.shuffle_blocks
+        if not (blocks is None or blocks == "auto" or (
+                isinstance(blocks, Mapping) and all(
+                    isinstance(k, str) and isinstance(v, int) and v >= 1
+                    for k, v in blocks.items()))):
+            problems.append(f"shuffle_blocks={blocks!r}: use 'auto', None or a mapping of "
+                            "spatial dims to cells per block, e.g. {'lat': 32, 'lon': 40}")
         if self.batch_size is not None and self.batch_size < 1:
             problems.append(f"batch_size={self.batch_size!r}: use a positive integer or None")
         for name in ("steps_per_call", "eval_every", "checkpoint_every"):
@@ -146,6 +159,8 @@ class FitConfig:
             raise ValueError("invalid training settings:\n- " + "\n- ".join(problems))
         object.__setattr__(self, "patch_size", tuple(float(x) for x in self.patch_size))
         object.__setattr__(self, "loss_weights", dict(self.loss_weights))
+        if isinstance(self.shuffle_blocks, Mapping):
+            object.__setattr__(self, "shuffle_blocks", dict(self.shuffle_blocks))
         if isinstance(self.network, Mapping):
             object.__setattr__(self, "network", NetworkConfig(**self.network))
 
@@ -178,6 +193,23 @@ class FitConfig:
         if self.starts is not None:
             return self.starts
         return DEFAULT_STARTS if self.epochs is None else 1
+
+    def resolved_shuffle_blocks(self, store_chunks: Mapping[str, int]) -> dict | None:
+        """The blocks a fit shuffles by: ``shuffle_blocks``, with "auto" resolved to the
+        store's chunks (``store_chunks``; empty for data held in memory: no blocks).
+
+        Examples
+        --------
+        >>> FitConfig().resolved_shuffle_blocks({"lat": 32, "lon": 40})
+        {'lat': 32, 'lon': 40}
+        >>> FitConfig().resolved_shuffle_blocks({}) is None
+        True
+        >>> FitConfig(shuffle_blocks=None).resolved_shuffle_blocks({"lat": 32}) is None
+        True
+        """
+        if self.shuffle_blocks == "auto":
+            return dict(store_chunks) or None
+        return None if self.shuffle_blocks is None else dict(self.shuffle_blocks)
 
     def screen_epochs(self) -> int:
         """Epochs each start is screened for (0: no screening).
@@ -235,7 +267,8 @@ class FitConfig:
     @classmethod
     def from_dict(cls, d: Mapping) -> "FitConfig":
         known = {f.name for f in fields(cls)}
-        d = {"starts": 1} | dict(d)  # files written before multi-start trained one start
+        # files written before multi-start trained one start, and shuffled patches freely
+        d = {"starts": 1, "shuffle_blocks": None} | dict(d)
         if isinstance(d.get("network"), Mapping):  # ...and before the cyclic phenology output
             d["network"] = {"phenology": "bounded"} | dict(d["network"])
         return cls(**{k: v for k, v in d.items() if k in known})

@@ -15,7 +15,7 @@ from ..errors import DataError, Problem, ValidationError
 from ..contract.plausibility import overrides_attribute, plausibility_rules
 from ..simulation import prepare_dataset
 from ..contract.declare import PREDICTOR_GROUPS
-from .pixel_store import BoxReader, Columns, is_lazy
+from .pixel_store import OPEN_BLOCKS, BoxReader, Columns, is_lazy
 
 __all__ = ["STREAMS", "TrainingData", "training_data", "default_predictors", "patch_ids"]
 
@@ -51,6 +51,10 @@ class TrainingData:
     time: xr.DataArray
     delta_t: float
     extra: dict = field(default_factory=dict)
+    #: (P, n_spatial) index of each kept pixel along each spatial dim (None: not recorded)
+    positions: np.ndarray | None = None
+    #: spatial dim → cells per chunk of a store-backed Dataset (empty when held in memory)
+    store_chunks: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_pixels(self) -> int:
@@ -140,11 +144,9 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
                                  "check the predictors and the mask for NaN everywhere")])
 
     n_kept, n_time = int(stacked_valid.sum()), data.sizes["time"]
-    reader = None
-    if lazy:
-        shape = [data.sizes[d] for d in spatial]
-        reader = BoxReader(np.stack(np.unravel_index(np.flatnonzero(stacked_valid), shape),
-                                    axis=1), spatial, n_time)
+    shape = [data.sizes[d] for d in spatial]
+    positions = np.stack(np.unravel_index(np.flatnonzero(stacked_valid), shape), axis=1)
+    reader = BoxReader(positions, spatial, n_time, open_chunks=OPEN_BLOCKS) if lazy else None
 
     def pixels(da: xr.DataArray, name: str | None = None):
         da = da if set(spatial) <= set(da.dims) else da.broadcast_like(valid)
@@ -238,7 +240,18 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
         delta_t=prepared.time.delta_t,
         extra={"plausibility_overrides": overrides_attribute(plausibility_rules(plausibility)),
                "own_streams": described},
+        positions=positions, store_chunks=_store_chunks(data, spatial) if lazy else {},
     )
+
+
+def _store_chunks(data: xr.Dataset, spatial: Sequence[str]) -> dict[str, int]:
+    """Cells per chunk along each spatial dim of the first store-backed ``(time, ...)``
+    variable (its first chunk; the last one may be smaller)."""
+    for da in data.data_vars.values():
+        if "time" in da.dims and is_lazy(da) and set(spatial) <= set(da.dims):
+            sizes = dict(zip(da.dims, da.data.chunks))
+            return {d: int(sizes[d][0]) for d in spatial}
+    return {}
 
 
 def _allowed(data: xr.Dataset, variable: str, observation_mask, axes) -> xr.DataArray:

@@ -19,7 +19,7 @@ from .. import parallel
 from ..engine.loss import LossTerm, active_terms, required_outputs
 from ..engine.water_stress import init_water_stress
 from ..network import init_network, start_weights
-from .batches import Standardization, epoch_batches, patch_members
+from .batches import Standardization, epoch_batches, patch_blocks, patch_members
 from .checkpoint import flatten, unflatten, write_arrays
 from .epochs import _EpochSums, _groups, _running_average  # noqa: F401 (folds.py, tests)
 from .config import FitConfig
@@ -190,7 +190,9 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     # The default length depends on the data (at least MIN_DEFAULT_STEPS steps); the model and
     # its checkpoints record the number of epochs actually run.
     config = replace(config, epochs=config.resolved_epochs(steps_per_epoch),
-                     starts=config.resolved_starts())
+                     starts=config.resolved_starts(),
+                     shuffle_blocks=config.resolved_shuffle_blocks(data.store_chunks))
+    blocks = patch_blocks(data, members, config.shuffle_blocks)
     log.info("training %d epochs of %d patch steps (%d steps)", config.epochs, steps_per_epoch,
              config.epochs * steps_per_epoch)
     _say_unheld(splits, config, patch_variable,
@@ -234,7 +236,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         # built on a background thread (from memory, or read from a lazy store) while the
         # device works on the previous steps
         batches = prefetched(epoch_batches(data, splits.train, members, batch_size, std,
-                                           coarse_ok, rng, dtype), depth=2 * group_size,
+                                           coarse_ok, rng, dtype, blocks),
+                             depth=2 * group_size,
                              waited=waited)
         for group, count in _groups(batches, group_size):
             run.weights, run.opt_state, losses, terms = train_steps(

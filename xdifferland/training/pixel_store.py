@@ -22,11 +22,18 @@ import time
 import dask
 import dask.array
 import dask.core
+import dask.threaded
 from dask.optimization import cull
 import numpy as np
 import xarray as xr
 
-__all__ = ["BoxReader", "Columns", "is_lazy", "prefetched"]
+__all__ = ["OPEN_BLOCKS", "BoxReader", "Columns", "is_lazy", "prefetched"]
+
+#: Blocks whose patches an epoch shuffles together (``FitConfig.shuffle_blocks``): the blocks
+#: are shuffled, then taken this many at a time, and the patches of those blocks shuffled among
+#: themselves. A store's reader keeps that many chunks per array, so each chunk is still read
+#: once per epoch, and consecutive steps come from several regions instead of one.
+OPEN_BLOCKS = 4
 
 
 def is_lazy(da: xr.DataArray) -> bool:
@@ -48,11 +55,10 @@ class _Blocks:
             self.graph, self.array = None, np.asarray(array)
 
     def plan(self, index: tuple[slice, ...]):
-        """The tasks that read ``array[index]`` (slices of unit step), their keys, and a
-        function that makes the box from their results: several arrays' plans run as one
-        ``dask.get``. A NumPy-backed array needs no task."""
+        """The chunk keys ``array[index]`` (slices of unit step) needs, and a function that
+        makes the box from the chunks (a dict key -> array). A NumPy-backed array needs none."""
         if self.graph is None:
-            return {}, [], lambda blocks: self.array[index]
+            return [], lambda blocks: self.array[index]
         ranges, local = [], []
         for bounds, cut in zip(self.bounds, index):
             start = 0 if cut.start is None else cut.start
@@ -63,16 +69,22 @@ class _Blocks:
             local.append(slice(start - bounds[first], stop - bounds[first]))
         keys = [(self.name, *(r[i] for r, i in zip(ranges, k)))
                 for k in np.ndindex(*(len(r) for r in ranges))]
-        culled, _ = cull(self.graph, keys)
 
         def assemble(blocks: dict) -> np.ndarray:
+            if len(keys) == 1:  # a view of the one chunk, no copy of it
+                return blocks[keys[0]][tuple(local)]
+
             def nest(prefix, depth):
                 if depth == len(ranges):
                     return blocks[(self.name, *prefix)]
                 return [nest(prefix + (i,), depth + 1) for i in ranges[depth]]
             return np.block(nest((), 0))[tuple(local)]
 
-        return culled, keys, assemble
+        return keys, assemble
+
+    def tasks(self, keys: list) -> dict:
+        """The part of the graph that computes ``keys``."""
+        return cull(self.graph, keys)[0] if keys else {}
 
 
 class BoxReader:
@@ -81,38 +93,146 @@ class BoxReader:
     ``positions`` is ``(P, n_spatial)``: the index of each kept pixel along each spatial dim.
     """
 
-    def __init__(self, positions: np.ndarray, spatial_dims: tuple[str, ...], n_time: int):
+    def __init__(self, positions: np.ndarray, spatial_dims: tuple[str, ...], n_time: int,
+                 open_chunks: int = 1):
         self.positions = np.asarray(positions, np.int64)
+        self.open_chunks = max(1, int(open_chunks))  #: chunks per array kept for reuse
         self.spatial_dims = tuple(spatial_dims)
         self.n_time = int(n_time)
         self._arrays: dict[str, _Blocks] = {}
+        self._forget()
+
+    def _forget(self) -> None:
+        """Drop everything derived from the registered arrays."""
         self._key: bytes | None = None
         self._blocks: dict[str, np.ndarray] = {}
+        self._chunks: dict[tuple, np.ndarray] = {}  #: the chunks of the last read, by key
+        self._plans: dict[tuple, dict] = {}  #: each box's plans (boxes recur every epoch)
+        #: arrays grouped by chunk bounds, with their stacked chunks (False: not yet known)
+        self._groups: list[dict] | None | bool = False
 
     def register(self, name: str, da: xr.DataArray) -> None:
         """Hold ``da`` (dims ``time`` and the spatial dims, any order) lazily under ``name``."""
         self._arrays[name] = _Blocks(da.transpose("time", *self.spatial_dims).data)
-        self._key = None
+        self._forget()
 
     def read(self, name: str, pixels: np.ndarray) -> np.ndarray:
-        """``(time, len(pixels))`` float64 values of ``name`` at the kept pixels ``pixels``."""
+        """``(time, len(pixels))`` float64 values of ``name`` at the kept pixels ``pixels``.
+
+        The chunks of the last read are kept: consecutive reads within the same chunks (the
+        patches of one store chunk, visited together with ``FitConfig.shuffle_blocks``) read
+        the store once.
+        """
         pixels = np.asarray(pixels, np.int64)
         key = pixels.tobytes()
         if key != self._key:
             position = self.positions[pixels]
             low, high = position.min(axis=0), position.max(axis=0) + 1
-            box = (slice(None), *(slice(int(a), int(b)) for a, b in zip(low, high)))
-            where = (slice(None), *(position - low).T)
-            plans = {n: array.plan(box) for n, array in self._arrays.items()}
-            graph, keys = {}, []
-            for culled, wanted, _ in plans.values():
-                graph.update(culled)
-                keys += wanted
-            blocks = dict(zip(keys, dask.core.get(graph, keys))) if keys else {}
-            self._blocks = {n: np.asarray(assemble(blocks), float)[where]
-                            for n, (_, _, assemble) in plans.items()}
+            blocks = self._read_in_one_chunk(position, low, high)
+            self._blocks = blocks if blocks is not None else self._read_box(position, low,
+                                                                              high)
             self._key = key
         return self._blocks[name]
+
+    def _read_box(self, position, low, high) -> dict[str, np.ndarray]:
+        """Any box: each array's chunks that overlap it, assembled and gathered."""
+        box = (slice(None), *(slice(int(a), int(b)) for a, b in zip(low, high)))
+        where = (slice(None), *(position - low).T)
+        box_key = (*low.tolist(), *high.tolist())
+        plans = self._plans.get(box_key)
+        if plans is None:
+            plans = self._plans[box_key] = {n: a.plan(box) for n, a in self._arrays.items()}
+        graph, wanted = {}, []
+        for n, (keys, _) in plans.items():
+            missing = [k for k in keys if k not in self._chunks]
+            graph.update(self._arrays[n].tasks(missing))
+            wanted += missing
+        chunks = {k: self._chunks[k] for keys, _ in plans.values() for k in keys
+                  if k in self._chunks}
+        chunks.update(zip(wanted, _compute(graph, wanted)))
+        self._chunks = chunks
+        return {n: np.asarray(assemble(chunks)[where], float)
+                for n, (_, assemble) in plans.items()}
+
+    def _read_in_one_chunk(self, position, low, high) -> dict[str, np.ndarray] | None:
+        """The common case, fast: all months in one chunk and the box inside one chunk of each
+        array. The chunks there of the arrays chunked alike are stacked once (per dtype), and
+        a batch is one gather per stack instead of one per array. None when it does not apply.
+        """
+        groups = self._chunk_groups()
+        if groups is None:
+            return None
+        indices = []
+        for group in groups:
+            grid = group["bounds"]
+            index = tuple(int(np.searchsorted(b, v, side="right") - 1) for b, v in zip(grid, low))
+            if any(h > b[i + 1] for h, b, i in zip(high, grid, index)):
+                return None
+            indices.append(index)
+        out = {}
+        for group, index in zip(groups, indices):
+            stacks = group["stacks"].get(index)
+            if stacks is None:
+                stacks = self._load_stacks(group, index)
+            origin = np.array([b[i] for b, i in zip(group["bounds"], index)])
+            # the box's values (a slice: a fast copy), then one take along the flattened box
+            box = (slice(None), slice(None), *(slice(int(a), int(b))
+                                               for a, b in zip(low - origin, high - origin)))
+            flat = np.ravel_multi_index(tuple((position - low).T), tuple(high - low))
+            for names, stack in stacks:
+                values = stack[box].reshape(stack.shape[:2] + (-1,))
+                out.update(zip(names, np.take(values, flat, axis=2).astype(float)))
+        return out
+
+    def _load_stacks(self, group: dict, index: tuple) -> list:
+        """Read ``group``'s chunks at ``index`` and stack them by dtype (a lone array is kept
+        as it is: a broadcast one is a view that stacking would materialize). The group keeps
+        the stacks of its last ``open_chunks`` chunks."""
+        names = group["names"]
+        keys = [(self._arrays[n].name, 0, *index) for n in names]
+        graph = {}
+        for n, k in zip(names, keys):
+            graph.update(self._arrays[n].tasks([k]))
+        by_dtype: dict = {}
+        for n, chunk in zip(names, _compute(graph, keys)):
+            chunk = np.asarray(chunk)
+            by_dtype.setdefault(chunk.dtype, []).append((n, chunk))
+        stacks = [([n for n, _ in pairs],
+                   np.stack([c for _, c in pairs]) if len(pairs) > 1 else pairs[0][1][None])
+                  for pairs in by_dtype.values()]
+        while len(group["stacks"]) >= self.open_chunks:
+            del group["stacks"][next(iter(group["stacks"]))]  # the oldest
+        group["stacks"][index] = stacks
+        self._chunks = {}
+        return stacks
+
+    def _chunk_groups(self) -> list[dict] | None:
+        """The registered arrays grouped by their spatial chunk bounds, when all are dask
+        arrays with all months in one chunk; None otherwise."""
+        if self._groups is False:
+            arrays = self._arrays
+            if not arrays or any(a.graph is None or len(a.bounds[0]) != 2
+                                 for a in arrays.values()):
+                self._groups = None
+            else:
+                groups: dict = {}
+                for n, a in arrays.items():
+                    signature = tuple(tuple(b.tolist()) for b in a.bounds[1:])
+                    groups.setdefault(signature, []).append(n)
+                self._groups = [{"bounds": [np.asarray(b) for b in signature], "names": names,
+                                 "stacks": {}}
+                                for signature, names in groups.items()]
+        return self._groups
+
+
+def _compute(graph: dict, keys: list) -> list:
+    """The values of ``keys``: several chunks are read on threads (decompression releases
+    the GIL), one in the calling thread."""
+    if not keys:
+        return []
+    if len(keys) == 1:
+        return dask.core.get(graph, keys)
+    return dask.threaded.get(graph, keys, num_workers=4)
 
 
 class Columns:
