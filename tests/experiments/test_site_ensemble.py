@@ -13,7 +13,7 @@ import xarray as xr
 from tests.conftest import FLUXNET
 from xdifferland import load_ensemble
 from xdifferland.cli import main
-from xdifferland.experiments import fit_site_ensemble, prepare_sites
+from xdifferland.experiments import LOSO_PREDICTORS, fit_site_ensemble, prepare_sites
 from xdifferland.model import ExtrapolationWarning
 
 pytestmark = pytest.mark.shared
@@ -112,3 +112,11 @@ def test_fit_sites_command_fits_on_some_sites_and_its_ensemble_scores_others(tmp
     assert code == 0, err
     result = json.loads(printed)
     assert result["members"] == 6 and result["metrics"]["gpp"]["n"] > 0
+
+
+def test_an_ensemble_records_only_the_predictor_sets_its_members_use():
+    ds = prepare_sites(FLUXNET, SITES_A, align="calendar")
+    ens = fit_site_ensemble(ds, leave_site_out=False, seeds=1, epochs=1)  # LOSO_PREDICTORS
+    assert [m.predictors for m in ens.members] == [LOSO_PREDICTORS[0]]
+    assert ens.info["predictors"] == list(LOSO_PREDICTORS[0])
+    assert ens.info["predictor_sets"] == [list(LOSO_PREDICTORS[0])]

@@ -105,8 +105,10 @@ def fit_site_ensemble(sites: str | Path | xr.Dataset, *, leave_site_out: bool = 
              len(members), refits, len(stuck))
     info = {"kind": "leave-site-out" if leave_site_out else "joint", "sites": names,
             "held_out": [held[i] for i in keep],
-            "predictors": list(dict.fromkeys(name for one in sets for name in one)),
-            "predictor_sets": [list(one) for one in sets],
+            "predictors": list(dict.fromkeys(name for i in keep
+                                             for name in members[i].predictors)),
+            "predictor_sets": [list(one) for one in sets
+                               if any(members[i].predictors == one for i in keep)],
             "seeds_per_group": seeds, "n_fitted": len(members), "refits": refits,
             "refitted_members": sum(models[i] is not first[i] for i in keep),
             "left_out_stuck": len(stuck), "settings": config.to_dict(),
