@@ -60,9 +60,11 @@ def test_twin_world_meets_the_size_and_noise_of_the_acceptance(twin):
     assert int(canopy.sum()) >= 2000
     assert np.unique(truth["patch_id"].values[canopy.values]).size >= 20
     assert ds.sizes["time"] >= 120 and ds.attrs["noise_fraction"] == DEFAULT_NOISE >= 0.1
-    # default settings; the default length resolves to 50,000 patch steps on this world, and a
-    # default-length run screens 4 initializations
-    assert dataclasses.replace(model.config, epochs=None, starts=None) == FitConfig(seed=0)
+    # default settings; the default length resolves to 50,000 patch steps on this world, a
+    # default-length run screens 4 initializations, and data in memory shuffle patches freely
+    assert model.config.shuffle_blocks is None
+    assert dataclasses.replace(model.config, epochs=None, starts=None,
+                               shuffle_blocks="auto") == FitConfig(seed=0)
     assert model.config.starts == 4 and len(model.history["start_losses"]) == 4
     assert model.config.epochs == FitConfig().resolved_epochs(len(model.splits["train"]))
 
