@@ -36,6 +36,7 @@ import pandas as pd  # noqa: E402
 import xdifferland  # noqa: E402,F401
 from xdifferland.experiments import (LOSO_SEEDS, prepare_sites, site_validation,  # noqa: E402
                                      temporal_split)
+from xdifferland.experiments.folds import predictor_sets  # noqa: E402
 from xdifferland.experiments.loso import parameter_spread  # noqa: E402
 from xdifferland.plot_labels import axis_label  # noqa: E402
 
@@ -166,12 +167,6 @@ def variants_only(args):
     return result
 
 
-def _predictor_sets(text: str) -> tuple:
-    """``"a,b"`` -> one set; ``"a;b,c"`` -> two sets."""
-    sets = tuple(tuple(part.split(",")) for part in text.split(";"))
-    return sets[0] if len(sets) == 1 else sets
-
-
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
@@ -188,7 +183,7 @@ def main(argv=None):
                              "optimum (default 2; 0 keeps every member as trained)")
     parser.add_argument("--seed", type=int, default=0,
                         help="base seed of every fit (held-out-site members: seed + 1000 k)")
-    parser.add_argument("--loso-predictors", type=_predictor_sets, default=None,
+    parser.add_argument("--loso-predictors", type=predictor_sets, default=None,
                         help="comma-separated predictors of the held-out-site fits; several "
                              "sets, taken by the members in turn, separated by ';' (default: "
                              "LOSO_PREDICTORS)")

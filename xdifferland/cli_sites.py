@@ -59,13 +59,14 @@ def add_fit_sites_parser(commands, common: argparse.ArgumentParser, positive_int
 
 
 def _predictor_sets(text: str) -> tuple:
-    """``"a,b"`` -> ``("a", "b")``; ``"a;b,c"`` -> ``(("a",), ("b", "c"))``."""
-    sets = tuple(tuple(n.strip() for n in part.split(",") if n.strip())
-                 for part in text.split(";") if part.strip())
-    if not sets or not all(sets):
+    """``"a,b"`` or ``"a;b,c"`` as predictor sets (:func:`~.experiments.folds.predictor_sets`)."""
+    from .experiments.folds import predictor_sets
+
+    try:
+        return predictor_sets(text)
+    except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r}: give predictor names separated by ',' "
-                                         "(sets separated by ';')")
-    return sets[0] if len(sets) == 1 else sets
+                                         "(sets separated by ';')") from None
 
 
 def cmd_fit_sites(args, *, quiet: bool) -> None:

@@ -47,7 +47,8 @@ class Member:
 
 def predictor_sets(predictors) -> tuple[tuple[str, ...], ...]:
     """``predictors`` as predictor sets: one set (a sequence of names) or several (a sequence
-    of sequences of names); member ``k`` of a group uses set ``k % n_sets``.
+    of sequences of names); member ``k`` of a group uses set ``k % n_sets``. A string is the
+    command-line form: names separated by ``,``, sets by ``;``.
 
     Examples
     --------
@@ -55,8 +56,13 @@ def predictor_sets(predictors) -> tuple[tuple[str, ...], ...]:
     (('woody',),)
     >>> predictor_sets([["woody"], ("tree_cover", "moisture_index")])
     (('woody',), ('tree_cover', 'moisture_index'))
+    >>> predictor_sets("woody;tree_cover,moisture_index")
+    (('woody',), ('tree_cover', 'moisture_index'))
     """
-    items = [predictors] if isinstance(predictors, str) else list(predictors)
+    if isinstance(predictors, str):
+        predictors = [[n.strip() for n in part.split(",") if n.strip()]
+                      for part in predictors.split(";") if part.strip()]
+    items = list(predictors)
     if items and all(isinstance(p, str) for p in items):
         return (tuple(items),)
     if items and all(not isinstance(p, str) and len(p) > 0 and all(isinstance(q, str) for q in p)

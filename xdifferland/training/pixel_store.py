@@ -119,9 +119,9 @@ class BoxReader:
     def read(self, name: str, pixels: np.ndarray) -> np.ndarray:
         """``(time, len(pixels))`` float64 values of ``name`` at the kept pixels ``pixels``.
 
-        The chunks of the last read are kept: consecutive reads within the same chunks (the
-        patches of one store chunk, visited together with ``FitConfig.shuffle_blocks``) read
-        the store once.
+        Chunks read are kept for reuse (the last ``open_chunks`` per array, or those of the
+        last read when the arrays are chunked unlike): the patches of a chunk, visited together
+        with ``FitConfig.shuffle_blocks``, read the store once.
         """
         pixels = np.asarray(pixels, np.int64)
         key = pixels.tobytes()
