@@ -14,11 +14,12 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-__all__ = ["shared"]
+__all__ = ["shared", "written_once"]
 
 
-def _written_once(x):
-    # A sum over a stacked zero row: XLA neither folds it away nor copies it into consumers.
+def written_once(x):
+    """``x``, evaluated into memory once: XLA neither folds this away nor copies it into the
+    kernels that read it (a sum over a stacked zero row)."""
     return jnp.sum(jnp.stack([x, jnp.zeros_like(x)]), axis=0)
 
 
@@ -41,11 +42,11 @@ def shared(x):
 
 
 def _forward(x):
-    return _written_once(x), None
+    return written_once(x), None
 
 
 def _backward(_, cotangent):
-    return (_written_once(cotangent),)
+    return (written_once(cotangent),)
 
 
 shared.defvjp(_forward, _backward)

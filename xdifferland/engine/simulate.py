@@ -10,6 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..typing import Array
+from .adjoint_loop import LoopSpec, adjoint_loop, has_adjoint, leaf_names
 from .materialize import shared
 from .outputs import TOTAL_PREFIX, is_total, resolve_outputs, total_base
 from .step import DRIVER_OUTPUTS, constants, init, prepare, step
@@ -91,9 +92,9 @@ def _merge_drivers(tree, in_loop, xs, consts):
 
 
 @partial(jax.jit, static_argnames=("outputs", "mass_conserving", "unroll", "water_stress",
-                                   "forward_mode", "step_days"))
+                                   "forward_mode", "step_days", "adjoint"))
 def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stress="default",
-              stress_weights=None, forward_mode=False, step_days=None):
+              stress_weights=None, forward_mode=False, step_days=None, adjoint=True):
     share = (lambda x: x) if forward_mode else shared
     drivers = prepare(parameters, forcing, water_stress, step_days)
     const = constants(parameters)
@@ -106,6 +107,12 @@ def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stres
     step_drivers = drivers._replace(rate_modifier=None, leaf_fall_factor=None,
                                     labile_release_factor=None)
     tree, in_loop, xs, consts = _split_drivers(step_drivers, n_time)
+    if adjoint and has_adjoint(water_stress, forward_mode):
+        spec = LoopSpec(tree, tuple(in_loop), leaf_names(step_drivers, "d"),
+                        leaf_names(const, "c"), in_loop_outputs, in_loop_totals,
+                        mass_conserving, water_stress, unroll)
+        final, sums, stacked = adjoint_loop(spec, const, init(parameters), xs, consts)
+        return Simulation(_assemble(drivers, series, totals, stacked, sums, shape), final)
 
     def body(carry, xs_t):
         pools, sums = carry
@@ -120,6 +127,11 @@ def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stres
     zero = jnp.zeros(shape[1:], jnp.result_type(parameters.decomposition_rate))
     start = (init(parameters), {name: zero for name in in_loop_totals})
     (final, sums), stacked = jax.lax.scan(body, start, xs, length=n_time, unroll=unroll)
+    return Simulation(_assemble(drivers, series, totals, stacked, sums, shape), final)
+
+
+def _assemble(drivers, series, totals, stacked, sums, shape):
+    """The requested outputs: loop results, and driver outputs served from ``prepare``."""
     result = {}
     for name in series:
         result[name] = (jnp.broadcast_to(getattr(drivers, DRIVER_OUTPUTS[name]), shape)
@@ -128,7 +140,7 @@ def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stres
         result[TOTAL_PREFIX + name] = (
             jnp.sum(jnp.broadcast_to(getattr(drivers, DRIVER_OUTPUTS[name]), shape), axis=0)
             if name in DRIVER_OUTPUTS else sums[name])
-    return Simulation(result, final)
+    return result
 
 
 def _n_time(forcing) -> int:
@@ -150,6 +162,7 @@ def simulate(
     stress_weights=None,
     forward_mode: bool = False,
     step_days: int | None = None,
+    adjoint: bool = True,
 ) -> Simulation:
     """Run DALEC993 over the forcing for every pixel.
 
@@ -180,6 +193,11 @@ def simulate(
         (where ``delta_t`` is traced). Found from a concrete ``delta_t`` otherwise. With it the
         compounded turnover rates ``(1 - (1 - k)^dt) / dt`` take the power by multiplication
         instead of ``exp(dt log(1 - k))`` (same pow rules, a few roundings closer to exact).
+    adjoint : bool, default True
+        Differentiate the time loop in reverse mode with its hand-written adjoint
+        (:mod:`xdifferland.engine.adjoint_loop`) where one exists (the ``"default"`` and
+        ``"nothing"`` water stress); False: JAX's automatic derivative of the checkpointed loop
+        (the oracle the adjoint is tested against). Values are identical either way.
 
     Returns
     -------
@@ -217,4 +235,5 @@ def simulate(
     parameters, forcing = as_dtype(Parameters(*parameters)), as_dtype(forcing)
     return _simulate(parameters, forcing, names, bool(mass_conserving), int(unroll),
                      water_stress, None if water_stress == "default" else stress_weights,
-                     bool(forward_mode), None if step_days is None else int(step_days))
+                     bool(forward_mode), None if step_days is None else int(step_days),
+                     bool(adjoint))

@@ -1,0 +1,150 @@
+"""The time loop with a hand-written reverse pass (``jax.custom_vjp`` over the whole scan).
+
+Forward: the plain ``lax.scan`` of :func:`.step.step`, which also keeps the start-of-step pools
+of every month (seven ``(time, pixel)`` arrays, the only residuals). Reverse: one reverse
+``lax.scan`` over the months whose body recomputes the step from the kept pools and applies
+:func:`.step_adjoint.step_adjoint`; the cotangents of the loop constants accumulate in the carry
+and those of the per-month drivers are the scan's outputs. No intermediate of the step is stored
+over time and JAX's generic transpose is not involved.
+
+:func:`has_adjoint` says when the loop takes this path; otherwise :mod:`.simulate` keeps JAX's
+automatic derivative of the checkpointed scan, which is also the tests' oracle.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import NamedTuple
+
+import jax
+import jax.numpy as jnp
+
+from .step import step
+from .step_adjoint import ADJOINT_VARIANTS, step_adjoint
+from .types import Pools
+
+__all__ = ["LoopSpec", "has_adjoint", "adjoint_loop"]
+
+
+class LoopSpec(NamedTuple):
+    """Static description of one time loop (hashable: a ``nondiff`` argument)."""
+
+    driver_tree: object  #: PyTreeDef of the step drivers
+    in_loop: tuple  #: per driver leaf: a loop input (True) or a loop constant (False)
+    driver_names: tuple  #: per driver leaf: its cotangent name ("d.acm.capacity", ...)
+    const_names: tuple  #: per step-constant leaf: its cotangent name ("c.fire.som_combust", ...)
+    series: tuple  #: outputs stacked over time
+    totals: tuple  #: outputs summed over time
+    mass_conserving: bool
+    water_stress: str
+    unroll: int
+
+
+def has_adjoint(water_stress: str, forward_mode: bool = False) -> bool:
+    """Whether the loop's reverse pass is hand-written for this configuration.
+
+    The water-stress networks (``"nn_paw"``, ``"gpp_acm_et_nn"``, ``"nn_whole"``,
+    ``"nn_whole_no_lai"``) keep JAX's automatic derivative, as does forward-mode
+    differentiation (``forward_mode=True``), which a custom VJP cannot serve.
+
+    Examples
+    --------
+    >>> has_adjoint("default"), has_adjoint("nn_paw"), has_adjoint("default", forward_mode=True)
+    (True, False, False)
+    """
+    return water_stress in ADJOINT_VARIANTS and not forward_mode
+
+
+def leaf_names(tree, prefix: str) -> tuple[str, ...]:
+    """Dotted names of the leaves of a pytree of named tuples, in leaf order."""
+    paths, _ = jax.tree_util.tree_flatten_with_path(tree)
+    return tuple(".".join([prefix, *(str(k.name) for k in path)]) for path, _ in paths)
+
+
+def _merge(spec, xs_t, consts):
+    xs_t, consts = iter(xs_t), iter(consts)
+    leaves = [next(xs_t) if m else next(consts) for m in spec.in_loop]
+    return jax.tree_util.tree_unflatten(spec.driver_tree, leaves)
+
+
+def _run(spec: LoopSpec, const, pools0, xs, consts, keep_pools: bool):
+    def body(carry, xs_t):
+        pools, sums = carry
+        d = _merge(spec, xs_t, consts)
+        new, fluxes = step(const, pools, d, spec.mass_conserving, spec.water_stress, None,
+                           lambda x: x)
+        sums = {name: sums[name] + fluxes[name] for name in spec.totals}
+        out = {name: fluxes[name] for name in spec.series}
+        return (new, sums), ((out, pools) if keep_pools else out)
+
+    zero = jnp.zeros_like(pools0.labile)
+    start = (pools0, {name: zero for name in spec.totals})
+    n_time = jax.tree_util.tree_leaves(xs)[0].shape[0]
+    (final, sums), ys = jax.lax.scan(body, start, xs, length=n_time, unroll=spec.unroll)
+    return final, sums, ys
+
+
+@partial(jax.custom_vjp, nondiff_argnums=(0,))
+def adjoint_loop(spec: LoopSpec, const, pools0: Pools, xs, consts):
+    """Run the loop: ``(final_pools, totals, series)``; reverse mode uses the hand-written adjoint.
+
+    ``xs`` are the per-month driver leaves (``(time, k)``, ``k`` 1 or pixels) and ``consts``
+    the constant ones, split as :class:`LoopSpec` says; ``pools0`` and the leaves of ``const``
+    are ``(pixel,)``.
+    """
+    return _run(spec, const, pools0, xs, consts, keep_pools=False)
+
+
+def _forward(spec, const, pools0, xs, consts):
+    final, sums, (series, pools) = _run(spec, const, pools0, xs, consts, keep_pools=True)
+    return (final, sums, series), (const, pools, xs, consts)
+
+
+def _reduce_to(g, shape):
+    """Sum a cotangent over the axes its primal was broadcast along."""
+    extra = g.ndim - len(shape)
+    if extra > 0:
+        g = jnp.sum(g, axis=tuple(range(extra)))
+    axes = tuple(i for i, n in enumerate(shape) if n == 1 and g.shape[i] != 1)
+    return jnp.sum(g, axis=axes, keepdims=True) if axes else g
+
+
+def _backward(spec, residuals, cotangents):
+    const, pools, xs, consts = residuals
+    g_final, g_sums, g_series = cotangents
+    n_pixel = pools.labile.shape[1]
+    dtype = pools.labile.dtype
+    zero = jnp.zeros((n_pixel,), dtype)
+    loop_names = [n for n, m in zip(spec.driver_names, spec.in_loop) if m]
+    const_driver_names = [n for n, m in zip(spec.driver_names, spec.in_loop) if not m]
+    const_leaves, const_tree = jax.tree_util.tree_flatten(const)
+
+    def body(carry, inputs):
+        g_pools, g_const, g_drivers = carry
+        pools_t, xs_t, g_series_t = inputs
+        d = _merge(spec, xs_t, consts)
+        g_out = dict(g_series_t)
+        for name in spec.totals:
+            g_out[name] = g_out[name] + g_sums[name] if name in g_out else g_sums[name]
+        g_prev, g_in = step_adjoint(const, pools_t, d, g_pools, g_out, spec.mass_conserving,
+                                    spec.water_stress)
+        g_prev = Pools(*(zero if g is None else jnp.broadcast_to(g, zero.shape) for g in g_prev))
+        g_const = {n: g_const[n] + g_in[n] if n in g_in else g_const[n] for n in g_const}
+        g_drivers = {n: g_drivers[n] + g_in[n] if n in g_in else g_drivers[n]
+                     for n in g_drivers}
+        g_xs_t = [_reduce_to(jnp.broadcast_to(g_in[n], zero.shape), x.shape)
+                  if n in g_in else jnp.zeros_like(x) for n, x in zip(loop_names, xs_t)]
+        return (g_prev, g_const, g_drivers), g_xs_t
+
+    start = (Pools(*(jnp.broadcast_to(g, zero.shape) for g in g_final)),
+             {n: zero for n in spec.const_names}, {n: zero for n in const_driver_names})
+    (g_pools0, g_const, g_drivers), g_xs = jax.lax.scan(
+        body, start, (pools, xs, g_series), reverse=True, unroll=spec.unroll)
+    g_const_tree = jax.tree_util.tree_unflatten(
+        const_tree, [_reduce_to(g_const[n], leaf.shape)
+                     for n, leaf in zip(spec.const_names, const_leaves)])
+    g_consts = [_reduce_to(g_drivers[n], jnp.shape(c)) for n, c in zip(const_driver_names, consts)]
+    return g_const_tree, g_pools0, g_xs, g_consts
+
+
+adjoint_loop.defvjp(_forward, _backward)
