@@ -11,13 +11,16 @@ idle (the month loop is sequential, each month's arithmetic is 320 wide), so the
 hardly grows with the batch; larger patches (``FitConfig(patch_size=...)``) or
 ``batch_size=`` raise the throughput until the GPU is busy. This script prints, per batch
 size, the time per training step (every loss term, gradient, Adam), pixel-months per second and
-the projected paper-scale epoch (164,040 cells x 168 months) and 199-epoch fit, and the forward
-run with all 44 outputs. Results of a GPU run go to ``benchmarks/results/gpu.json``.
+the projected paper-scale epoch (164,040 cells x 168 months) and 199-epoch fit, with JAX's
+derivative of the time loop (the default) and with the hand-written adjoint
+(``simulate(adjoint=True)``, fewer kernels per month), and the forward run with all 44
+outputs. Results of a GPU run go to ``benchmarks/results/gpu.json``.
 """
 
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import math
 from pathlib import Path
@@ -46,6 +49,9 @@ def main() -> None:
     args = parser.parse_args()
     import jax
 
+    import xdifferland.training.steps as steps
+    from xdifferland.engine import simulate
+
     device = jax.devices()[0]
     if device.platform == "cpu" and not args.allow_cpu:
         sys.exit("no GPU: JAX's default device is the CPU (install a GPU build of jaxlib, or "
@@ -57,16 +63,21 @@ def main() -> None:
           f"jax {jax.__version__}")
     rows = {"device": device.device_kind, "platform": device.platform,
             "date": time.strftime("%Y-%m-%d"), "train": [], "forward": []}
-    print(f"{'batch':>6s} {'step ms':>9s} {'pixel-months/s':>15s} {'paper epoch s':>14s} "
-          f"{'199 epochs min':>15s}")
+    print(f"{'batch':>6s} {'derivative':>10s} {'step ms':>9s} {'pixel-months/s':>15s} "
+          f"{'paper epoch s':>14s} {'199 epochs min':>15s}")
     for n in batches:
-        step, batch, weights, opt_state, _ = _train_step_fn("xdifferland", n)
-        timing = _time_calls(lambda: step(weights, opt_state, batch), repeats)  # noqa: B023
-        per_step = timing["median_s"]
-        epoch = math.ceil(PAPER_CELLS / n) * per_step
-        rows["train"].append({"batch": n, **timing, "paper_epoch_s": epoch})
-        print(f"{n:6d} {1e3 * per_step:9.2f} {n * N_MONTHS / per_step:15.3g} {epoch:14.1f} "
-              f"{EPOCHS * epoch / 60:15.1f}")
+        for adjoint in (False, True):  # JAX's derivative (the default), the hand-written adjoint
+            steps.simulate = functools.partial(simulate, adjoint=adjoint)
+            step, batch, weights, opt_state, _ = _train_step_fn("xdifferland", n)
+            timing = _time_calls(lambda: step(weights, opt_state, batch), repeats)  # noqa: B023
+            per_step = timing["median_s"]
+            epoch = math.ceil(PAPER_CELLS / n) * per_step
+            label = "adjoint" if adjoint else "autodiff"
+            rows["train"].append({"batch": n, "derivative": label, **timing,
+                                  "paper_epoch_s": epoch})
+            print(f"{n:6d} {label:>10s} {1e3 * per_step:9.2f} {n * N_MONTHS / per_step:15.3g} "
+                  f"{epoch:14.1f} {EPOCHS * epoch / 60:15.1f}")
+    steps.simulate = simulate
     for n in forward:
         timing = bench_forward(n, "all", repeats)
         rows["forward"].append({"pixels": n, **timing})

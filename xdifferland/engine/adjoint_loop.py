@@ -132,8 +132,10 @@ def _backward(spec, residuals, cotangents):
         g_const = {n: g_const[n] + g_in[n] if n in g_in else g_const[n] for n in g_const}
         g_drivers = {n: g_drivers[n] + g_in[n] if n in g_in else g_drivers[n]
                      for n in g_drivers}
-        g_xs_t = [_reduce_to(jnp.broadcast_to(g_in[n], zero.shape), x.shape)
-                  if n in g_in else jnp.zeros_like(x) for n, x in zip(loop_names, xs_t)]
+        # Per pixel, even for a (time, 1) input: its sum over the pixels is taken after the
+        # loop, where it does not depend on how XLA compiles the loop.
+        g_xs_t = [jnp.broadcast_to(g_in[n], zero.shape) if n in g_in else zero
+                  for n in loop_names]
         return (g_prev, g_const, g_drivers), g_xs_t
 
     start = (Pools(*(jnp.broadcast_to(g, zero.shape) for g in g_final)),
@@ -144,6 +146,7 @@ def _backward(spec, residuals, cotangents):
         const_tree, [_reduce_to(g_const[n], leaf.shape)
                      for n, leaf in zip(spec.const_names, const_leaves)])
     g_consts = [_reduce_to(g_drivers[n], jnp.shape(c)) for n, c in zip(const_driver_names, consts)]
+    g_xs = [_reduce_to(g, x.shape) for g, x in zip(g_xs, xs)]
     return g_const_tree, g_pools0, g_xs, g_consts
 
 

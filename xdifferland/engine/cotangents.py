@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import jax.numpy as jnp
 
+from .materialize import written_once
+
 __all__ = ["Cotangents", "mul", "neg", "kept", "replaced", "max0_slope"]
 
 
@@ -19,8 +21,10 @@ class Cotangents(dict):
             self[name] = value if self.get(name) is None else self[name] + value
 
     def pop_(self, name):
-        """The final cotangent of ``name`` (None for zero); its reverse is written next."""
-        return self.pop(name, None)
+        """The final cotangent of ``name`` (None for zero), written to memory once: the
+        reverse of ``name``'s line reads it several times."""
+        value = self.pop(name, None)
+        return None if value is None else written_once(value)
 
 
 def mul(g, x):

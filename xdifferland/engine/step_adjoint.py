@@ -38,9 +38,11 @@ ADJOINT_VARIANTS = ("default", "nothing")
 class _Locals(SimpleNamespace):
     """The recomputed locals of a step, each written to memory once.
 
-    Most locals are read by several cotangents; left to itself, XLA's CPU fusion would copy the
-    chain that forms a local into every kernel that reads it (2.8 times the element operations
-    of the training step, measured with ``benchmarks/hlo_work.py``).
+    Most locals are read by several cotangents. Left to itself, XLA's CPU fusion copies the
+    chain that forms a local into every kernel that reads it. Element operations per
+    pixel-month of the 320-pixel training step (``benchmarks/hlo_work.py``): 8,224 storing
+    nothing, 5,730 storing every local, 3,774 storing every local and every final cotangent
+    (:meth:`.cotangents.Cotangents.pop_`), the fastest of the three.
     """
 
     def __setattr__(self, name, value):
