@@ -39,7 +39,7 @@ def add_fit_sites_parser(commands, common: argparse.ArgumentParser, positive_int
                         help="fit on these sites of the folder only (default: all)")
     parser.add_argument("--joint", action="store_true",
                         help="every member trains on every site (default: leave-site-out)")
-    parser.add_argument("--members", type=positive_int, default=2,
+    parser.add_argument("--members", type=positive_int, default=3,
                         help="members per held-out site (or in all, with --joint; "
                              "default: %(default)s)")
     parser.add_argument("--predictors", type=_predictor_sets, default=None,

@@ -34,7 +34,7 @@ SITE_ENSEMBLE_SETTINGS = {"epochs": 200, "schedule": "cosine", "learning_rate": 
 
 
 def fit_site_ensemble(sites: str | Path | xr.Dataset, *, leave_site_out: bool = True,
-                      seeds: int = 2, predictors: Sequence[str] = LOSO_PREDICTORS,
+                      seeds: int = 3, predictors: Sequence[str] = LOSO_PREDICTORS,
                       seed: int = 0, max_refits: int = 2, stuck_factor: float = 2.0,
                       align: str = "step", progress: bool = False, callback=None,
                       **settings):
@@ -49,12 +49,13 @@ def fit_site_ensemble(sites: str | Path | xr.Dataset, *, leave_site_out: bool = 
         For each site, ``seeds`` members trained on all the other sites (the site
         experiment's recipe: the ensemble's spread includes how much one site changes the
         fit). False: ``seeds`` members trained on every site.
-    seeds : int, default 2
-        Members per held-out site (or in all, for a joint ensemble).
+    seeds : int, default 3
+        Members per held-out site (or in all, for a joint ensemble): one per default
+        predictor set.
     predictors : sequence of str, or sequence of sequences of str
         Predictors (names in the Dataset or derived from the IGBP class by
         :func:`~.loso.add_site_climate`, as ``woody``), or several sets of them that a group's
-        members take in turn; default :data:`~.loso.LOSO_PREDICTORS` (two sets).
+        members take in turn; default :data:`~.loso.LOSO_PREDICTORS` (three sets).
     seed : int
         Base seed; member ``k`` of a group gets ``seed + 1000 k`` (+ the group's index).
     max_refits, stuck_factor

@@ -194,7 +194,7 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
         Predictors of the leave-one-site-out fits, or sets of them taken by the members in turn
         (:data:`LOSO_PREDICTORS`: the ``woody`` flag, and tree cover, leaf habit and moisture
         index).
-    loso_seeds : int, default :data:`~.loso.LOSO_SEEDS` (8)
+    loso_seeds : int, default :data:`~.loso.LOSO_SEEDS` (9)
         Seeds per held-out site; the prediction is their mean simulation.
     loso_all_years : bool, default True
         Train the leave-one-site-out fits on every year of the other sites.
