@@ -6,8 +6,9 @@ extrapolate for the sites at the edge of the dozen. The leave-one-site-out fits 
 three small predictor sets by default (:data:`LOSO_PREDICTORS`: the coarse ``woody`` flag, tree
 cover and leaf habit with the moisture index, and the climate of each site's own forcing),
 taken by a site's members in turn, and train on every year of the other sites (none of the
-held-out site's data is seen), averaging nine seeds per held-out site (:data:`LOSO_SEEDS`). Optionally each run starts after cycling its
-first forcing year (so fast pools need not be predicted for a site never seen). Every fold and
+held-out site's data is seen), averaging nine seeds per held-out site (:data:`LOSO_SEEDS`).
+Optionally each run starts after cycling its first forcing year (so fast pools need not be
+predicted for a site never seen). Every fold and
 seed is trained side by side (:func:`fit_members`), from the middle of the parameter ranges
 (:data:`LOSO_START`): from the published start many members ended with the soil water below the
 wilting point at every site, GPP zero and no gradient. As a safety net, members whose training
