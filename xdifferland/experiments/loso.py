@@ -47,13 +47,11 @@ IGBP_TREE_COVER = {"ENF": 0.8, "EBF": 0.8, "DNF": 0.8, "DBF": 0.8, "MF": 0.8, "W
 WOODY_COVER = 0.1
 #: Leaf habit of the IGBP forest classes (1 evergreen, 0 deciduous, 0.5 mixed); 0 elsewhere.
 IGBP_EVERGREEN = {"ENF": 1.0, "EBF": 1.0, "MF": 0.5}
-#: Default predictors of the leave-one-site-out fits (see :func:`add_site_climate`): three sets,
-#: taken by a site's members in turn: the ``woody`` flag; the class's tree cover and leaf habit
-#: with the forcing's moisture index; the forcing's climate alone (mean temperature, moisture
-#: index, precipitation seasonality). Chosen by the leave-one-site-out score (docs/examples.md):
-#: members of the sets err differently, and with 9 members the three sets beat the first two on
-#: ET, NEE and LAI (0.398 / 0.178 / -0.583 against 0.356 / 0.154 / -0.881) at GPP 0.462 against
-#: 0.472.
+#: Default predictors of the leave-one-site-out fits (see :func:`add_site_climate`): three sets
+#: taken by a site's members in turn (``woody``; tree cover and leaf habit with the moisture
+#: index; the forcing's climate alone). Chosen by the leave-one-site-out score (docs/examples.md):
+#: with 9 members the three sets beat the first two on ET, NEE and LAI (0.398 / 0.178 / -0.583
+#: against 0.356 / 0.154 / -0.881) at GPP 0.462 against 0.472.
 LOSO_PREDICTORS = (("woody",), ("tree_cover", "evergreen", "moisture_index"),
                    ("mean_temperature", "moisture_index", "precipitation_seasonality"))
 #: Default predictors of the satellite-informed fits (the held-out site's LAI is in training):
