@@ -67,10 +67,8 @@ SAT_PREDICTORS = ("woody", "mean_temperature", "moisture_index")
 #: at every site (GPP zero, no gradient) and they had to be refitted; from the middle none are
 #: (docs/examples.md, "Stuck members").
 LOSO_START = "mid-range"
-#: Members (seeds) averaged per held-out site by default. With the ``woody`` flag alone and the
-#: mid-range start 4 and 8 members scored alike (mean GPP NSE 0.449 and 0.452, base seed 0;
-#: docs/examples.md); 9 keep the ensemble's spread, which the predictive intervals use, steadier,
-#: and give each of the three predictor sets 3.
+#: Members (seeds) averaged per held-out site by default: 4 and 8 ``woody`` members scored alike
+#: (mean GPP NSE 0.449, 0.452); 9 keep the spread the intervals use steadier, 3 per set.
 LOSO_SEEDS = 9
 _LATENT_HEAT = 2.45  # MJ kg-1: shortwave energy per mm of evaporated water
 
