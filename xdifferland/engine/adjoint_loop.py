@@ -61,10 +61,15 @@ def leaf_names(tree, prefix: str) -> tuple[str, ...]:
     return tuple(".".join([prefix, *(str(k.name) for k in path)]) for path, _ in paths)
 
 
+def merge_drivers(tree, in_loop, xs, consts):
+    """The step drivers from one month's loop inputs ``xs`` and the loop constants ``consts``
+    (the split of :func:`.simulate._split_drivers`: ``in_loop`` flags each leaf of ``tree``)."""
+    xs, consts = iter(xs), iter(consts)
+    return jax.tree_util.tree_unflatten(tree, [next(xs) if m else next(consts) for m in in_loop])
+
+
 def _merge(spec, xs_t, consts):
-    xs_t, consts = iter(xs_t), iter(consts)
-    leaves = [next(xs_t) if m else next(consts) for m in spec.in_loop]
-    return jax.tree_util.tree_unflatten(spec.driver_tree, leaves)
+    return merge_drivers(spec.driver_tree, spec.in_loop, xs_t, consts)
 
 
 def _run(spec: LoopSpec, const, pools0, xs, consts, keep_pools: bool):

@@ -10,7 +10,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from ..typing import Array
-from .adjoint_loop import LoopSpec, adjoint_loop, has_adjoint, leaf_names
+from .adjoint_loop import LoopSpec, adjoint_loop, has_adjoint, leaf_names, merge_drivers
 from .materialize import shared
 from .outputs import TOTAL_PREFIX, is_total, resolve_outputs, total_base
 from .step import DRIVER_OUTPUTS, constants, init, prepare, step
@@ -86,11 +86,6 @@ def _split_drivers(drivers, n_time: int):
     return tree, in_loop, xs, consts
 
 
-def _merge_drivers(tree, in_loop, xs, consts):
-    xs, consts = iter(xs), iter(consts)
-    return jax.tree_util.tree_unflatten(tree, [next(xs) if m else next(consts) for m in in_loop])
-
-
 @partial(jax.jit, static_argnames=("outputs", "mass_conserving", "unroll", "water_stress",
                                    "forward_mode", "step_days", "adjoint"))
 def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stress="default",
@@ -116,7 +111,7 @@ def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stres
 
     def body(carry, xs_t):
         pools, sums = carry
-        d = _merge_drivers(tree, in_loop, xs_t, consts)
+        d = merge_drivers(tree, in_loop, xs_t, consts)
         new, fluxes = step(const, pools, d, mass_conserving, water_stress, stress_weights, share)
         sums = {name: sums[name] + fluxes[name] for name in in_loop_totals}
         return (new, sums), {name: fluxes[name] for name in in_loop_outputs}
