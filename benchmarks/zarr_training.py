@@ -15,9 +15,11 @@ child process (its own peak RSS):
   "auto"``) an epoch visits the patches of each chunk together, so each chunk is read once per
   epoch; the ``memory`` run is given the same blocks, so both train in the same order.
 
-Both train two epochs with the same seed; the second epoch's wall time is the epoch speed (the
-first includes compilation), and the seconds the training loop waited for batches in it are
-reported (``waited``). Results go to ``benchmarks/results/zarr_training.json``.
+The two alternate for ``--rounds`` rounds (default 3; the machine's speed drifts, so the ratio
+is taken per round and its median reported). Both train four epochs with the same seed; the
+median wall time of epochs 2-4 is the epoch speed (the first includes compilation), with the
+process CPU time and the seconds the training loop waited for batches in those epochs
+(``waited``, median). Results go to ``benchmarks/results/zarr_training.json``.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import logging
 import os
 from pathlib import Path
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -72,8 +75,11 @@ def write_world(store: Path, size: str) -> None:
     out.chunk(STORE_CHUNKS).to_zarr(store, mode="w-", consolidated=True)
 
 
+EPOCHS = 4  #: the first compiles; the others are timed
+
+
 def child(store: str, mode: str) -> dict:
-    """Fit two epochs from ``store`` (``mode``: memory or store); wall and peak RSS."""
+    """Fit ``EPOCHS`` epochs from ``store`` (``mode``: memory or store); wall, CPU, peak RSS."""
     import xarray as xr
 
     import xdifferland  # noqa: F401  (registers the accessor)
@@ -83,7 +89,7 @@ def child(store: str, mode: str) -> dict:
     class Waits(logging.Handler):
         def emit(self, record):
             if "waiting for batches" in record.getMessage():
-                waits.append(record.args[1:3])
+                waits.append(record.args[1])
 
     logger = logging.getLogger("xdifferland.training")
     logger.setLevel(logging.DEBUG)
@@ -97,10 +103,15 @@ def child(store: str, mode: str) -> dict:
     # the store's run resolves shuffle_blocks="auto" to its chunks; memory is given them
     same_order = ({"shuffle_blocks": {"lat": STORE_CHUNKS["lat"], "lon": STORE_CHUNKS["lon"]}}
                   if mode == "memory" else {})
-    model = ds.differland.fit(epochs=2, seed=0, progress=False, eval_every=100, **same_order,
-                              callback=lambda epoch, history: marks.append(time.perf_counter()))
+    model = ds.differland.fit(
+        epochs=EPOCHS, seed=0, progress=False, eval_every=100, **same_order,
+        callback=lambda epoch, history: marks.append((time.perf_counter(), time.process_time())))
+    walls = [b[0] - a[0] for a, b in zip(marks, marks[1:])]
+    cpus = [b[1] - a[1] for a, b in zip(marks, marks[1:])]
     return {"mode": mode, "load_s": loaded, "fit_s": time.perf_counter() - start - loaded,
-            "epoch_s": marks[1] - marks[0], "waited_s": waits[1][0] if len(waits) > 1 else None,
+            "epoch_s": statistics.median(walls), "epochs_s": walls,
+            "epoch_cpu_s": statistics.median(cpus),
+            "waited_s": statistics.median(waits[1:]) if len(waits) > 1 else None,
             "train_loss": model.history["train_loss"], "n_pixels": model.metadata["n_pixels"],
             "shuffle_blocks": model.config.shuffle_blocks,
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
@@ -110,6 +121,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path)
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--rounds", type=int, default=3, help="alternated store/memory pairs")
     parser.add_argument("--child", choices=["memory", "store"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -120,25 +132,33 @@ def main() -> None:
         start = time.perf_counter()
         write_world(args.store, size)
         print(f"wrote {args.store} ({size}) in {time.perf_counter() - start:.0f} s")
-    runs = {}
-    for mode in ("store", "memory"):
-        out = subprocess.run([sys.executable, __file__, str(args.store), "--child", mode],
-                             capture_output=True, text=True, env=dict(os.environ))
-        if out.returncode:
-            sys.exit(out.stderr[-3000:])
-        runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])
-        r = runs[mode]
-        print(f"{mode:6s} pixels {r['n_pixels']}  load {r['load_s']:6.1f} s  epoch "
-              f"{r['epoch_s']:6.1f} s  waited {r['waited_s'] or 0:5.2f} s  peak RSS "
-              f"{r['peak_rss_gb']:5.2f} GB  losses {r['train_loss']}")
-    same = runs["store"]["train_loss"] == runs["memory"]["train_loss"]
-    speed = runs["memory"]["epoch_s"] / runs["store"]["epoch_s"]
-    print(f"store epoch speed / memory epoch speed {speed:.2f}; same losses: {same}")
+    rounds = []
+    for number in range(args.rounds):  # alternated: the machine's speed drifts
+        runs = {}
+        for mode in ("store", "memory"):
+            out = subprocess.run([sys.executable, __file__, str(args.store), "--child", mode],
+                                 capture_output=True, text=True, env=dict(os.environ))
+            if out.returncode:
+                sys.exit(out.stderr[-3000:])
+            runs[mode] = r = json.loads(out.stdout.strip().splitlines()[-1])
+            print(f"round {number + 1} {mode:6s} pixels {r['n_pixels']}  load {r['load_s']:5.1f} s"
+                  f"  epoch {r['epoch_s']:5.1f} s (CPU {r['epoch_cpu_s']:5.1f} s)  waited "
+                  f"{r['waited_s'] or 0:5.2f} s  peak RSS {r['peak_rss_gb']:5.2f} GB")
+        runs["speed_ratio"] = runs["memory"]["epoch_s"] / runs["store"]["epoch_s"]
+        runs["cpu_ratio"] = runs["memory"]["epoch_cpu_s"] / runs["store"]["epoch_cpu_s"]
+        runs["same_losses"] = runs["store"]["train_loss"] == runs["memory"]["train_loss"]
+        rounds.append(runs)
+    speed = statistics.median(r["speed_ratio"] for r in rounds)
+    cpu = statistics.median(r["cpu_ratio"] for r in rounds)
+    same = all(r["same_losses"] for r in rounds)
+    each = ", ".join(f"{r['speed_ratio']:.2f}" for r in rounds)
+    print(f"store epoch speed / memory epoch speed: median {speed:.2f} (rounds {each}); "
+          f"CPU time ratio {cpu:.2f}; same losses: {same}")
     if not args.quick:
         RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "runs": runs,
-                                       "speed_ratio": speed, "same_losses": same}, indent=1)
-                           + "\n")
+        RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "rounds": rounds,
+                                       "speed_ratio": speed, "cpu_ratio": cpu,
+                                       "same_losses": same}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-
 import dask
 import dask.array
 import jax
@@ -16,7 +14,7 @@ from xdifferland.training import FitConfig
 from xdifferland.training.batches import (Standardization, _patch_order, epoch_batches,
                                           patch_blocks, patch_members)
 from xdifferland.training.data import training_data
-from xdifferland.training.pixel_store import BoxReader, Columns, prefetched
+from xdifferland.training.pixel_store import BoxReader, Columns
 
 #: The world's two patches are 4 x 5 degrees, 8 x 10 cells of 0.5 degrees: chunks of 4 x 5
 #: cells are quarter patches, chunks of 8 x 20 cells hold both
@@ -63,9 +61,14 @@ def test_lazy_arrays_hold_the_values_the_in_memory_arrays_hold(world, held_out):
     np.testing.assert_array_equal(lazy.patch, eager.patch)
 
 
-@pytest.mark.parametrize("chunks", [PATCH_CHUNKS, WIDE_CHUNKS])
-def test_a_fit_from_the_store_equals_the_fit_from_memory(world, chunks):
-    settings = dict(epochs=2, progress=False, seed=1, observation_mask=_later_years(world))
+@pytest.mark.parametrize(("chunks", "use_uncertainty"),
+                         [(PATCH_CHUNKS, False), (WIDE_CHUNKS, False), (PATCH_CHUNKS, True)])
+def test_a_fit_from_the_store_equals_the_fit_from_memory(world, chunks, use_uncertainty):
+    if use_uncertainty:  # every uncertainty positive (the world has some zero)
+        world = world.assign({v: world[v].where(world[v] > 0, 0.1 * world[v].max())
+                              for v in world.data_vars if v.endswith("_unc")})
+    settings = dict(epochs=2, progress=False, seed=1, observation_mask=_later_years(world),
+                    use_uncertainty=use_uncertainty)
     lazy = world.chunk(chunks).differland.fit(**settings)
     assert lazy.config.shuffle_blocks == chunks  # "auto": the store's chunks
     eager = world.differland.fit(shuffle_blocks=chunks, **settings)
@@ -166,36 +169,6 @@ def test_columns_of_a_box_reader_pick_the_right_pixels():
         plain[0]
 
 
-def test_prefetched_keeps_order_and_raises_the_producers_error():
-    assert list(prefetched(iter(range(50)), depth=3)) == list(range(50))
-
-    def failing():
-        yield 1
-        raise ValueError("store unreadable")
-
-    with pytest.raises(ValueError, match="store unreadable"):
-        list(prefetched(failing()))
-
-
-def test_a_consumer_that_stops_early_stops_the_producer():
-    produced = []
-
-    def endless():
-        k = 0
-        while True:
-            produced.append(k)
-            yield k
-            k += 1
-
-    before = threading.active_count()
-    stream = prefetched(endless(), depth=2)
-    assert [next(stream) for _ in range(3)] == [0, 1, 2]
-    stream.close()
-    assert threading.active_count() == before
-    assert len(produced) <= 3 + 2 + 1  # at most a queue's depth (and the item in hand) ahead
-
-
-
 def test_unusable_uncertainties_of_a_store_are_reported_as_from_memory(world):
     from xdifferland.errors import ValidationError
 
@@ -206,3 +179,62 @@ def test_unusable_uncertainties_of_a_store_are_reported_as_from_memory(world):
             training_data(ds, use_uncertainty=True)
         messages.append(str(raised.value))
     assert "lai_unc" in messages[0] and messages[1] == messages[0]
+
+
+def _reader_of(values: np.ndarray, kept: np.ndarray) -> BoxReader:
+    """A reader of ``values`` (``time, y, x``, chunks of 2 x 2 cells) as "v" at ``kept``."""
+    reader = BoxReader(kept, ("y", "x"), values.shape[0])
+    reader.register("v", xr.DataArray(dask.array.from_array(values, chunks=(3, 2, 2)),
+                                      dims=("time", "y", "x")))
+    return reader
+
+
+def test_float32_stores_are_read_as_float32():
+    values = np.arange(3 * 4 * 6, dtype=np.float32).reshape(3, 4, 6)
+    kept = np.array([[y, x] for y in range(4) for x in range(6)])
+    reader = _reader_of(values, kept)
+    for box in (np.array([0, 1, 6, 7]), np.array([23, 5, 0])):  # one chunk, several
+        got = Columns(reader, ("v",), len(kept))[:, box]
+        assert got.dtype == np.float32  # a batch converts it, exactly as a float64 copy
+        np.testing.assert_array_equal(got, values[:, kept[box, 0], kept[box, 1]])
+
+
+def test_arrays_read_on_demand_are_left_out_of_the_batch_reads():
+    values = np.arange(3 * 4 * 6, dtype=float).reshape(3, 4, 6)
+    kept = np.array([[0, 0], [1, 1], [3, 5], [2, 4]])
+    read = []
+
+    def record(block):
+        read.append(block.shape)
+        return block
+
+    rare = dask.array.from_array(-values, chunks=(3, 2, 2)).map_blocks(record, dtype=float)
+    reader = _reader_of(values, kept)
+    reader.register("u", xr.DataArray(rare, dims=("time", "y", "x")), on_demand=True)
+    read.clear()  # (dask may call record on an empty block to learn its type)
+    pick = np.array([2, 3])
+    np.testing.assert_array_equal(Columns(reader, ("v",), 4)[:, pick],
+                                  values[:, kept[pick, 0], kept[pick, 1]])
+    assert read == []
+    np.testing.assert_array_equal(Columns(reader, ("u",), 4)[:, pick],
+                                  -values[:, kept[pick, 0], kept[pick, 1]])
+    assert read
+
+
+@pytest.mark.parametrize("chunked", [False, True])
+def test_batches_without_uncertainty_do_not_read_it(world, chunked):
+    ds = world.chunk(PATCH_CHUNKS) if chunked else world
+    ds, computed = _recording(ds, "lai_unc") if chunked else (ds, [])
+    data = training_data(ds)
+    members = patch_members(data)
+    std = Standardization.from_training(data, np.arange(data.n_pixels))
+    computed.clear()
+    patches = np.arange(data.n_patches)
+    for uncertain in ((), ("sif",), None):
+        (batch, *_) = epoch_batches(data, patches, members, 80, std,
+                                    np.ones(data.n_patches, bool), None, uncertain=uncertain)
+        assert (batch.observations["lai"].uncertainty is None) == (uncertain is not None)
+        assert (batch.observations["sif"].uncertainty is None) == (uncertain == ())
+        if uncertain is not None:
+            assert computed == []
+    assert computed or not chunked

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Iterator, NamedTuple
+from typing import Collection, Iterator, NamedTuple
 
 import jax
 import numpy as np
@@ -110,8 +110,14 @@ def patch_members(data: TrainingData) -> list[np.ndarray]:
 
 
 def build_batch(data: TrainingData, pixels: np.ndarray, batch_size: int, std: Standardization,
-                coarse_ok: bool, dtype=np.float32) -> Batch:
-    """A padded batch of ``pixels`` (padding copies the first pixel's forcing, spec 9.2)."""
+                coarse_ok: bool, dtype=np.float32,
+                uncertain: Collection[str] | None = None) -> Batch:
+    """A padded batch of ``pixels`` (padding copies the first pixel's forcing, spec 9.2).
+
+    ``uncertain`` names the streams whose uncertainty the batch carries (``None``: all); the
+    others carry none (``None``), so a loss that does not read them (built-in streams without
+    ``use_uncertainty``) does not read or copy them.
+    """
     n = len(pixels)
     if n > batch_size:
         raise ValueError(f"{n} pixels do not fit a batch of {batch_size}")
@@ -128,7 +134,7 @@ def build_batch(data: TrainingData, pixels: np.ndarray, batch_size: int, std: St
         mask = obs["mask"][:, padded] * real[None, :]
         if stream in COARSE_STREAMS and not coarse_ok:
             mask = mask * 0.0
-        unc = obs["uncertainty"]
+        unc = obs["uncertainty"] if uncertain is None or stream in uncertain else None
         observations[stream] = Observation(
             np.asarray(obs["value"][:, padded] * real[None, :], dtype), np.asarray(mask, dtype),
             None if unc is None else np.asarray(np.where(real[None, :], unc[:, padded], 1.0),
@@ -189,13 +195,15 @@ def _patch_order(patches: np.ndarray, blocks: np.ndarray | None, rng: np.random.
 def epoch_batches(data: TrainingData, patches: np.ndarray, members: list[np.ndarray],
                   batch_size: int, std: Standardization, coarse_ok: np.ndarray,
                   rng: np.random.Generator | None, dtype=np.float32,
-                  blocks: np.ndarray | None = None) -> Iterator[Batch]:
+                  blocks: np.ndarray | None = None,
+                  uncertain: Collection[str] | None = None) -> Iterator[Batch]:
     """Batches of ``patches`` for one epoch; shuffled patches and pixels when ``rng`` is given.
 
     ``blocks`` (:func:`patch_blocks`) keeps the patches of
     :data:`~.pixel_store.OPEN_BLOCKS` blocks at a time together in the shuffled order. A
     generator: each batch is built when it is asked for, so a training loop builds the next batch
     while the device still computes the previous step (and only a few exist at once).
+    ``uncertain``: the streams whose uncertainty the batches carry (see :func:`build_batch`).
     """
     order = _patch_order(patches, blocks, rng) if rng is not None else np.asarray(patches)
     for k in order:
@@ -204,4 +212,4 @@ def epoch_batches(data: TrainingData, patches: np.ndarray, members: list[np.ndar
             pixels = rng.permutation(pixels)
         for start in range(0, len(pixels), batch_size):  # oversized patches are split
             yield build_batch(data, pixels[start:start + batch_size], batch_size, std,
-                              bool(coarse_ok[k]), dtype)
+                              bool(coarse_ok[k]), dtype, uncertain)

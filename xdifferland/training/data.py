@@ -177,7 +177,7 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
                 observations[stream] = _lazy_stream(reader, data, variable, valid, n_kept,
                                                     observation_mask, prepared.axes,
                                                     bad_uncertainty.get(variable, False),
-                                                    unusable)
+                                                    unusable, use_uncertainty)
             continue
         value = pixels(data[variable])
         if value.ndim == 1:  # static observation (e.g. SOM): repeat over time
@@ -294,9 +294,11 @@ def _load_static(data: xr.Dataset, inputs: dict, valid: xr.DataArray, streams, o
 
 def _lazy_stream(reader: BoxReader, data: xr.Dataset, variable: str, valid: xr.DataArray,
                  n_kept: int, observation_mask, axes, bad_uncertainty: bool,
-                 unusable: dict) -> dict:
+                 unusable: dict, use_uncertainty: bool) -> dict:
     """An observed stream of a dask-backed Dataset as :class:`~.pixel_store.Columns` (value,
-    mask and uncertainty derived per batch as the in-memory path derives them)."""
+    mask and uncertainty derived per batch as the in-memory path derives them). Without
+    ``use_uncertainty`` the loss ignores the uncertainty, so the store reads it only on
+    demand."""
     raw = data[variable]
     names = (f"obs:{variable}",)
     reader.register(names[0], raw)
@@ -304,14 +306,21 @@ def _lazy_stream(reader: BoxReader, data: xr.Dataset, variable: str, valid: xr.D
         names += (f"allowed:{variable}",)
         reader.register(names[1], _allowed(data, variable, observation_mask, axes).astype(float))
 
+    last: dict = {}  # the value and the mask of a batch read the same arrays: test them once
+
     def seen(value, allowed=None):
+        if last.get("value") is value and last.get("allowed") is allowed:
+            return last["ok"]
         ok = np.isfinite(value)
-        return ok if allowed is None else ok & (allowed > 0)
+        ok = ok if allowed is None else ok & (allowed > 0)
+        last.update(value=value, allowed=allowed, ok=ok)
+        return ok
 
     uncertainty = None
     unc_name = f"{variable}_unc"
     if unc_name in data:
-        reader.register(f"unc:{variable}", data[unc_name].broadcast_like(raw))
+        reader.register(f"unc:{variable}", data[unc_name].broadcast_like(raw),
+                        on_demand=not use_uncertainty)
         if bad_uncertainty:  # an error follows: its message reads where, so this is loaded
             bad = Columns(reader, names + (f"unc:{variable}",), n_kept, lambda v, *rest: seen(
                 v, *rest[:-1]) & ~(np.isfinite(rest[-1]) & (rest[-1] > 0)))

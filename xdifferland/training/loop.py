@@ -26,7 +26,7 @@ from .config import FitConfig
 from .data import TrainingData, training_data
 from .divergence import DivergenceWarning, check_convergence, divergence_during
 from .model_file import manifest, read_checkpoint
-from .pixel_store import prefetched
+from .prefetch import prefetched
 from .starts import Run, screen_starts, start_seed
 from .splits import Splits, _say_unheld, split_patches
 from .streams import check_streams, mask_uncovered, stream_records, stream_variables
@@ -199,8 +199,10 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
                 gridded={"lat", "lon"} <= set(data.spatial_dims))
     optimizer, train_steps, eval_step = _compiled_steps(config, weights_map, outputs, extra_terms,
                                                        steps_per_epoch, data.delta_t)
+    # built-in streams' uncertainties are read only with use_uncertainty; user terms' always
+    uncertain = None if config.use_uncertainty else tuple(stream_variables(extra_terms))
     dev_batches = list(epoch_batches(data, splits.dev, members, batch_size, std, coarse_ok,
-                                     None, dtype))
+                                     None, dtype, uncertain=uncertain))
 
     train_pixels = np.concatenate([members[k] for k in splits.train])
     start_inputs = [np.asarray(a, dtype) for a in std.apply(data.predictors[train_pixels],
@@ -236,7 +238,7 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
         # built on a background thread (from memory, or read from a lazy store) while the
         # device works on the previous steps
         batches = prefetched(epoch_batches(data, splits.train, members, batch_size, std,
-                                           coarse_ok, rng, dtype, blocks),
+                                           coarse_ok, rng, dtype, blocks, uncertain),
                              depth=2 * group_size,
                              waited=waited)
         for group, count in _groups(batches, group_size):

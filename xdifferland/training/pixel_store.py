@@ -8,16 +8,15 @@ space, for every lazily held variable at once (one ``dask.compute`` per batch, c
 other variables of the same batch). Patches are lat/lon rectangles, so a box is a patch; with
 Zarr chunks aligned to patches it is a handful of chunk reads.
 
-The values are those the in-memory path would hold (the same float64 conversion of the same
-prepared arrays), so a fit gives the same result either way for the same seed.
+The values are those the in-memory path would hold (float32 values stay float32, which a batch
+converts to its dtype exactly as it converts their float64 copy), so a fit gives the same result
+either way for the same seed. An array training does not need (an uncertainty without
+``use_uncertainty``) is read only if asked for.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-import queue
-import threading
-import time
+from collections.abc import Callable
 
 import dask
 import dask.array
@@ -27,7 +26,7 @@ from dask.optimization import cull
 import numpy as np
 import xarray as xr
 
-__all__ = ["OPEN_BLOCKS", "BoxReader", "Columns", "is_lazy", "prefetched"]
+__all__ = ["OPEN_BLOCKS", "BoxReader", "Columns", "is_lazy"]
 
 #: Blocks whose patches an epoch shuffles together (``FitConfig.shuffle_blocks``): the blocks
 #: are shuffled, then taken this many at a time, and the patches of those blocks shuffled among
@@ -100,6 +99,7 @@ class BoxReader:
         self.spatial_dims = tuple(spatial_dims)
         self.n_time = int(n_time)
         self._arrays: dict[str, _Blocks] = {}
+        self._on_demand: set[str] = set()  #: arrays read only when asked for (see register)
         self._forget()
 
     def _forget(self) -> None:
@@ -111,19 +111,32 @@ class BoxReader:
         #: arrays grouped by chunk bounds, with their stacked chunks (False: not yet known)
         self._groups: list[dict] | None | bool = False
 
-    def register(self, name: str, da: xr.DataArray) -> None:
-        """Hold ``da`` (dims ``time`` and the spatial dims, any order) lazily under ``name``."""
+    def register(self, name: str, da: xr.DataArray, on_demand: bool = False) -> None:
+        """Hold ``da`` (dims ``time`` and the spatial dims, any order) lazily under ``name``.
+
+        The arrays are read together, a box of all at once. One registered ``on_demand`` is
+        left out of that and read on its own when it is asked for: for an array that training
+        may not need (an uncertainty a fit without ``use_uncertainty`` never reads).
+        """
         self._arrays[name] = _Blocks(da.transpose("time", *self.spatial_dims).data)
+        self._on_demand.discard(name)
+        if on_demand:
+            self._on_demand.add(name)
         self._forget()
 
     def read(self, name: str, pixels: np.ndarray) -> np.ndarray:
-        """``(time, len(pixels))`` float64 values of ``name`` at the kept pixels ``pixels``.
+        """``(time, len(pixels))`` values of ``name`` at the kept pixels ``pixels``: float32 or
+        float64 as stored (any other type as float64).
 
         Chunks read are kept for reuse (the last ``open_chunks`` per array, or those of the
         last read when the arrays are chunked unlike): the patches of a chunk, visited together
         with ``FitConfig.shuffle_blocks``, read the store once.
         """
         pixels = np.asarray(pixels, np.int64)
+        if name in self._on_demand:
+            position = self.positions[pixels]
+            low, high = position.min(axis=0), position.max(axis=0) + 1
+            return self._read_box(position, low, high, (name,))[name]
         key = pixels.tobytes()
         if key != self._key:
             position = self.positions[pixels]
@@ -134,14 +147,18 @@ class BoxReader:
             self._key = key
         return self._blocks[name]
 
-    def _read_box(self, position, low, high) -> dict[str, np.ndarray]:
-        """Any box: each array's chunks that overlap it, assembled and gathered."""
+    def _read_box(self, position, low, high, names=None) -> dict[str, np.ndarray]:
+        """Any box: each array's chunks that overlap it, assembled and gathered; all arrays
+        but those read on demand (whose chunks are not kept), or ``names``."""
         box = (slice(None), *(slice(int(a), int(b)) for a, b in zip(low, high)))
         where = (slice(None), *(position - low).T)
-        box_key = (*low.tolist(), *high.tolist())
-        plans = self._plans.get(box_key)
-        if plans is None:
-            plans = self._plans[box_key] = {n: a.plan(box) for n, a in self._arrays.items()}
+        every = self._plans.setdefault((*low.tolist(), *high.tolist()), {})
+        together = names is None
+        names = [n for n in self._arrays if n not in self._on_demand] if together else names
+        for n in names:
+            if n not in every:  # boxes recur every epoch: their plans are kept
+                every[n] = self._arrays[n].plan(box)
+        plans = {n: every[n] for n in names}
         graph, wanted = {}, []
         for n, (keys, _) in plans.items():
             missing = [k for k in keys if k not in self._chunks]
@@ -150,8 +167,9 @@ class BoxReader:
         chunks = {k: self._chunks[k] for keys, _ in plans.values() for k in keys
                   if k in self._chunks}
         chunks.update(zip(wanted, _compute(graph, wanted)))
-        self._chunks = chunks
-        return {n: np.asarray(assemble(chunks)[where], float)
+        if together:
+            self._chunks = chunks
+        return {n: _floats(assemble(chunks)[where])
                 for n, (_, assemble) in plans.items()}
 
     def _read_in_one_chunk(self, position, low, high) -> dict[str, np.ndarray] | None:
@@ -160,34 +178,22 @@ class BoxReader:
         a batch is one gather per stack instead of one per array. None when it does not apply.
         """
         groups = self._chunk_groups()
-        if groups is None:
+        indices = None if groups is None else _chunk_indices(groups, low, high)
+        if indices is None:
             return None
-        indices = []
-        for group in groups:
-            grid = group["bounds"]
-            index = tuple(int(np.searchsorted(b, v, side="right") - 1) for b, v in zip(grid, low))
-            if any(h > b[i + 1] for h, b, i in zip(high, grid, index)):
-                return None
-            indices.append(index)
         out = {}
         for group, index in zip(groups, indices):
             stacks = group["stacks"].get(index)
             if stacks is None:
-                stacks = self._load_stacks(group, index)
+                stacks = self._install(group, index, self._read_stacks(group, index))
             origin = np.array([b[i] for b, i in zip(group["bounds"], index)])
-            # the box's values (a slice: a fast copy), then one take along the flattened box
-            box = (slice(None), slice(None), *(slice(int(a), int(b))
-                                               for a, b in zip(low - origin, high - origin)))
-            flat = np.ravel_multi_index(tuple((position - low).T), tuple(high - low))
             for names, stack in stacks:
-                values = stack[box].reshape(stack.shape[:2] + (-1,))
-                out.update(zip(names, np.take(values, flat, axis=2).astype(float)))
+                out.update(zip(names, _floats(_gather(stack, position - origin))))
         return out
 
-    def _load_stacks(self, group: dict, index: tuple) -> list:
+    def _read_stacks(self, group: dict, index: tuple) -> list:
         """Read ``group``'s chunks at ``index`` and stack them by dtype (a lone array is kept
-        as it is: a broadcast one is a view that stacking would materialize). The group keeps
-        the stacks of its last ``open_chunks`` chunks."""
+        as it is: a broadcast one is a view that stacking would materialize)."""
         names = group["names"]
         keys = [(self._arrays[n].name, 0, *index) for n in names]
         graph = {}
@@ -197,9 +203,12 @@ class BoxReader:
         for n, chunk in zip(names, _compute(graph, keys)):
             chunk = np.asarray(chunk)
             by_dtype.setdefault(chunk.dtype, []).append((n, chunk))
-        stacks = [([n for n, _ in pairs],
-                   np.stack([c for _, c in pairs]) if len(pairs) > 1 else pairs[0][1][None])
-                  for pairs in by_dtype.values()]
+        return [([n for n, _ in pairs],
+                 np.stack([c for _, c in pairs]) if len(pairs) > 1 else pairs[0][1][None])
+                for pairs in by_dtype.values()]
+
+    def _install(self, group: dict, index: tuple, stacks: list) -> list:
+        """Keep ``stacks`` as ``group``'s chunk at ``index`` (with the last ``open_chunks``)."""
         while len(group["stacks"]) >= self.open_chunks:
             del group["stacks"][next(iter(group["stacks"]))]  # the oldest
         group["stacks"][index] = stacks
@@ -210,7 +219,7 @@ class BoxReader:
         """The registered arrays grouped by their spatial chunk bounds, when all are dask
         arrays with all months in one chunk; None otherwise."""
         if self._groups is False:
-            arrays = self._arrays
+            arrays = {n: a for n, a in self._arrays.items() if n not in self._on_demand}
             if not arrays or any(a.graph is None or len(a.bounds[0]) != 2
                                  for a in arrays.values()):
                 self._groups = None
@@ -223,6 +232,34 @@ class BoxReader:
                                  "stacks": {}}
                                 for signature, names in groups.items()]
         return self._groups
+
+
+def _chunk_indices(groups: list[dict], low, high) -> list[tuple] | None:
+    """Each group's chunk index holding the box ``[low, high)``; None when one does not."""
+    indices = []
+    for group in groups:
+        grid = group["bounds"]
+        index = tuple(int(np.searchsorted(b, v, side="right") - 1) for b, v in zip(grid, low))
+        if any(h > b[i + 1] for h, b, i in zip(high, grid, index)):
+            return None
+        indices.append(index)
+    return indices
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    """``values`` as floats: float32 and float64 as they are (a batch converts them to its
+    dtype exactly as from float64), anything else as float64."""
+    return values if values.dtype in (np.float32, np.float64) else values.astype(float)
+
+
+def _gather(stack: np.ndarray, local: np.ndarray) -> np.ndarray:
+    """``stack[:, :, *local.T]`` (``local``: ``(P, n_spatial)`` positions in the chunk), as one
+    take along the flattened chunk where that is a view (a stacked chunk is contiguous)."""
+    flat_shape = stack.shape[:2] + (-1,)
+    if stack.flags.c_contiguous:
+        flat = np.ravel_multi_index(tuple(local.T), stack.shape[2:])
+        return np.take(stack.reshape(flat_shape), flat, axis=2)
+    return stack[(slice(None), slice(None), *local.T)]  # a broadcast view: never copied whole
 
 
 def _compute(graph: dict, keys: list) -> list:
@@ -265,55 +302,6 @@ class Columns:
     def sum(self) -> float:
         """Sum over all values, read in blocks of pixels."""
         step = max(1, 2_000_000 // max(self.shape[0], 1))
-        return float(sum(self[:, np.arange(start, min(start + step, self.shape[1]))].sum()
+        return float(sum(self[:, np.arange(start, min(start + step, self.shape[1]))].sum(
+            dtype=float)
                          for start in range(0, self.shape[1], step)))
-
-
-def prefetched(batches: Iterable, depth: int = 2, waited: list | None = None) -> Iterator:
-    """Iterate ``batches`` from a background thread, ``depth`` items ahead of the consumer.
-
-    Reading and assembling the next batch (from a store, or from memory) overlaps the device's
-    work on the current one. The order is unchanged; an exception in the producer is raised in
-    the consumer; a consumer that stops early stops the producer. ``waited``, a list, receives
-    the seconds the consumer waited for each item.
-    """
-    items: queue.Queue = queue.Queue(maxsize=max(1, int(depth)))
-    stop = threading.Event()
-    done = object()
-
-    def produce():
-        try:
-            for item in batches:
-                while not stop.is_set():
-                    try:
-                        items.put((item, None), timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            items.put((done, None))
-        except BaseException as error:  # handed to the consumer, raised there
-            items.put((done, error))
-
-    worker = threading.Thread(target=produce, name="xdifferland-prefetch", daemon=True)
-    worker.start()
-    try:
-        while True:
-            start = time.perf_counter()
-            item, error = items.get()
-            if waited is not None:
-                waited.append(time.perf_counter() - start)
-            if item is done:
-                if error is not None:
-                    raise error
-                return
-            yield item
-    finally:
-        stop.set()
-        while worker.is_alive():  # unblock a producer waiting on a full queue
-            try:
-                items.get_nowait()
-            except queue.Empty:
-                pass
-            worker.join(timeout=0.05)
