@@ -28,8 +28,6 @@ Outputs computed with an override record it in the attribute ``plausibility_over
 from __future__ import annotations
 
 import datetime as _dt
-import json
-import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -42,118 +40,15 @@ from .spelling import udunits_spelling
 from ..errors import Problem
 from .declare import (CLIMATE_FACTOR, COORDINATES, PLAUSIBLE_CLIMATE, PLAUSIBLE_ORDER, Variable,
                       variable)
+# the option's resolution lives in plausibility_rules; its names are re-exported here
+from .plausibility_rules import (MODES, PlausibilityWarning, apply_modes, overrides_attribute,
+                                 plausibility_rules, rule_mode, rule_range)
 
 __all__ = ["MODES", "PlausibilityWarning", "apply_modes", "check_finite", "check_hemisphere",
            "check_plausibility", "overrides_attribute", "plausibility_rules"]
 
-#: What ``plausibility=`` may set for all variables or for one.
-MODES = ("error", "warn", "ignore")
 _COORDINATES = {c.name: c for c in COORDINATES}
 _TROPICS = 25.0  # degrees: poleward of this, surface shortwave follows the local summer
-
-
-class PlausibilityWarning(UserWarning):
-    """Implausible values accepted because ``plausibility=`` asked for a warning."""
-
-
-def _canonical(key: str) -> str:
-    for c in COORDINATES:
-        if key == c.name or key in c.aliases:
-            return c.name
-    try:
-        return variable(key).name
-    except KeyError:
-        raise ValueError(f"plausibility={{{key!r}: ...}}: {key!r} is not a declared variable, "
-                         "'latitude', 'longitude' or '*'") from None
-
-
-def _rule(key: str, value):
-    if isinstance(value, str) and value in MODES:
-        return value
-    if isinstance(value, (tuple, list)) and len(value) == 2 and all(
-            v is None or (isinstance(v, numbers.Real) and not isinstance(v, bool)
-                          and np.isfinite(v)) for v in value):
-        low, high = (None if v is None else float(v) for v in value)
-        if low is None or high is None or low <= high:
-            return low, high
-    raise ValueError(f"plausibility for {key!r} is {value!r}; use one of {MODES} or a range "
-                     "(low, high) in canonical units (None for an open side)")
-
-
-def plausibility_rules(plausibility: str | Mapping | None = None) -> dict[str, object]:
-    """The ``plausibility=`` option resolved: ``{"*": default mode, name: mode or range}``.
-
-    Raises
-    ------
-    ValueError
-        For an unknown mode or variable (a mistake in the call, not in the data).
-
-    Examples
-    --------
-    >>> plausibility_rules("warn")
-    {'*': 'warn'}
-    >>> plausibility_rules({"T2M_MIN": "ignore", "co2": (100, 3000)})
-    {'*': 'error', 't_min': 'ignore', 'co2': (100.0, 3000.0)}
-    """
-    if plausibility is None:
-        return {"*": "error"}
-    if isinstance(plausibility, str):
-        return {"*": _rule("*", plausibility)}
-    if not isinstance(plausibility, Mapping):
-        raise ValueError(f"plausibility={plausibility!r}; use one of {MODES} or a mapping "
-                         "{variable: mode or (low, high)}")
-    rules = {"*": _rule("*", plausibility.get("*", "error"))}
-    if not isinstance(rules["*"], str):
-        raise ValueError("plausibility={'*': ...} takes a mode, not a range")
-    for key, value in plausibility.items():
-        if key != "*":
-            rules[_canonical(str(key))] = _rule(str(key), value)
-    return rules
-
-
-def overrides_attribute(rules: Mapping[str, object]) -> str | None:
-    """What ``rules`` change from the default, as JSON for the outputs' provenance (or None).
-
-    Examples
-    --------
-    >>> overrides_attribute(plausibility_rules({"t_min": "warn"}))
-    '{"t_min": "warn"}'
-    >>> overrides_attribute(plausibility_rules()) is None
-    True
-    """
-    changed = {k: (list(v) if isinstance(v, tuple) else v) for k, v in rules.items()
-               if v != "error"}
-    return json.dumps(changed) if changed else None
-
-
-def _mode(rules: Mapping[str, object], name: str) -> str:
-    """``"error"``, ``"warn"`` or ``"ignore"`` for the problems of ``name`` (a range: error)."""
-    rule = rules.get(name, rules.get("*", "error"))
-    return rule if isinstance(rule, str) else "error"
-
-
-def _range(rules: Mapping[str, object], v: Variable) -> tuple[float | None, float | None]:
-    """The plausible range of ``v``: the user's, else the table's."""
-    rule = rules.get(v.name)
-    return rule if isinstance(rule, tuple) else v.plausible_range
-
-
-def apply_modes(problems: list[Problem], rules: Mapping[str, object]
-                ) -> tuple[list[Problem], list[Problem]]:
-    """Split plausibility problems into (errors, warnings) by the mode of their variable.
-
-    Problems of variables set to ``"ignore"`` are dropped.
-
-    Examples
-    --------
-    >>> problems = [Problem("vpd", "is odd.", "check it."), Problem("lai", "is odd.", "check.")]
-    >>> errors, warned = apply_modes(problems, plausibility_rules({"vpd": "warn"}))
-    >>> [p.variable for p in errors], [p.variable for p in warned]
-    (['lai'], ['vpd'])
-    """
-    errors = [p for p in problems if _mode(rules, p.variable) == "error"]
-    warned = [p for p in problems if _mode(rules, p.variable) == "warn"]
-    return errors, warned
 
 
 def _infinite(data):
@@ -229,13 +124,14 @@ def _targets(ctx: Context) -> tuple[dict, list[Problem]]:
     targets, problems = {}, []
     for c, name in ctx.found.items():
         v = variable(c)
-        lo, hi = _range(ctx.rules, v)
-        if c in ctx.bad_units or (lo is None and hi is None) or _mode(ctx.rules, c) == "ignore":
+        lo, hi = rule_range(ctx.rules, v)
+        if (c in ctx.bad_units or (lo is None and hi is None)
+                or rule_mode(ctx.rules, c) == "ignore"):
             continue
         targets[c] = (v, name, ctx.ds[name], lo, hi, False)
     for v in COORDINATES:
         found = _coordinate(ctx.ds, v)
-        if found is None or _mode(ctx.rules, v.name) == "ignore":
+        if found is None or rule_mode(ctx.rules, v.name) == "ignore":
             continue
         name, da = found
         if da.dtype.kind not in "biuf":
@@ -243,7 +139,7 @@ def _targets(ctx: Context) -> tuple[dict, list[Problem]]:
                                     f"give the {v.name} in degrees as numbers, e.g. "
                                     f"ds.assign_coords({name}=ds[{name!r}].astype(float))."))
             continue
-        targets[v.name] = (v, name, da, *_range(ctx.rules, v), True)
+        targets[v.name] = (v, name, da, *rule_range(ctx.rules, v), True)
     return targets, problems
 
 
@@ -252,7 +148,7 @@ def _order_pairs(ctx: Context) -> dict[tuple[str, str], tuple[xr.DataArray, tupl
     pairs = {}
     for a, b in PLAUSIBLE_ORDER:
         usable = all(x in ctx.found and x not in ctx.bad_units for x in (a, b))
-        if not usable or _mode(ctx.rules, a) == "ignore":
+        if not usable or rule_mode(ctx.rules, a) == "ignore":
             continue
         first, second = ctx.ds[ctx.found[a]], ctx.ds[ctx.found[b]]
         wrong = first > second
@@ -282,13 +178,14 @@ def _climate_pairs(ctx: Context) -> dict[tuple[str, str, float], tuple]:
     for forcing, predictor, factor in PLAUSIBLE_CLIMATE:
         da = ctx.ds[ctx.found[forcing]] if forcing in ctx.found else None
         if (da is None or forcing in ctx.bad_units or "time" not in da.dims or not da.size
-                or _mode(ctx.rules, forcing) == "ignore"):
+                or rule_mode(ctx.rules, forcing) == "ignore"):
             continue
         mean = xr.DataArray(np.nanmean(ctx.values(da), axis=da.get_axis_num("time")),
                             dims=[d for d in da.dims if d != "time"])
         given = ctx.ds[ctx.found[predictor]] if predictor in ctx.found else None
         if (given is not None and predictor not in ctx.bad_units and given.size
-                and set(given.dims) <= set(mean.dims) and _mode(ctx.rules, predictor) != "ignore"):
+                and set(given.dims) <= set(mean.dims)
+                and rule_mode(ctx.rules, predictor) != "ignore"):
             stated = xr.DataArray(ctx.values(given), dims=given.dims).broadcast_like(mean)
             pairs[(forcing, predictor, factor)] = (mean.data, stated.transpose(*mean.dims).data)
         else:
@@ -316,9 +213,10 @@ def _climate_problem(ctx: Context, forcing: str, predictor: str, factor: float, 
         if 1 / CLIMATE_FACTOR <= ratio <= CLIMATE_FACTOR:
             return None
         other = ctx.found[predictor]
-        message = (f"{name!r} averages {np.median(climate[ok]):.4g} {udunits_spelling(p.units)} over the record, "
+        spelled = udunits_spelling(p.units)
+        message = (f"{name!r} averages {np.median(climate[ok]):.4g} {spelled} over the record, "
                    f"{ratio:.3g} times the {other!r} predictor ({np.median(stated[ok]):.4g} "
-                   f"{udunits_spelling(p.units)}) at the median of {int(ok.sum())} location(s); a record of a "
+                   f"{spelled}) at the median of {int(ok.sum())} location(s); a record of a "
                    f"year or more and the long-term mean rarely differ by a factor of "
                    f"{CLIMATE_FACTOR:g}.")
         # The mislabelled units of either that would bring them closest to agreement.
@@ -335,20 +233,21 @@ def _climate_problem(ctx: Context, forcing: str, predictor: str, factor: float, 
         return Problem(culprit, f"{message} Likely cause: {culprit_name!r} {cause.what}.",
                        f"{cause.action} (ds[{culprit_name!r}].attrs['units'] = {alt!r}); "
                        + genuine(culprit))
-    lo, hi = _range(ctx.rules, p)
+    lo, hi = rule_range(ctx.rules, p)
     finite = climate[np.isfinite(climate)]
     if not finite.size or _inside(float(finite.min()), float(finite.max()), (lo, hi)):
         return None
     low, high = float(finite.min()), float(finite.max())
-    message = (f"{name!r} averages {low:.4g} to {high:.4g} {udunits_spelling(p.units)} over the record, outside "
-               f"the plausible {p.long_name} {_range_text(p, lo, hi)}.")
+    message = (f"{name!r} averages {low:.4g} to {high:.4g} {udunits_spelling(p.units)} over the "
+               f"record, outside the plausible {p.long_name} {_range_text(p, lo, hi)}.")
     for alt, k in rescalings(forcing, units):
         if _inside(low * k, high * k, (lo, hi)):
             cause = units_cause(forcing, units, alt)
             return Problem(forcing, f"{message} Likely cause: {cause.what}.",
                            f"{cause.action} (ds[{name!r}].attrs['units'] = {alt!r}); "
                            + genuine(forcing))
-    return Problem(forcing, message, f"correct the data or their units ({udunits_spelling(v.units)}); "
+    return Problem(forcing, message,
+                   f"correct the data or their units ({udunits_spelling(v.units)}); "
                    + genuine(forcing))
 
 
@@ -400,7 +299,8 @@ def _range_problem(ctx: Context, v: Variable, name: str, n: int, where: str, see
         cause = coordinate_cause(v.name, low, high, observed.get(other))
     else:
         cause = find_cause(v.name, units, low, high, share=share, plausible=bounds)
-    converted = f" after conversion from {units!r}" if units and units not in (v.units, udunits_spelling(v.units)) else ""
+    converted = (f" after conversion from {units!r}"
+                 if units and units not in (v.units, udunits_spelling(v.units)) else "")
     message = (f"{name!r} has {n} value(s) outside the plausible range {_range_text(v, *bounds)}"
                f" (observed {low:.6g} to {high:.6g}{converted}); the first at {where}.")
     genuine = (f"if the values are genuine, pass plausibility={{{v.name!r}: 'warn'}} or a range "
@@ -435,7 +335,7 @@ def check_hemisphere(ctx: Context) -> list[Problem] | Deferred:
     lat = _coordinate(ctx.ds, _COORDINATES["latitude"])
     index = ctx.ds.indexes.get("time")
     if (sw_name is None or "shortwave_radiation" in ctx.bad_units or lat is None
-            or _mode(ctx.rules, "latitude") == "ignore"
+            or rule_mode(ctx.rules, "latitude") == "ignore"
             or not isinstance(index, (pd.DatetimeIndex, xr.CFTimeIndex)) or len(index) < 2):
         return []
     name, latitude = lat
