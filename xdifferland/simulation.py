@@ -58,7 +58,8 @@ def _latitude(ds: xr.Dataset, spatial_dims: Sequence[str], axes: Axes) -> xr.Dat
 def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
                     mask: xr.DataArray | None = None, check: bool = True,
                     skip: Sequence[str] = (),
-                    plausibility: str | Mapping | None = None) -> PreparedData:
+                    plausibility: str | Mapping | None = None,
+                    lazy_values: bool = False) -> PreparedData:
     """Discover, convert and validate ``ds`` and assemble the engine's inputs (still labeled).
 
     The Dataset's axes are found by CF attributes (see :mod:`xdifferland.contract.axes`) and renamed to
@@ -67,7 +68,8 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
 
     Raises :class:`~xdifferland.errors.ValidationError` listing every problem before any JAX
     code runs, and :class:`~xdifferland.errors.DataError` when no time dimension (or two) is
-    found.
+    found. The values of dask-backed data are checked only with ``lazy_values`` (it reads
+    them: for ``fit``, which reads them all anyway), so a lazy ``simulate`` stays lazy.
     """
     axes = find_axes(ds)
     if axes.time is None:
@@ -75,9 +77,9 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
     ds, mask = axes.to_internal(ds), axes.to_internal(mask)
     if check:
         # Value checks (NaN, ranges, constant predictors, overlap) read the data; on dask-backed
-        # input they are left to an explicit ds.differland.validate() so building stays lazy.
+        # input they wait for an explicit validate() unless asked for, so building stays lazy.
         lazy = any(v.chunks is not None for v in ds.variables.values())
-        skip = tuple(skip) + (_VALUE_CHECKS if lazy else ())
+        skip = tuple(skip) + (_VALUE_CHECKS if lazy and not lazy_values else ())
         validate(ds, roles, mask=mask, skip=set(skip),
                  plausibility=plausibility).raise_if_any()
     data = canonicalize(to_canonical_units(ds, roles), roles)

@@ -238,3 +238,18 @@ def test_batches_without_uncertainty_do_not_read_it(world, chunked):
         if uncertain is not None:
             assert computed == []
     assert computed or not chunked
+
+
+def test_a_fit_from_a_store_checks_values_as_from_memory(world):
+    from xdifferland.errors import ValidationError
+
+    bad = world.copy(deep=True)
+    bad["precipitation"][3, 2, 4] = -40.0  # impossible
+    bad["t_min"][5, 1, 1] = np.nan  # a gap in the forcing
+    messages = []
+    for ds in (bad, bad.chunk(PATCH_CHUNKS)):
+        with pytest.raises(ValidationError) as raised:
+            ds.differland.fit(epochs=1, progress=False)
+        messages.append(str(raised.value))
+    assert "precipitation" in messages[0] and "t_min" in messages[0]
+    assert messages[1] == messages[0]

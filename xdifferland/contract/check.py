@@ -1,11 +1,13 @@
 """Validate a user's Dataset before anything is simulated, reporting every problem at once.
 
-Each check is a small function ``check_*(ctx)`` over a shared :class:`~xdifferland.contract._checks.Context`
-(the Dataset converted to canonical units where possible, the discovered variables, the spatial
-dims). :func:`validate` runs them all and never stops at the first problem. Checks that look at
-values return lazy reductions (counts, minima, first positions) that :func:`validate` computes in
-a single ``dask.compute``, so dask-backed data are read once and never loaded whole. The checks of
-the time axis are in :mod:`xdifferland.contract.time_checks`, those of physical plausibility (ranges,
+Each check is a small function ``check_*(ctx)`` over a shared
+:class:`~xdifferland.contract._checks.Context` (the Dataset converted to canonical units where
+possible, the discovered variables, the spatial dims). :func:`validate` runs them all and never
+stops at the first problem. Checks that look at values return lazy reductions (counts, minima,
+first positions) that :func:`validate` computes together: in one ``dask.compute``, or for
+dask-backed data in two passes (:data:`~xdifferland.contract._checks.LAZY_PASSES`), so a store
+is read twice and never loaded whole. The checks of the time axis are in
+:mod:`xdifferland.contract.time_checks`, those of physical plausibility (ranges,
 ``t_min <= t_max``, ``±inf``, the latitude's sign) in :mod:`xdifferland.contract.plausibility`.
 """
 
@@ -15,10 +17,9 @@ import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
-import dask
 import xarray as xr
 
-from ._checks import Context, Deferred, offenders
+from ._checks import Context, Deferred, compute_deferred, offenders
 from .find import match_variables
 from .axes import find_axes
 from ..errors import DataError, Problem, ValidationError
@@ -368,11 +369,10 @@ def validate(
         # that NaN is reported by check_nan already.
         warnings.simplefilter("ignore", RuntimeWarning)
         results = {name: check(ctx) for name, check in CHECKS.items() if name not in skip}
-        deferred = [r for r in results.values() if isinstance(r, Deferred)]
-        computed = iter(dask.compute(*(d.lazy for d in deferred)))  # one pass over the data
+        computed = compute_deferred(results)
     warned = []
     for name, r in results.items():
-        found_here = r.finish(next(computed)) if isinstance(r, Deferred) else r
+        found_here = r.finish(computed[name]) if isinstance(r, Deferred) else r
         if name in PLAUSIBILITY_CHECKS:
             found_here, accepted = apply_modes(found_here, rules)
             warned += accepted

@@ -108,7 +108,10 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
     uncertainty's), whether it is static (no time axis) and at how many pixels an observed value
     has a missing, zero or negative uncertainty.
     """
-    prepared = prepare_dataset(ds, roles, mask=mask, plausibility=plausibility)
+    # values are checked on a store too: training reads every value anyway (two passes, see
+    # contract._checks.LAZY_PASSES), and a wrong one would train silently
+    prepared = prepare_dataset(ds, roles, mask=mask, plausibility=plausibility,
+                               lazy_values=True)
     data, spatial = prepared.data, prepared.spatial_dims
     extra_streams = dict(extra_streams or {})
     absent = [Problem(v, f"named by the loss term {term!r} (extra_terms=) but not in the "
