@@ -18,7 +18,8 @@ import inspect
 import re
 from pathlib import Path
 
-__all__ = ["mirrors", "target_docstring", "target_signature", "split_sections", "resolves", "missing_names"]
+__all__ = ["mirrors", "target_docstring", "target_signature", "split_sections", "resolves",
+           "missing_names"]
 
 _PACKAGE = Path(__file__).parent
 #: numpydoc sections in the order the accessor's docstrings list them.

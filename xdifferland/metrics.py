@@ -200,8 +200,8 @@ def skill(observed: xr.DataArray, simulated: xr.DataArray, *, time_dim: Hashable
         NSE is NaN where the observation has zero variance and r2 where either side has; RMSE and
         bias stay defined there. Every variable has a ``long_name``; RMSE and bias carry
         ``observed.attrs["units"]`` when present: a simulation whose ``units`` differ from the
-        observation's is converted to them first (a ValueError names both if they cannot be). ``attrs`` record ``warmup``, ``min_count``,
-        ``time_dim`` and ``spatial_dims``.
+        observation's is converted to them first (a ValueError names both if they cannot be).
+        ``attrs`` record ``warmup``, ``min_count``, ``time_dim`` and ``spatial_dims``.
 
     Examples
     --------

@@ -121,8 +121,9 @@ class DifferLandModel:
             naming the predictors, ``"clip"`` holds predictors at the edge of the training range
             (the nearest trained value), ``"allow"`` extrapolates silently.
         plausibility : {"error", "warn", "ignore"} or mapping, optional
-            Accept physically implausible input values (see :mod:`xdifferland.contract.plausibility`);
-            any override is recorded in the attribute ``plausibility_overrides``.
+            Accept physically implausible input values (see
+            :mod:`xdifferland.contract.plausibility`); any override is recorded in the attribute
+            ``plausibility_overrides``.
 
         Examples
         --------

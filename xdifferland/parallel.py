@@ -169,7 +169,8 @@ def shard_pixels(tree, pixel_axis, mesh=None):
 
 
 def _time_major_axis(x):
-    """Pixel axis of engine arrays: the last axis of (time, pixel), axis 0 of (pixel,), none of ()."""
+    """Pixel axis of engine arrays: the last axis of (time, pixel), axis 0 of (pixel,), none of
+    ()."""
     import numpy as np
 
     ndim = np.ndim(x)

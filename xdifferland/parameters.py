@@ -46,7 +46,8 @@ def parameter_attrs(name: str) -> dict:
 def _spatial_template(like: xr.Dataset | xr.DataArray, spatial_dims: Sequence[str] | None
                       ) -> xr.DataArray:
     if spatial_dims is None:
-        from .contract.axes import find_axes  # the time dim by CF attributes (ERA5's valid_time too)
+        # the time dim by CF attributes (ERA5's valid_time too)
+        from .contract.axes import find_axes
 
         time = find_axes(like).time or "time"
         dims = [d for d in like.dims if d != time and d not in _bounds_only_dims(like)]

@@ -18,8 +18,8 @@ import xarray as xr
 from .training.batches import Standardization
 
 __all__ = ["EXTRAPOLATION", "PREDICTION_SKIPS", "SCALE_FLOOR", "TOLERANCE", "ExtrapolationWarning",
-           "check_range", "encode_categories", "extrapolation_scale", "extrapolation_score", "location_labels", "pixel_labels",
-           "training_categories"]
+           "check_range", "encode_categories", "extrapolation_scale", "extrapolation_score",
+           "location_labels", "pixel_labels", "training_categories"]
 
 EXTRAPOLATION = ("warn", "clip", "allow")
 #: Validation checks skipped on data a model predicts for: a predictor constant over the new
@@ -134,7 +134,8 @@ def check_range(standardization: Standardization, x: np.ndarray, valid: np.ndarr
     warnings.warn(
         f"{int(outside.any(axis=1).sum())} of {int(valid.sum())} locations have predictors "
         f"outside the training range (up to {np.nanmax(score[valid]):.3g} training standard "
-        "deviations, or 1 % of a plausible range where that is more, beyond it; the result's 'extrapolation' variable gives it per location), "
+        "deviations, or 1 % of a plausible range where that is more, beyond it; the result's "
+        "'extrapolation' variable gives it per location), "
         "so their parameters are extrapolated by the network ("
         + "; ".join(lines) + ")." + where + " Pass extrapolation='clip' to hold them at the "
         "edge of the range, or extrapolation='allow' to silence this.", ExtrapolationWarning,

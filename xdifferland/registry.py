@@ -48,8 +48,8 @@ class ParameterSpec:
 _P = ParameterSpec
 # Order = the published bound arrays (spec section 2.1, 0-based index = position here).
 PARAMETERS: tuple[ParameterSpec, ...] = (
-    _P("decomposition_rate", "decomposition_rate", 1.0e-5, 0.01, "1/day", "decomposition", "process",
-       "Litter to soil-organic-matter decomposition rate (times the rate modifier)."),
+    _P("decomposition_rate", "decomposition_rate", 1.0e-5, 0.01, "1/day", "decomposition",
+       "process", "Litter to soil-organic-matter decomposition rate (times the rate modifier)."),
     _P("autotrophic_fraction", "f_gpp", 0.2, 0.8, "dimensionless", "allocation", "process",
        "Fraction of GPP respired autotrophically (f_auto)."),
     _P("foliar_allocation", "f_fol", 0.01, 0.5, "dimensionless", "allocation", "process",

@@ -62,8 +62,8 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
                     lazy_values: bool = False) -> PreparedData:
     """Discover, convert and validate ``ds`` and assemble the engine's inputs (still labeled).
 
-    The Dataset's axes are found by CF attributes (see :mod:`xdifferland.contract.axes`) and renamed to
-    the internal ``time``/``lat``/``lon``/``site`` here, so ``PreparedData.data`` always has the
+    The Dataset's axes are found by CF attributes (see :mod:`xdifferland.contract.axes`) and renamed
+    to the internal ``time``/``lat``/``lon``/``site`` here, so ``PreparedData.data`` always has the
     canonical layout; ``PreparedData.axes.to_user`` puts the user's names back on results.
 
     Raises :class:`~xdifferland.errors.ValidationError` listing every problem before any JAX
@@ -119,12 +119,13 @@ def engine_arrays(ds: xr.Dataset, parameters: xr.Dataset, *,
                   roles: Mapping[str, str] | None = None, mask: xr.DataArray | None = None,
                   plausibility: str | Mapping | None = None
                   ) -> tuple[PreparedData, list[xr.DataArray]]:
-    """The engine's inputs as pixel-stacked DataArrays, in :mod:`~xdifferland.contract.handoff` order.
+    """The engine's inputs as pixel-stacked DataArrays, in :mod:`~xdifferland.contract.handoff`
+    order.
 
     Returns the prepared data and the list of forcing ``(pixel, time)`` arrays
     (:data:`~xdifferland.contract.handoff.FORCING_INPUTS`), static ``(pixel,)`` arrays
-    (:data:`~xdifferland.contract.handoff.STATIC_INPUTS`) and the 40 parameter arrays, NaN outside the
-    valid pixels, chunked alike over pixels when any input is dask-backed.
+    (:data:`~xdifferland.contract.handoff.STATIC_INPUTS`) and the 40 parameter arrays, NaN outside
+    the valid pixels, chunked alike over pixels when any input is dask-backed.
     """
     # Observations play no part in a simulation, so their time coverage is not checked here; nor
     # are predictors (a predictor constant over the locations is no problem for simulating).
@@ -164,8 +165,9 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
     ds : xarray.Dataset
         Forcing on a grid ``(time, lat, lon)``, a site list ``(time, site)`` or a projected grid
         ``(time, y, x)`` with 2-D latitude, the axes found by their CF attributes whatever their
-        names (ERA5's ``valid_time``/``latitude``/``longitude`` too; see :mod:`xdifferland.contract.axes`),
-        in any convertible units (see :mod:`xdifferland.contract.declare`). Dask-backed data stay
+        names (ERA5's ``valid_time``/``latitude``/``longitude`` too; see
+        :mod:`xdifferland.contract.axes`), in any convertible units (see
+        :mod:`xdifferland.contract.declare`). Dask-backed data stay
         lazy: the result is computed chunk by chunk over pixels when it is computed. For lazy
         data only the structural checks run here; call ``ds.differland.validate()`` for the
         value checks.

@@ -1,8 +1,9 @@
 """Carbon-budget diagnostics: cell areas, area-weighted net carbon flux, site comparisons.
 
 * :func:`cell_area`: area of each cell of a lat/lon grid on a sphere (m²), from the cell
-  edges halfway between centres (the one implementation, :func:`xdifferland.io.conventions.cell_area`,
-  which also gives written files their ``cell_area`` variable).
+  edges halfway between centres (the one implementation,
+  :func:`xdifferland.io.conventions.cell_area`, which also gives written files their ``cell_area``
+  variable).
 * :func:`net_carbon_flux`: global and regional totals of a flux density such as simulated NBE
   (g C m⁻² d⁻¹) in Pg C yr⁻¹: ``Σ flux × area × 365.25 / 1e15``, regions being latitude bands or
   user masks.

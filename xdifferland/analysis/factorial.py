@@ -147,8 +147,8 @@ def factorial(ds: xr.Dataset, groups: Mapping[str, Sequence[str]] | None = None,
     -------
     xarray.Dataset
         Scalar metrics over ``(setup, member, variable)``, the members' ``seed`` and ranking
-        ``loss`` over ``(setup, member)`` (``member`` = rank, best first), a ``predictors`` coordinate on ``setup``; ``attrs["groups"]``
-        (JSON) records the groups.
+        ``loss`` over ``(setup, member)`` (``member`` = rank, best first), a ``predictors``
+        coordinate on ``setup``; ``attrs["groups"]`` (JSON) records the groups.
     """
     if "predictors" in fit_kwargs:
         raise TypeError("factorial chooses the predictors of each setup; pass groups= instead")

@@ -156,7 +156,8 @@ def hierarchical_partition(scores: Mapping, groups: Sequence[Hashable] | None = 
     out = xr.concat(parts, dim=dim, coords="minimal", compat="override", join="outer")
     out = out.assign_coords({dim: [str(g) for g in groups] + [CONTROL]})
     out.attrs.update(total=combination_label(groups),
-                     method="hierarchical partitioning (Shapley value of score(S) - score(CONTROL))")
+                     method="hierarchical partitioning "
+                            "(Shapley value of score(S) - score(CONTROL))")
     return out
 
 

@@ -40,7 +40,8 @@ class Context:
     valid: xr.DataArray | bool = True  #: locations that are computed (others may hold NaN)
     original: xr.Dataset | None = None  #: the Dataset as given (declared units, for hints)
     skip: frozenset[str] = frozenset()  #: names of the checks that do not run
-    #: Resolved ``plausibility=`` option (see :func:`xdifferland.contract.plausibility.plausibility_rules`).
+    #: Resolved ``plausibility=`` option (see
+    #: :func:`xdifferland.contract.plausibility.plausibility_rules`).
     rules: Mapping[str, object] = field(default_factory=dict)
     _present: object = field(default=None, repr=False)
     _observed: object = field(default=None, repr=False)
@@ -70,8 +71,8 @@ class Context:
         """Lazy ``(time,)`` mask: steps where any forcing has a value at any location.
 
         ``None`` when no forcing has a time dim. Steps where *all* forcing is missing come from
-        another time axis merged in (see :func:`xdifferland.contract.time_checks.check_alignment`); they
-        are reported once, as such, rather than as NaN in every forcing variable. The same
+        another time axis merged in (see :func:`xdifferland.contract.time_checks.check_alignment`);
+        they are reported once, as such, rather than as NaN in every forcing variable. The same
         object is returned on every call, so checks sharing it compute it once.
         """
         if self._present is None:

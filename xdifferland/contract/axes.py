@@ -21,8 +21,9 @@ the fix, never a silent choice.
 3. is a dimension coordinate holding datetime64 or cftime values;
 
 and else (4) the dimension literally named ``time``. Within a tier that finds several dimensions,
-one literally named ``time`` wins (an annual observation on a ``year`` axis of its own). A ``valid_time(time)`` coordinate thus names
-the ``time`` dimension; 2-D time coordinates (a site list's ``date(time, site)``) name none.
+one literally named ``time`` wins (an annual observation on a ``year`` axis of its own). A
+``valid_time(time)`` coordinate thus names the ``time`` dimension; 2-D time coordinates (a site
+list's ``date(time, site)``) name none.
 
 **Latitude and longitude** -- the coordinate cf-xarray recognizes (``standard_name``, units
 ``degrees_north``/``degrees_east``, ...; ``ds.cf.coordinates``), else the coordinate or data

@@ -300,8 +300,8 @@ def validate(
         NaN (ocean, ice, no data), are left out of computation, so NaN there is not a problem.
     plausibility : {"error", "warn", "ignore"} or mapping, optional
         What to do with physically implausible values (default ``"error"``): ``"warn"`` issues
-        a :class:`~xdifferland.contract.plausibility.PlausibilityWarning` instead, ``"ignore"`` skips
-        the check; a mapping sets a mode, or a plausible range ``(low, high)`` of its own, per
+        a :class:`~xdifferland.contract.plausibility.PlausibilityWarning` instead, ``"ignore"``
+        skips the check; a mapping sets a mode, or a plausible range ``(low, high)`` of its own, per
         variable (see :mod:`xdifferland.contract.plausibility`). ``±inf`` is never accepted.
 
     Returns

@@ -318,7 +318,8 @@ def to_canonical_units(ds: xr.Dataset, roles: Mapping[str, str] | None = None) -
 
     Variable names are kept (use :func:`xdifferland.contract.find.canonicalize` to rename); other
     variables and coordinates are untouched. Converted variables carry a plain ``units`` string
-    attribute spelled as in :data:`xdifferland.contract.declare.VARIABLES`. Dask-backed data stay lazy.
+    attribute spelled as in :data:`xdifferland.contract.declare.VARIABLES`. Dask-backed data stay
+    lazy.
 
     Parameters
     ----------

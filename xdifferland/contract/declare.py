@@ -4,8 +4,8 @@ One row per variable (in the spirit of xclim's and pint-xarray's unit contracts)
 name, role, canonical units (pint-parsable), CF ``standard_name`` where one exists, the dims it
 must carry besides the spatial ones, accepted alternative names and the range of physically
 plausible values. Unit conversion, discovery of variables in a user's Dataset and validation (see
-:mod:`xdifferland.contract.convert`, :mod:`xdifferland.contract.check` and :mod:`xdifferland.contract.plausibility`) are
-all driven by this table.
+:mod:`xdifferland.contract.convert`, :mod:`xdifferland.contract.check` and
+:mod:`xdifferland.contract.plausibility`) are all driven by this table.
 
 Plausible ranges are in canonical units and inclusive; ``None`` leaves a side open. They are wide
 on purpose: a value outside is almost surely a units mistake or a fill value, not weather (record
@@ -65,12 +65,15 @@ VARIABLES: tuple[Variable, ...] = (
     # tasmax, rsds, pr. Totals per step are turned into rates with the data's time step.
     # Air temperature: the records are -89.2 and 56.7 degC.
     _V("t_min", "forcing", "degC", "daily minimum air temperature", None, ("time",),
-       ("T2M_MIN", "tmin", "tasmin", "T_min", "mn2t"), required=True, plausible_range=(-90.0, 60.0)),
+       ("T2M_MIN", "tmin", "tasmin", "T_min", "mn2t"), required=True,
+       plausible_range=(-90.0, 60.0)),
     _V("t_max", "forcing", "degC", "daily maximum air temperature", None, ("time",),
-       ("T2M_MAX", "tmax", "tasmax", "T_max", "mx2t"), required=True, plausible_range=(-90.0, 60.0)),
+       ("T2M_MAX", "tmax", "tasmax", "T_max", "mx2t"), required=True,
+       plausible_range=(-90.0, 60.0)),
     # The top-of-atmosphere daily maximum is about 45 MJ m-2 d-1 (polar summer).
     _V("shortwave_radiation", "forcing", "MJ/m**2/day", "downward shortwave radiation",
-       "surface_downwelling_shortwave_flux_in_air", ("time",), ("SSRD", "swrad", "rsds", "SOLR", "ssrd"),
+       "surface_downwelling_shortwave_flux_in_air", ("time",),
+       ("SSRD", "swrad", "rsds", "SOLR", "ssrd"),
        required=True, plausible_range=(0.0, 45.0)),
     _V("co2", "forcing", "ppm", "atmospheric CO2 mole fraction",
        "mole_fraction_of_carbon_dioxide_in_air", ("time",), ("CO2",), required=True,
@@ -189,7 +192,8 @@ def uncertainty_name(observation: str) -> str:
 # Each observation may come with an uncertainty in the same units (CARDAMOM names: ``GPPunc``).
 VARIABLES = VARIABLES + tuple(
     Variable(uncertainty_name(v.name), "uncertainty", v.units, f"uncertainty of {v.long_name}",
-             None, v.dims, tuple(f"{a}unc" for a in v.aliases) + tuple(f"{a}_unc" for a in v.aliases),
+             None, v.dims,
+             tuple(f"{a}unc" for a in v.aliases) + tuple(f"{a}_unc" for a in v.aliases),
              plausible_range=(0.0, None))
     for v in VARIABLES if v.role == "observation"
 )

@@ -67,7 +67,8 @@ def _explicit(ds: xr.Dataset, roles: Roles | None) -> tuple[dict[str, str], list
         except KeyError:
             problems.append(Problem(
                 str(key), "is not a declared xdifferland variable (in roles=).",
-                "use a canonical name from xdifferland.contract.declare.VARIABLES as the key of roles=."))
+                "use a canonical name from xdifferland.contract.declare.VARIABLES as the key of "
+                "roles=."))
             continue
         if name not in ds.data_vars:
             problems.append(Problem(
@@ -165,7 +166,8 @@ def find_variables(
     -------
     dict
         ``{canonical_name: data_var_name}`` in the order of the variable table. Declared variables
-        that are absent are simply left out (see :mod:`xdifferland.contract.check` for required ones).
+        that are absent are simply left out (see :mod:`xdifferland.contract.check` for required
+        ones).
 
     Raises
     ------

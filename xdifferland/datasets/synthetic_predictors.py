@@ -1,8 +1,8 @@
 """Static predictors of the embedded world, consistent with its climate.
 
 The four predictor groups of the paper (PFT, CLIM, AGE, SOIL; names from
-:data:`xdifferland.contract.declare.PREDICTOR_GROUPS`) are derived from the generated climate and smooth
-random fields, so they are spatially coherent and correlated the way real maps are:
+:data:`xdifferland.contract.declare.PREDICTOR_GROUPS`) are derived from the generated climate and
+smooth random fields, so they are spatially coherent and correlated the way real maps are:
 
 * **CLIM**: ``mean_annual_temperature`` is the record mean of ``(t_min + t_max) / 2``,
   ``mean_annual_precipitation`` the record mean precipitation times 365.25 (mm/year), and

@@ -77,7 +77,8 @@ BASELINES: dict[str, float] = {
 AMPLITUDES: dict[str, float] = {name: 0.5 for name in PARAMETER_NAMES} | {
     name: 0.3 for name in PARAMETER_NAMES if name.startswith("initial_")} | {
     "labile_release_day": 0.1, "leaf_fall_day": 0.1, "leaf_lifespan": 0.25,
-    "labile_lifespan": 0.2, "radiation_et_coefficient": 0.3, "autotrophic_fraction": 0.25, "foliar_allocation": 0.25,
+    "labile_lifespan": 0.2, "radiation_et_coefficient": 0.3, "autotrophic_fraction": 0.25,
+    "foliar_allocation": 0.25,
     "leaf_carbon_mass_per_area": 0.25, "canopy_efficiency": 0.25, "labile_allocation": 0.25}
 
 #: Outputs kept from the true simulation (engine names).

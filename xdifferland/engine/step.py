@@ -29,8 +29,8 @@ from .types import POOL_BOUNDS, Forcing, Parameters, Pools
 from .water_stress import DRIVER_VARIANTS, water_stress_drivers
 
 # integer_power (defined in .fastmath) stays exported here, where the API docs cite it.
-__all__ = ["StepConstants", "StepDrivers", "FireFactors", "init", "prepare", "step", "DRIVER_OUTPUTS",
-           "integer_power"]
+__all__ = ["StepConstants", "StepDrivers", "FireFactors", "init", "prepare", "step",
+           "DRIVER_OUTPUTS", "integer_power"]
 
 
 class StepConstants(NamedTuple):

@@ -38,7 +38,8 @@ FORCING_FIELDS: tuple[str, ...] = Forcing._fields
 
 
 class Pools(NamedTuple):
-    """The prognostic state (scan carry): six carbon pools (g C m-2) and plant-available water (mm)."""
+    """The prognostic state (scan carry): six carbon pools (g C m-2) and plant-available water
+    (mm)."""
 
     labile: Array
     foliar: Array

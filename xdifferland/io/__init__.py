@@ -1,8 +1,9 @@
 """Input/output: CARDAMOM site-driver and DifferLand global readers, safe NetCDF / Zarr writers,
 CMIP/ILAMB export.
 
-Readers return canonical Datasets (names, units and CF metadata of :mod:`xdifferland.contract.declare`);
-writers are atomic, refuse to overwrite unless asked, and keep attributes round-tripping.
+Readers return canonical Datasets (names, units and CF metadata of
+:mod:`xdifferland.contract.declare`); writers are atomic, refuse to overwrite unless asked, and keep
+attributes round-tripping.
 """
 
 from __future__ import annotations

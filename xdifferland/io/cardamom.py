@@ -5,9 +5,9 @@ A CARDAMOM site driver is one NetCDF file per eddy-covariance site (``<SITE>.nc`
 ...), observations (``GPP``, ``NBE``, ``ET``, ``LAI``, ...) with ``<NAME>unc`` uncertainties,
 a scalar ``LAT`` and a number of fields used only by the CARDAMOM Fortran/C code (``PARPRIORS``,
 ``EDC``, ``MCMCID``, ...). The readers here turn such files into canonical xarray Datasets: the
-names, units and CF metadata of :mod:`xdifferland.contract.declare`, dims ``(time, site)``, missing values
-as NaN and a decoded calendar. Units are *labelled* here, never converted (VPD stays in hPa; the
-units module converts to the canonical kPa later).
+names, units and CF metadata of :mod:`xdifferland.contract.declare`, dims ``(time, site)``, missing
+values as NaN and a decoded calendar. Units are *labelled* here, never converted (VPD stays in hPa;
+the units module converts to the canonical kPa later).
 """
 
 from __future__ import annotations

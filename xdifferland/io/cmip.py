@@ -10,8 +10,8 @@ as a DataFrame.
 
 :data:`CMIP_TABLE` declares, for each CMIP variable, the engine outputs it is built from and with
 which sign, its CMIP units and CF standard name. Values are converted with pint
-(:func:`xdifferland.contract.convert.parse_units`), never with hand-typed factors; water kept as a depth
-(mm) becomes a mass per area through the density of liquid water. CF metadata common to all
+(:func:`xdifferland.contract.convert.parse_units`), never with hand-typed factors; water kept as a
+depth (mm) becomes a mass per area through the density of liquid water. CF metadata common to all
 results (time bounds, cell measures, ``Conventions``, ``title``, ``history``) come from
 :func:`xdifferland.io.conventions.cf_result`.
 """

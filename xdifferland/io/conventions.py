@@ -25,8 +25,8 @@ import xarray as xr
 
 from .._version import __version__
 
-__all__ = ["CONVENTIONS", "EARTH_RADIUS", "cell_area", "cell_edges", "cf_result", "coordinate_attrs", "history_line",
-           "time_bounds", "udunits"]
+__all__ = ["CONVENTIONS", "EARTH_RADIUS", "cell_area", "cell_edges", "cf_result",
+           "coordinate_attrs", "history_line", "time_bounds", "udunits"]
 
 #: The CF version the outputs follow (what ``compliance-checker --test cf:1.8`` checks).
 CONVENTIONS = "CF-1.8"
@@ -87,7 +87,8 @@ def udunits(units: str, standard_name: str | None = None) -> str | None:
     unit = UREG.Unit(units)
     if standard_name in _WATER_MASS and unit.dimensionality.get("[length]") in (1, 1.0):
         # mm → kg m-2: same numbers; check it rather than assume the spelling is millimetres
-        factor = UREG.Quantity(1.0, units).to(f"mm{'/day' if '[time]' in unit.dimensionality else ''}")
+        per_day = "/day" if "[time]" in unit.dimensionality else ""
+        factor = UREG.Quantity(1.0, units).to(f"mm{per_day}")
         if not np.isclose(float(factor.magnitude), 1.0):
             raise ValueError(f"{units!r} is not a water depth in mm for {standard_name}")
         return "kg m-2 d-1" if "[time]" in unit.dimensionality else "kg m-2"
@@ -229,7 +230,8 @@ def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
     Examples
     --------
     >>> import pandas as pd
-    >>> ds = xr.Dataset({"gpp": (("time", "lat", "lon"), np.ones((2, 2, 2)), {"units": "g m-2 d-1"})},
+    >>> gpp = (("time", "lat", "lon"), np.ones((2, 2, 2)), {"units": "g m-2 d-1"})
+    >>> ds = xr.Dataset({"gpp": gpp},
     ...                 coords={"time": pd.date_range("2001-01-15", periods=2, freq="30D"),
     ...                         "lat": [0.25, 0.75], "lon": [10.25, 10.75]})
     >>> out = cf_result(ds, title="GPP", what="example")
@@ -246,7 +248,8 @@ def cf_result(ds: xr.Dataset, *, title: str, what: str) -> xr.Dataset:
             attrs = {"long_name": "model time step (index)", "units": "1"}
         if attrs:
             if "axis" in attrs and attrs["axis"] in "XY" and out[name].dims != (name,):
-                attrs.pop("axis", None)  # auxiliary coordinates of a station list or curvilinear grid
+                # auxiliary coordinates of a station list or curvilinear grid
+                attrs.pop("axis", None)
             out.variables[name].attrs = attrs
     if ("time" in out.dims and "time" in out.coords and out["time"].ndim == 1
             and _is_datetime(out["time"])):

@@ -125,7 +125,8 @@ def training_data(ds: xr.Dataset, *, predictors: Sequence[str] | None = None,
     if missing or not names:
         raise DataError([Problem(
             "predictors", f"not found: {', '.join(missing) or 'no predictors at all'}.",
-            "give predictors=[...] naming variables of the Dataset (see xdifferland.contract.declare)")])
+            "give predictors=[...] naming variables of the Dataset (see "
+            "xdifferland.contract.declare)")])
 
     valid = prepared.valid
     for name in names:

@@ -128,8 +128,8 @@ def fit(ds: xr.Dataset, config: FitConfig | None = None, *,
     callback : callable, optional
         Called as ``callback(epoch, history)`` after each epoch; raise to stop training.
     plausibility : {"error", "warn", "ignore"} or mapping, optional
-        Accept physically implausible input values (see :mod:`xdifferland.contract.plausibility`); any
-        override is recorded in ``model.metadata["plausibility_overrides"]``.
+        Accept physically implausible input values (see :mod:`xdifferland.contract.plausibility`);
+        any override is recorded in ``model.metadata["plausibility_overrides"]``.
 
     Returns
     -------
