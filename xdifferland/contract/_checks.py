@@ -168,24 +168,14 @@ LAZY_PASSES = (("finite", "plausibility"),)
 
 
 def compute_deferred(results: Mapping[str, object]) -> dict[str, object]:
-    """The reductions of the checks that returned a :class:`Deferred`, by check name: one pass
-    over in-memory data; over dask-backed data one pass per group of :data:`LAZY_PASSES` and
-    one for the rest, which keeps the chunks held at once few."""
+    """The reductions of the checks that returned a :class:`Deferred`, by check name: one
+    ``dask.compute`` per group of :data:`LAZY_PASSES` and one for the rest (for in-memory data
+    they have nothing to compute)."""
     deferred = {n: r.lazy for n, r in results.items() if isinstance(r, Deferred)}
-    lazy = any(dask.is_dask_collection(leaf) for leaf in _leaves(deferred))
-    groups = [[n for n in group if n in deferred] for group in LAZY_PASSES] if lazy else []
+    groups = [[n for n in group if n in deferred] for group in LAZY_PASSES]
     rest = [n for n in deferred if not any(n in g for g in groups)]
     computed = {}
     for group in [*groups, rest]:
         if group:
             computed.update(zip(group, dask.compute(*(deferred[n] for n in group))))
     return computed
-
-
-def _leaves(tree) -> list:
-    """The leaves of nested dicts, lists and tuples."""
-    if isinstance(tree, Mapping):
-        return [x for v in tree.values() for x in _leaves(v)]
-    if isinstance(tree, (list, tuple)):
-        return [x for v in tree for x in _leaves(v)]
-    return [tree]

@@ -310,15 +310,9 @@ def _lazy_stream(reader: BoxReader, data: xr.Dataset, variable: str, valid: xr.D
         names += (f"allowed:{variable}",)
         reader.register(names[1], _allowed(data, variable, observation_mask, axes).astype(float))
 
-    last: dict = {}  # the value and the mask of a batch read the same arrays: test them once
-
     def seen(value, allowed=None):
-        if last.get("value") is value and last.get("allowed") is allowed:
-            return last["ok"]
         ok = np.isfinite(value)
-        ok = ok if allowed is None else ok & (allowed > 0)
-        last.update(value=value, allowed=allowed, ok=ok)
-        return ok
+        return ok if allowed is None else ok & (allowed > 0)
 
     uncertainty = None
     unc_name = f"{variable}_unc"

@@ -185,15 +185,16 @@ class BoxReader:
         for group, index in zip(groups, indices):
             stacks = group["stacks"].get(index)
             if stacks is None:
-                stacks = self._install(group, index, self._read_stacks(group, index))
+                stacks = self._load_stacks(group, index)
             origin = np.array([b[i] for b, i in zip(group["bounds"], index)])
             for names, stack in stacks:
                 out.update(zip(names, _floats(_gather(stack, position - origin))))
         return out
 
-    def _read_stacks(self, group: dict, index: tuple) -> list:
+    def _load_stacks(self, group: dict, index: tuple) -> list:
         """Read ``group``'s chunks at ``index`` and stack them by dtype (a lone array is kept
-        as it is: a broadcast one is a view that stacking would materialize)."""
+        as it is: a broadcast one is a view that stacking would materialize). The group keeps
+        the stacks of its last ``open_chunks`` chunks."""
         names = group["names"]
         keys = [(self._arrays[n].name, 0, *index) for n in names]
         graph = {}
@@ -203,12 +204,9 @@ class BoxReader:
         for n, chunk in zip(names, _compute(graph, keys)):
             chunk = np.asarray(chunk)
             by_dtype.setdefault(chunk.dtype, []).append((n, chunk))
-        return [([n for n, _ in pairs],
-                 np.stack([c for _, c in pairs]) if len(pairs) > 1 else pairs[0][1][None])
-                for pairs in by_dtype.values()]
-
-    def _install(self, group: dict, index: tuple, stacks: list) -> list:
-        """Keep ``stacks`` as ``group``'s chunk at ``index`` (with the last ``open_chunks``)."""
+        stacks = [([n for n, _ in pairs],
+                   np.stack([c for _, c in pairs]) if len(pairs) > 1 else pairs[0][1][None])
+                  for pairs in by_dtype.values()]
         while len(group["stacks"]) >= self.open_chunks:
             del group["stacks"][next(iter(group["stacks"]))]  # the oldest
         group["stacks"][index] = stacks
@@ -255,10 +253,9 @@ def _floats(values: np.ndarray) -> np.ndarray:
 def _gather(stack: np.ndarray, local: np.ndarray) -> np.ndarray:
     """``stack[:, :, *local.T]`` (``local``: ``(P, n_spatial)`` positions in the chunk), as one
     take along the flattened chunk where that is a view (a stacked chunk is contiguous)."""
-    flat_shape = stack.shape[:2] + (-1,)
     if stack.flags.c_contiguous:
         flat = np.ravel_multi_index(tuple(local.T), stack.shape[2:])
-        return np.take(stack.reshape(flat_shape), flat, axis=2)
+        return np.take(stack.reshape(stack.shape[:2] + (-1,)), flat, axis=2)
     return stack[(slice(None), slice(None), *local.T)]  # a broadcast view: never copied whole
 
 
