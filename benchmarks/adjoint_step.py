@@ -5,8 +5,8 @@
     python benchmarks/adjoint_step.py --quick         # 80 pixels, 3 rounds, nothing written
 
 One process builds two training steps that differ only in how the time loop is differentiated
-(``simulate(adjoint=True)``, the default, and ``adjoint=False``, JAX's automatic derivative of
-the checkpointed scan: the reference). Every loss term is on (the synthetic batch of
+(``simulate(adjoint=True)``, opt-in, and ``adjoint=False``, the default: JAX's automatic
+derivative of the checkpointed scan, the reference). Every loss term is on (the synthetic batch of
 ``run_all.py``), the network, the gradient and Adam included. Rounds alternate the two steps;
 each call is timed by process CPU time and wall time. Printed and written to
 ``benchmarks/results/adjoint_step.json``: medians, the per-round ratios (reference /

@@ -11,7 +11,7 @@ one called function whose kernels are counted the same way, so both settings giv
 counts) and
 (b) the element operations those kernels evaluate (arithmetic ops times their element count, fused
 producers included, so a value recomputed in several kernels counts each time). The ratio to the
-one-step jaxpr size shows how much work XLA duplicates. See benchmarks/README.md, "Findings".
+one-step jaxpr size shows how much work XLA duplicates. Current counts: benchmarks/README.md.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Run every xdifferland benchmark, print a table and write ``benchmarks/results/<tag>.json``.
 
-    python benchmarks/run_all.py                 # everything (about 10-15 minutes on 2 cores)
+    python benchmarks/run_all.py                 # everything (a few minutes on 2 cores)
     python benchmarks/run_all.py --quick         # fewer repeats, no 10,000-pixel or global run
     python benchmarks/run_all.py --only train    # benchmarks whose name contains "train"
 

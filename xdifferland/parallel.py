@@ -78,9 +78,9 @@ def configure_host_devices(n: int | None = None, *, compile_loops_whole: bool = 
 
     With ``compile_loops_whole`` (default) it also sets :data:`LOOP_OPTION`, which makes XLA CPU
     compile each time loop into one function instead of dispatching its ~100 kernels one by one
-    every step. Measured on the 2-core machine (training step 320 x 168): 1 device 18-20 ms,
-    2 devices with this option 11-13 ms (see ``benchmarks/README.md``). An explicit value already
-    in ``XLA_FLAGS`` is kept.
+    every step. Measured on the 2-core machine (training step 320 x 168, alternating processes,
+    min): one device 18-26 ms without it, 12-16 ms with it (see ``benchmarks/README.md``). An
+    explicit value already in ``XLA_FLAGS`` is kept.
 
     Raises
     ------

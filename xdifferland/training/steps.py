@@ -70,8 +70,8 @@ def fused_steps(train_step):
 
     Why: each call of a jitted step costs about 1.2 ms of Python dispatch and an argument
     transfer, which the device then waits for; one call per ``K`` steps leaves the device
-    busy. Training step 320 x 168 on the 2-core machine, 2 host devices: 13.5 ms per step one
-    call at a time, 11.3 ms in calls of 8 (``benchmarks/README.md``).
+    busy. Side by side on the 2-core machine (training step 320 x 168), calls of 8 took 7-17 %
+    less time per step than one call per step (``benchmarks/README.md``).
     """
 
     def run(weights, opt_state, batches, count):
