@@ -19,6 +19,7 @@ from .parameters import parameter_arrays
 from .contract.plausibility import overrides_attribute, plausibility_rules
 from .registry import PARAMETER_NAMES
 from .contract.convert import to_canonical_units
+from .contract.blockwise import BLOCK_CHECKS, checked_when_computed
 from .contract.check import validate
 from .contract.declare import PREDICTOR_GROUPS
 
@@ -68,8 +69,11 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
 
     Raises :class:`~xdifferland.errors.ValidationError` listing every problem before any JAX
     code runs, and :class:`~xdifferland.errors.DataError` when no time dimension (or two) is
-    found. The values of dask-backed data are checked only with ``lazy_values`` (it reads
-    them: for ``fit``, which reads them all anyway), so a lazy ``simulate`` stays lazy.
+    found. The values of dask-backed data are checked here only with ``lazy_values`` (it reads
+    them: for ``fit``, which reads them all anyway); otherwise each chunk's forcing and
+    predictors are checked when the chunk is computed
+    (:func:`~xdifferland.contract.blockwise.checked_when_computed`), so a lazy ``simulate``
+    stays lazy and still refuses impossible values.
     """
     axes = find_axes(ds)
     if axes.time is None:
@@ -77,11 +81,14 @@ def prepare_dataset(ds: xr.Dataset, roles: Mapping[str, str] | None = None, *,
     ds, mask = axes.to_internal(ds), axes.to_internal(mask)
     if check:
         # Value checks (NaN, ranges, constant predictors, overlap) read the data; on dask-backed
-        # input they wait for an explicit validate() unless asked for, so building stays lazy.
+        # input reading it all here would defeat laziness, unless asked for (fit reads it all).
         lazy = any(v.chunks is not None for v in ds.variables.values())
-        skip = tuple(skip) + (_VALUE_CHECKS if lazy and not lazy_values else ())
-        validate(ds, roles, mask=mask, skip=set(skip),
+        later = _VALUE_CHECKS if lazy and not lazy_values else ()
+        validate(ds, roles, mask=mask, skip=set(skip) | set(later),
                  plausibility=plausibility).raise_if_any()
+        if later:  # each chunk's values are checked when it is computed, before the engine
+            ds = checked_when_computed(ds, roles, mask=mask, plausibility=plausibility,
+                                       checks=[c for c in BLOCK_CHECKS if c not in skip])
     data = canonicalize(to_canonical_units(ds, roles), roles)
     spatial_dims = handoff.spatial_dims_of(data, "t_min")
     time_coord = data["date"] if "date" in data.coords and data["date"].ndim == 2 else data["time"]
@@ -169,8 +176,10 @@ def simulate(ds: xr.Dataset, parameters: xr.Dataset, outputs: Sequence[str] | st
         :mod:`xdifferland.contract.axes`), in any convertible units (see
         :mod:`xdifferland.contract.declare`). Dask-backed data stay
         lazy: the result is computed chunk by chunk over pixels when it is computed. For lazy
-        data only the structural checks run here; call ``ds.differland.validate()`` for the
-        value checks.
+        data the structural checks run here and each chunk's forcing and predictors are
+        checked when the chunk is computed (NaN, ``±inf``, plausible ranges: the errors
+        ``validate`` gives); ``ds.differland.validate()`` also checks the latitude against the
+        seasons.
     parameters : xarray.Dataset
         One variable per registry entry (names or published aliases), broadcastable to the
         spatial dims, e.g. from :func:`xdifferland.default_parameters` or a fitted model.
