@@ -101,3 +101,13 @@ def test_data_in_memory_and_without_chunks_are_returned_as_they_are(world):
     assert checked_when_computed(world) is world
     lazy = world.chunk({"lat": 4})
     assert checked_when_computed(lazy, checks=["overlap"]) is lazy
+
+
+def test_warn_mode_warns_when_the_chunk_is_computed(world):
+    from xdifferland.contract.plausibility import PlausibilityWarning
+
+    lazy = _spoiled(world, precipitation=-5.0).chunk({"lat": 4})
+    out = xdifferland.simulate(lazy, xdifferland.default_parameters(like=world), ["gpp"],
+                               plausibility="warn")
+    with pytest.warns(PlausibilityWarning, match="precipitation"):
+        out["gpp"].compute(scheduler="synchronous")
