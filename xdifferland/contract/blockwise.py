@@ -22,8 +22,7 @@ import warnings
 import xarray as xr
 
 from .check import CHECKS, validate
-from .declare import variable
-from .find import match_variables
+from .find import find_variables
 
 __all__ = ["BLOCK_CHECKS", "checked_when_computed"]
 
@@ -70,9 +69,9 @@ def checked_when_computed(ds: xr.Dataset, roles: Mapping[str, str] | None = None
     ...
     """
     checks = [c for c in checks if c in BLOCK_CHECKS]
-    found, _ = match_variables(ds, roles)
-    predictors = _named(ds, found, "predictor")
-    forcing = _named(ds, found, "forcing")
+    # validation has passed, so discovery finds each variable once
+    predictors = list(find_variables(ds, "predictor", roles).values())
+    forcing = list(find_variables(ds, "forcing", roles).values())
     if not checks or not any(ds[n].chunks is not None for n in predictors + forcing):
         return ds
     skip = set(CHECKS) - set(checks)
@@ -99,8 +98,3 @@ def checked_when_computed(ds: xr.Dataset, roles: Mapping[str, str] | None = None
     return ds.assign({**(checked(predictors, predictors) if lazy else {}),
                       **(checked(forcing + predictors, forcing) if forcing else {})})
 
-
-def _named(ds: xr.Dataset, found: Mapping[str, str], role: str) -> list[str]:
-    """The data variables of ``ds`` found as declared variables of ``role``."""
-    return [name for canonical, name in found.items()
-            if variable(canonical).role == role and name in ds.data_vars]
