@@ -92,9 +92,9 @@ def bench_forward(n_pixels: int, outputs: str, repeats: int, engine: str = "xdif
     return result
 
 
-def _train_step_fn(engine: str, n_pixels: int = 320):
+def _train_step_fn(engine: str, n_pixels: int = 320, **settings):
     """(train_step, batch, weights, opt_state) for an ``n_pixels`` x 168 batch with every loss
-    term on."""
+    term on; ``settings`` are :class:`~xdifferland.training.config.FitConfig` options."""
     import jax
     import optax
 
@@ -106,7 +106,7 @@ def _train_step_fn(engine: str, n_pixels: int = 320):
     from xdifferland.training.config import FitConfig
 
     batch = synthetic_batch(n_pixels)
-    config = FitConfig()
+    config = FitConfig(**settings)
     weights_map: dict = {}
     terms = active_terms(batch.observations, weights_map)
     outputs = required_outputs(terms)

@@ -46,7 +46,8 @@ def test_other_seeds_and_epochs_reuse_the_steps_and_match_fresh_ones(tiny_world,
 
 @pytest.mark.parametrize("change", [dict(learning_rate=1e-3), dict(loss_weights={"lai": 1.0}),
                                     dict(schedule="cosine"), dict(mass_conserving=True),
-                                    dict(network={"width": 8}), dict(weight_decay=0.1)])
+                                    dict(network={"width": 8}), dict(weight_decay=0.1),
+                                    dict(loss_in_loop=True)])
 def test_a_setting_in_the_traced_code_builds_new_steps(change):
     config = FitConfig()
     key = steps._step_key(config, {}, ("lai",), (), 4, 30.0)
@@ -97,3 +98,19 @@ def test_fused_steps_equal_single_steps_and_skip_the_padding(tiny_world, count):
     np.testing.assert_allclose(np.asarray(flosses)[:count], losses, rtol=1e-6)
     assert np.all(np.asarray(flosses)[count:] == 0.0)  # the padded step was not run
     assert set(fterms) >= {"lai"} and np.asarray(fterms["lai"]).shape == (3,)
+
+
+def test_loss_in_the_loop_trains_like_the_stacked_loss(tiny_world):
+    stacked = fit(tiny_world, epochs=2, seed=3, progress=False)
+    in_loop = fit(tiny_world, epochs=2, seed=3, progress=False, loss_in_loop=True)
+    assert in_loop.config.loss_in_loop and not stacked.config.loss_in_loop
+    for key in ("train_loss", "dev_loss"):
+        np.testing.assert_allclose(in_loop.history[key], stacked.history[key], rtol=1e-4)
+    for a, b in zip(jax.tree_util.tree_leaves(in_loop.weights),
+                    jax.tree_util.tree_leaves(stacked.weights)):
+        np.testing.assert_allclose(a, b, rtol=1e-3, atol=1e-5)
+
+
+def test_loss_in_loop_must_be_a_bool():
+    with pytest.raises(ValueError, match="loss_in_loop='yes': use True or False"):
+        FitConfig(loss_in_loop="yes")

@@ -20,6 +20,7 @@ from .outputs import OUTPUT_NAMES, OUTPUTS, output_spec, resolve_output, resolve
 from .budget import BudgetResiduals, budget_residuals
 from .sensitivity import fisher_information
 from .simulate import Simulation, as_dtype, simulate
+from .loss_in_loop import simulated_loss_terms
 from .step import init, prepare, step
 from .types import FORCING_FIELDS, POOL_BOUNDS, Forcing, Parameters, Pools
 
@@ -29,7 +30,7 @@ __all__ = [
     "midpoint_parameters", "FORCING_FIELDS", "POOL_BOUNDS", "as_dtype", "budget_residuals",
     "BudgetResiduals", "LOSS_TERMS", "LossTerm", "Observation", "loss_terms", "total_loss",
     "required_outputs", "fisher_information", "stream_term", "StreamTerm",
-    "parameter_observation", "ParameterObservation",
+    "parameter_observation", "ParameterObservation", "simulated_loss_terms",
 ]
 
 

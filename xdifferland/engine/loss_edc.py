@@ -16,7 +16,8 @@ from ..typing import Array
 from .outputs import TOTAL_PREFIX
 from .types import Pools
 
-__all__ = ["EDC_BUDGETS", "EDC_EPSILON", "edc_loss", "edc_per_pixel", "time_total"]
+__all__ = ["EDC_BUDGETS", "EDC_EPSILON", "EDC_FLUXES", "edc_loss", "edc_penalty", "edc_per_pixel",
+           "time_total"]
 
 #: Epsilon of the EDC term (spec 8.5).
 EDC_EPSILON = 1e-3
@@ -46,9 +47,11 @@ EDC_BUDGETS: dict[str, tuple[tuple[str, ...], tuple[str, ...], str]] = {
     "som": (("wood_litter", "litter_to_som", "wood_fire_transfer", "litter_fire_transfer"),
             ("som_respiration", "som_fire_combust"), "som_pool"),
 }
+#: The fluxes whose time totals the EDC term reads.
+EDC_FLUXES: tuple[str, ...] = tuple(dict.fromkeys(
+    name for inflow, outflow, _ in EDC_BUDGETS.values() for name in (*inflow, *outflow)))
 _EDC_OUTPUTS = tuple(dict.fromkeys(
-    [TOTAL_PREFIX + name for inflow, outflow, _ in EDC_BUDGETS.values()
-     for name in (*inflow, *outflow)] + [pool for _, _, pool in EDC_BUDGETS.values()]))
+    [TOTAL_PREFIX + name for name in EDC_FLUXES] + [pool for _, _, pool in EDC_BUDGETS.values()]))
 
 
 def edc_per_pixel(outputs: Mapping[str, Array], initial_pools: Pools,
@@ -78,13 +81,27 @@ def edc_per_pixel(outputs: Mapping[str, Array], initial_pools: Pools,
     n_time = outputs["labile_pool"].shape[0]
     if n_time < 12:
         raise ValueError(f"the EDC term needs at least 12 time steps, got {n_time}")
+    totals = {name: time_total(outputs, name) for name in EDC_FLUXES}
+    january = {pool: jnp.mean(outputs[state][11::12], axis=0)
+               for pool, (_, _, state) in EDC_BUDGETS.items()}
+    return edc_penalty(totals, january, initial_pools, epsilon)
+
+
+def edc_penalty(totals: Mapping[str, Array], january: Mapping[str, Array], initial_pools: Pools,
+                epsilon: float = EDC_EPSILON) -> Array:
+    """:func:`edc_per_pixel` from the time totals of :data:`EDC_FLUXES` and the January means.
+
+    ``totals`` maps each flux to its ``(pixel,)`` sum over all steps; ``january`` maps each
+    pool of :data:`EDC_BUDGETS` to the mean of its end-of-step values at steps 11, 23, ...
+    (the loop-accumulated loss, :mod:`.loss_in_loop`, forms both without stacking a series).
+    """
     penalty = 0.0
-    for pool, (inflows, outflows, state) in EDC_BUDGETS.items():
-        total_in = sum(time_total(outputs, name) for name in inflows)
-        total_out = sum(time_total(outputs, name) for name in outflows)
+    for pool, (inflows, outflows, _) in EDC_BUDGETS.items():
+        total_in = sum(totals[name] for name in inflows)
+        total_out = sum(totals[name] for name in outflows)
         ratio = total_in / jnp.maximum(total_out, epsilon)
-        january = jnp.mean(outputs[state][11::12], axis=0)
-        log_change = jnp.abs(jnp.log(ratio * january / getattr(initial_pools, pool) + epsilon))
+        log_change = jnp.abs(jnp.log(ratio * january[pool] / getattr(initial_pools, pool)
+                                     + epsilon))
         penalty = penalty + (log_change / jnp.log(2.0)) ** 2
     return penalty
 

@@ -16,7 +16,7 @@ from .outputs import TOTAL_PREFIX, is_total, resolve_outputs, total_base
 from .step import DRIVER_OUTPUTS, constants, init, prepare, step
 from .types import Forcing, Parameters, Pools
 
-__all__ = ["Simulation", "simulate", "as_dtype", "whole_step_days"]
+__all__ = ["Simulation", "simulate", "as_dtype", "normalized", "run_loop", "whole_step_days"]
 
 
 class Simulation(NamedTuple):
@@ -90,6 +90,22 @@ def _split_drivers(drivers, n_time: int):
                                    "forward_mode", "step_days", "adjoint"))
 def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stress="default",
               stress_weights=None, forward_mode=False, step_days=None, adjoint=False):
+    return run_loop(parameters, forcing, outputs, mass_conserving, unroll, water_stress,
+                    stress_weights, forward_mode, step_days, adjoint)[0]
+
+
+def run_loop(parameters, forcing, outputs, mass_conserving=False, unroll=1,
+             water_stress="default", stress_weights=None, forward_mode=False, step_days=None,
+             adjoint=False, monitor=None, monitor_inputs=None):
+    """The time loop behind :func:`simulate`: ``(Simulation, (monitor_carry, monitor_series))``.
+
+    Arguments are :func:`simulate`'s, already normalized (``Forcing`` and ``Parameters`` of the
+    engine dtype, canonical output names). ``monitor`` optionally rides along the loop: an
+    object with ``start(n_pixel, dtype) -> carry`` and ``update(carry, fluxes, inputs_t) ->
+    (carry, series_t)``, given each month's step fluxes and its slice of ``monitor_inputs``
+    (arrays with a leading time axis); the loop-accumulated loss (:mod:`.loss_in_loop`) is
+    one. A monitor runs on the automatically differentiated loop (``adjoint`` is then ignored).
+    """
     share = (lambda x: x) if forward_mode else shared
     drivers = prepare(parameters, forcing, water_stress, step_days)
     const = constants(parameters)
@@ -99,30 +115,38 @@ def _simulate(parameters, forcing, outputs, mass_conserving, unroll, water_stres
     in_loop_totals = tuple(name for name in totals if name not in DRIVER_OUTPUTS)
     n_time = _n_time(forcing)
     shape = (n_time, jnp.shape(parameters.decomposition_rate)[0])
+    dtype = jnp.result_type(parameters.decomposition_rate)
     step_drivers = drivers._replace(rate_modifier=None, leaf_fall_factor=None,
                                     labile_release_factor=None)
     tree, in_loop, xs, consts = _split_drivers(step_drivers, n_time)
-    if adjoint and has_adjoint(water_stress, forward_mode):
+    if adjoint and monitor is None and has_adjoint(water_stress, forward_mode):
         spec = LoopSpec(tree, tuple(in_loop), leaf_names(step_drivers, "d"),
                         leaf_names(const, "c"), in_loop_outputs, in_loop_totals,
                         mass_conserving, water_stress, unroll)
         final, sums, stacked = adjoint_loop(spec, const, init(parameters), xs, consts)
-        return Simulation(_assemble(drivers, series, totals, stacked, sums, shape), final)
+        return Simulation(_assemble(drivers, series, totals, stacked, sums, shape), final), None
 
     def body(carry, xs_t):
-        pools, sums = carry
-        d = merge_drivers(tree, in_loop, xs_t, consts)
+        pools, sums, watched = carry
+        drivers_t, monitor_t = xs_t
+        d = merge_drivers(tree, in_loop, drivers_t, consts)
         new, fluxes = step(const, pools, d, mass_conserving, water_stress, stress_weights, share)
         sums = {name: sums[name] + fluxes[name] for name in in_loop_totals}
-        return (new, sums), {name: fluxes[name] for name in in_loop_outputs}
+        watched, monitored_t = ((None, None) if monitor is None
+                                else monitor.update(watched, fluxes, monitor_t))
+        return (new, sums, watched), ({name: fluxes[name] for name in in_loop_outputs},
+                                      monitored_t)
 
     # Under differentiation the step is recomputed in the backward pass from the carried pools
     # instead of stacking its ~100 intermediates over time; a forward run is unaffected.
     body = jax.checkpoint(body, prevent_cse=False)
-    zero = jnp.zeros(shape[1:], jnp.result_type(parameters.decomposition_rate))
-    start = (init(parameters), {name: zero for name in in_loop_totals})
-    (final, sums), stacked = jax.lax.scan(body, start, xs, length=n_time, unroll=unroll)
-    return Simulation(_assemble(drivers, series, totals, stacked, sums, shape), final)
+    zero = jnp.zeros(shape[1:], dtype)
+    watched = None if monitor is None else monitor.start(shape[1], dtype)
+    start = (init(parameters), {name: zero for name in in_loop_totals}, watched)
+    (final, sums, watched), (stacked, monitored) = jax.lax.scan(
+        body, start, (xs, monitor_inputs), length=n_time, unroll=unroll)
+    run = Simulation(_assemble(drivers, series, totals, stacked, sums, shape), final)
+    return run, (watched, monitored)
 
 
 def _assemble(drivers, series, totals, stacked, sums, shape):
@@ -194,7 +218,7 @@ def simulate(
         stress, other variants fall back) instead of JAX's automatic derivative of the
         checkpointed loop. Values are identical and gradients agree to rounding (1e-14 in
         float64). On a 2-core CPU the automatic derivative is the faster of the two
-        (``benchmarks/adjoint_step.py``), hence the default.
+        (``benchmarks/step_variants.py``), hence the default.
 
     Returns
     -------
@@ -227,10 +251,17 @@ def simulate(
     if water_stress != "default" and stress_weights is None:
         raise ValueError(f"water_stress={water_stress!r} needs its network weights "
                          "(stress_weights=init_water_stress(variant, seed) or a fitted model's)")
-    forcing = Forcing(*forcing)
-    step_days = _resolve_step_days(step_days, forcing.delta_t)
-    parameters, forcing = as_dtype(Parameters(*parameters)), as_dtype(forcing)
+    parameters, forcing, step_days = normalized(parameters, forcing, step_days)
     return _simulate(parameters, forcing, names, bool(mass_conserving), int(unroll),
                      water_stress, None if water_stress == "default" else stress_weights,
                      bool(forward_mode), None if step_days is None else int(step_days),
                      bool(adjoint))
+
+
+def normalized(parameters, forcing, step_days=None):
+    """``(Parameters, Forcing, step_days)`` as the loop takes them: named tuples of the engine
+    dtype and the whole-day step checked against (or found from) ``forcing.delta_t``."""
+    forcing = Forcing(*forcing)
+    step_days = _resolve_step_days(step_days, forcing.delta_t)
+    return (as_dtype(Parameters(*parameters)), as_dtype(forcing),
+            None if step_days is None else int(step_days))

@@ -72,6 +72,11 @@ class FitConfig:
     #: freely. ``fit`` records the resolved value.
     shuffle_blocks: Mapping[str, int] | str | None = "auto"
     steps_per_call: int = 8  #: patch steps per compiled call (speed; same steps)
+    #: Accumulate the loss inside the time loop, observations as its inputs
+    #: (:mod:`xdifferland.engine.loss_in_loop`), instead of stacking the simulated series for the
+    #: loss to read. Same terms (to rounding) and gradients; off by default because on a 2-core
+    #: CPU it is no faster (``benchmarks/loss_in_loop.py``).
+    loss_in_loop: bool = False
     eval_every: int = 5
     checkpoint_every: int = 10
     max_restarts: int = 3  #: re-initializations after a NaN loss
@@ -119,6 +124,8 @@ class FitConfig:
         if not 0 <= self.screen_share < 1:
             problems.append(f"screen_share={self.screen_share!r}: use a share in [0, 1) of the "
                             "run")
+        if not isinstance(self.loss_in_loop, bool):
+            problems.append(f"loss_in_loop={self.loss_in_loop!r}: use True or False")
         if not 0 <= self.coverage_threshold <= 1:
             problems.append(f"coverage_threshold={self.coverage_threshold!r}: use [0, 1]")
         unknown = set(self.loss_weights) - set(LOSS_TERMS)

@@ -19,6 +19,7 @@ import jax.numpy as jnp
 import optax
 
 from ..engine import init, loss_terms, simulate
+from ..engine.loss_in_loop import simulated_loss_terms
 from ..engine.loss_parameters import parameter_outputs
 from ..engine.simulate import whole_step_days
 from ..network import predict_parameters
@@ -40,6 +41,15 @@ def _make_steps(config: FitConfig, weights_map: dict, outputs: tuple[str, ...],
 
     def loss_fn(weights, batch):
         params = predict_parameters(weights, net, batch.predictors, batch.hemisphere)
+        if config.loss_in_loop:
+            terms = simulated_loss_terms(
+                params, batch.forcing, batch.observations, weights=weights_map,
+                batch_size=batch.valid.shape[0], use_uncertainty=config.use_uncertainty,
+                edc_gate=batch.valid, extra_terms=extra_terms,
+                extra_outputs=parameter_outputs(params), mass_conserving=config.mass_conserving,
+                water_stress=config.water_stress, stress_weights=weights.get("water_stress"),
+                step_days=step_days)
+            return sum(terms.values()), terms
         run = simulate(params, batch.forcing, outputs, mass_conserving=config.mass_conserving,
                        water_stress=config.water_stress,
                        stress_weights=weights.get("water_stress"), step_days=step_days)
@@ -108,7 +118,8 @@ def _step_key(config: FitConfig, weights_map: dict, outputs, extra_terms, steps_
     shapes (batch size, predictors, time steps) are told apart by ``jax.jit`` itself.
     """
     traced = {"network": asdict(config.network), "mass_conserving": config.mass_conserving,
-              "water_stress": config.water_stress, "use_uncertainty": config.use_uncertainty,
+              "loss_in_loop": config.loss_in_loop, "water_stress": config.water_stress,
+              "use_uncertainty": config.use_uncertainty,
               "learning_rate": config.learning_rate, "schedule": config.schedule,
               "clip_norm": config.clip_norm, "weight_decay": config.weight_decay,
               "total_steps": (config.resolved_epochs(steps_per_epoch) * steps_per_epoch
