@@ -926,8 +926,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=None,
                         help="comma-separated name substrings or categories")
     parser.add_argument("--no-fit", action="store_true", help="skip the 1-epoch fits")
-    parser.add_argument("--json", type=Path, default=RESULTS,
-                        help="where to write the results (default: %(default)s)")
+    parser.add_argument("--json", type=Path, default=None,
+                        help=f"where to write the results (default: {RESULTS} for a run of "
+                        "every case; a run with --only writes only where --json says)")
     args = parser.parse_args(argv)
 
     cases = selected(args.only)
@@ -974,9 +975,13 @@ def main(argv: list[str] | None = None) -> int:
         "totals": counts,
         "cases": [r.as_dict() for r in results],
     }
-    args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
-    print(f"results: {args.json}")
+    if args.json is None and args.only:  # a subset must not replace the record of every case
+        print("results not written (a run with --only; pass --json PATH to keep them)")
+        return 1 if failed else 0
+    path = args.json or RESULTS
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=1) + "\n", encoding="utf-8")
+    print(f"results: {path}")
     return 1 if failed else 0
 
 

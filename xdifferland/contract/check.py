@@ -165,7 +165,7 @@ def check_nan(ctx: Context) -> Deferred:
     return offenders(ctx.of_role("forcing", "predictor"), missing, lambda c, n, where: Problem(
         c, f"{ctx.found[c]!r} has {n} NaN value(s); the first at {where}.",
         f"fill them (e.g. ds[{ctx.found[c]!r}].interpolate_na('time') for forcing) or drop the "
-        "locations that have them before fitting."))
+        "locations that have them before fitting or simulating."))
 
 
 def _is_fraction(canonical: str) -> bool:
