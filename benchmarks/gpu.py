@@ -14,13 +14,12 @@ size, the time per training step (every loss term, gradient, Adam), pixel-months
 the projected paper-scale epoch (164,040 cells x 168 months) and 199-epoch fit for each step
 of ``step_variants.py`` (the default; the hand-written adjoint, ``simulate(adjoint=True)``,
 fewer kernels per month; the loss accumulated in the time loop, ``FitConfig(loss_in_loop=True)``,
-no series stacked over time), and the forward run with all 44 outputs. Results of a GPU run go to ``benchmarks/results/gpu.json``.
+no series stacked over time; both together), and the forward run with all 44 outputs. Results of a GPU run go to ``benchmarks/results/gpu.json``.
 """
 
 from __future__ import annotations
 
 import argparse
-import functools
 import json
 import math
 from pathlib import Path
@@ -34,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 import xdifferland  # noqa: E402,F401  (before JAX starts: the CPU loop option)
 
 from run_all import N_MONTHS, PAPER_CELLS, _time_calls, _train_step_fn, bench_forward  # noqa: E402
-from step_variants import VARIANTS  # noqa: E402
+from step_variants import VARIANTS, use_adjoint  # noqa: E402
 
 EPOCHS = 199
 
@@ -50,9 +49,6 @@ def main() -> None:
     args = parser.parse_args()
     import jax
 
-    import xdifferland.training.steps as steps
-    from xdifferland.engine import simulate
-
     device = jax.devices()[0]
     if device.platform == "cpu" and not args.allow_cpu:
         sys.exit("no GPU: JAX's default device is the CPU (install a GPU build of jaxlib, or "
@@ -64,20 +60,20 @@ def main() -> None:
           f"jax {jax.__version__}")
     rows = {"device": device.device_kind, "platform": device.platform,
             "date": time.strftime("%Y-%m-%d"), "train": [], "forward": []}
-    print(f"{'batch':>6s} {'variant':>12s} {'step ms':>9s} {'pixel-months/s':>15s} "
+    print(f"{'batch':>6s} {'variant':>20s} {'step ms':>9s} {'pixel-months/s':>15s} "
           f"{'paper epoch s':>14s} {'199 epochs min':>15s}")
     for n in batches:
         for label, (settings, adjoint) in VARIANTS.items():
-            steps.simulate = functools.partial(simulate, adjoint=adjoint)
+            use_adjoint(adjoint)
             step, batch, weights, opt_state, _ = _train_step_fn("xdifferland", n, **settings)
             timing = _time_calls(lambda: step(weights, opt_state, batch), repeats)  # noqa: B023
             per_step = timing["median_s"]
             epoch = math.ceil(PAPER_CELLS / n) * per_step
             rows["train"].append({"batch": n, "variant": label, **timing,
                                   "paper_epoch_s": epoch})
-            print(f"{n:6d} {label:>12s} {1e3 * per_step:9.2f} {n * N_MONTHS / per_step:15.3g} "
+            print(f"{n:6d} {label:>20s} {1e3 * per_step:9.2f} {n * N_MONTHS / per_step:15.3g} "
                   f"{epoch:14.1f} {EPOCHS * epoch / 60:15.1f}")
-    steps.simulate = simulate
+    use_adjoint(False)
     for n in forward:
         timing = bench_forward(n, "all", repeats)
         rows["forward"].append({"pixels": n, **timing})

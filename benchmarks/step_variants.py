@@ -11,7 +11,9 @@ One process builds training steps that differ only in how the loss and its gradi
 - ``adjoint``: the time loop differentiated by its hand-written adjoint
   (``simulate(adjoint=True)``, opt-in);
 - ``loss_in_loop``: the loss accumulated inside the time loop with the observations as its
-  inputs (``FitConfig(loss_in_loop=True)``, opt-in; :mod:`xdifferland.engine.loss_in_loop`).
+  inputs (``FitConfig(loss_in_loop=True)``, opt-in; :mod:`xdifferland.engine.loss_in_loop`);
+- ``adjoint_loss_in_loop``: both, the loss's cotangents formed month by month inside the
+  adjoint's reverse loop (``simulated_loss_terms(..., adjoint=True)``).
 
 Every loss term is on (the synthetic batch of ``run_all.py``), the network, the gradient and Adam
 included. Rounds alternate the steps; each call is timed by process CPU time and wall time.
@@ -44,24 +46,33 @@ PAPER_CELLS, MONTHS, EPOCHS, FITS = 164_040, 168, 199, 360
 
 #: Each variant's FitConfig settings and whether the time loop takes the hand-written adjoint.
 VARIANTS = {"reference": ({}, False), "adjoint": ({}, True),
-            "loss_in_loop": ({"loss_in_loop": True}, False)}
+            "loss_in_loop": ({"loss_in_loop": True}, False),
+            "adjoint_loss_in_loop": ({"loss_in_loop": True}, True)}
+
+
+def use_adjoint(adjoint: bool) -> None:
+    """Make the training steps built next differentiate the time loop by its hand-written
+    adjoint (``True``) or by JAX (``False``, the default)."""
+    import xdifferland.training.steps as steps
+    from xdifferland.engine import simulate, simulated_loss_terms
+
+    steps.simulate = functools.partial(simulate, adjoint=adjoint)
+    steps.simulated_loss_terms = functools.partial(simulated_loss_terms, adjoint=adjoint)
 
 
 def _steps(n_pixels: int) -> dict:
     import jax
 
-    import xdifferland.training.steps as steps
     from run_all import _train_step_fn
-    from xdifferland.engine import simulate
 
     built = {}
     for label, (settings, adjoint) in VARIANTS.items():
-        steps.simulate = functools.partial(simulate, adjoint=adjoint)
+        use_adjoint(adjoint)
         fn, batch, weights, state, _ = _train_step_fn("xdifferland", n_pixels, **settings)
         out = fn(weights, state, batch)  # compile
         jax.block_until_ready(out)
         built[label] = (fn, batch, weights, state, float(out[2]))
-    steps.simulate = simulate
+    use_adjoint(False)
     return built
 
 
@@ -69,6 +80,8 @@ def measure(n_pixels: int, rounds: int) -> dict:
     import jax
 
     built = _steps(n_pixels)
+    for fn, batch, weights, state, _ in built.values():  # one untimed call each after compiling
+        jax.block_until_ready(fn(weights, state, batch))
     times = {label: [] for label in built}
     for r in range(rounds):
         order = list(built) if r % 2 == 0 else list(built)[::-1]
@@ -123,7 +136,7 @@ def main() -> None:
             v = run[label]
             ratio = ("" if label == "reference" else
                      f" | ratio CPU {v['cpu_ratio_median']:.2f} wall {v['wall_ratio_median']:.2f}")
-            print(f"{n_pixels:5d} px {label:12s} {v['cpu_ms']:7.2f} ms CPU {v['wall_ms']:7.2f} ms "
+            print(f"{n_pixels:5d} px {label:20s} {v['cpu_ms']:7.2f} ms CPU {v['wall_ms']:7.2f} ms "
                   f"wall, {v['pixel_months_per_s'] / 1e6:5.2f} M pixel-months/s, paper-scale "
                   f"training {v['paper_training_h']:.2f} h, 360 fits "
                   f"{v['factorial_360_days']:.1f} days, same loss {v['loss_equal']}{ratio}",

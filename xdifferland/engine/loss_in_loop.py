@@ -40,13 +40,16 @@ __all__ = ["EDC_SERIES", "IN_LOOP_TERMS", "LoopLoss", "replay", "simulated_loss_
 _Predicted = Callable[[Mapping[str, Array]], Array]
 
 
+_LIVE_POOLS = ("labile_pool", "foliar_pool", "wood_pool", "root_pool")
+
+
 def _output(name: str) -> _Predicted:
     return lambda fluxes: fluxes[name]
 
 
 def _live(fluxes):
-    return (fluxes["labile_pool"] + fluxes["foliar_pool"] + fluxes["wood_pool"]
-            + fluxes["root_pool"])
+    labile, foliar, wood, root = (fluxes[name] for name in _LIVE_POOLS)
+    return labile + foliar + wood + root
 
 
 #: Monthly sums of squared errors: the model quantity each compares.
@@ -71,6 +74,16 @@ IN_LOOP_TERMS: frozenset[str] = frozenset(
     [*_MONTHLY_SSE, *_ANNUAL_SSE, *_MONTHLY_PATCH, *_ANNUAL_PATCH,
      "som", "water", "violation", "edc"])
 assert IN_LOOP_TERMS == set(LOSS_TERMS)
+
+
+#: The step fluxes each term reads.
+_READS: dict[str, tuple[str, ...]] = {
+    "sif": ("sif",), "lai": ("lai",), "fluxnet_gpp": ("gpp",), "fluxnet_reco": ("gpp", "nee"),
+    "fluxnet_et": ("et",), "gleam_et": ("et",), "fluxnet_nee": ("nee",), "biomass": _LIVE_POOLS,
+    "vod": ("vod",), "nbe": ("nbe",), "fire": ("fire_emission",), "nbe_iav": ("nbe",),
+    "som": ("som_pool",), "water": ("water_pool",), "violation": ("water_balance_violation",),
+    "edc": (*EDC_FLUXES, *(state for _, _, state in EDC_BUDGETS.values())),
+}
 
 
 def _stream(term: str) -> str:
@@ -111,11 +124,24 @@ class LoopLoss(NamedTuple):
                        and observations[_stream(name)].uncertainty is not None)
         return cls(chosen, scaled, int(batch_size))
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        """The step fluxes :meth:`update` reads."""
+        return tuple(dict.fromkeys(name for term in self.terms for name in _READS[term]))
+
+    @property
+    def kept(self) -> tuple[str, ...]:
+        """Carry entries that enter :meth:`update` other than linearly (the running annual
+        sums); a reverse pass needs their values, not those of the plain sums."""
+        return tuple(term + ".running" for term in self.terms
+                     if term in _ANNUAL_SSE or term in _ANNUAL_PATCH)
+
     def inputs(self, observations: Mapping[str, Observation], n_time: int) -> dict[str, Array]:
         """What each month of the loop reads, as ``(time, ...)`` arrays (data only)."""
         x: dict[str, Array] = {}
         if {"edc", *_ANNUAL_SSE, *_ANNUAL_PATCH} & set(self.terms):
-            x["year_end"] = (jnp.arange(n_time) % MONTHS_PER_YEAR == MONTHS_PER_YEAR - 1)
+            month = jnp.arange(n_time) % MONTHS_PER_YEAR  # a float flag: inputs are data
+            x["year_end"] = (month == MONTHS_PER_YEAR - 1).astype(jnp.result_type(float))
         for term in self.terms:
             if term in ("violation", "edc", "som"):
                 continue
@@ -167,7 +193,7 @@ class LoopLoss(NamedTuple):
                     carry[term] = carry[term] + residual ** 2 * mask
                 else:
                     monthly[term] = jnp.sum(mean * mask) / self.batch_size
-                carry[term + ".running"] = jnp.where(x["year_end"], 0.0, running)
+                carry[term + ".running"] = jnp.where(x["year_end"] > 0, 0.0, running)
             elif term in _MONTHLY_PATCH:
                 predicted = _MONTHLY_PATCH[term](fluxes)
                 monthly[term] = jnp.sum(predicted * x[term + ".mask"]) / self.batch_size
@@ -184,7 +210,7 @@ class LoopLoss(NamedTuple):
                     carry["edc.sum:" + flux] = carry["edc.sum:" + flux] + fluxes[flux]
                 for pool, (_, _, state) in EDC_BUDGETS.items():
                     key = "edc.january:" + pool
-                    carry[key] = carry[key] + jnp.where(x["year_end"], fluxes[state], 0.0)
+                    carry[key] = carry[key] + jnp.where(x["year_end"] > 0, fluxes[state], 0.0)
         return carry, monthly
 
     def finish(self, carry, monthly, observations: Mapping[str, Observation], n_time: int,
@@ -287,7 +313,7 @@ def simulated_loss_terms(
     use_uncertainty: bool = False, edc_gate: Array | None = None,
     extra_terms: Iterable[LossTerm] = (), extra_outputs: Mapping[str, Array] | None = None,
     mass_conserving: bool = False, water_stress: str = "default", stress_weights=None,
-    step_days: int | None = None, unroll: int = 1,
+    step_days: int | None = None, unroll: int = 1, adjoint: bool = False,
 ) -> dict[str, Array]:
     """Simulate and evaluate the loss in one time loop; the terms of :func:`~.loss.loss_terms`.
 
@@ -300,9 +326,10 @@ def simulated_loss_terms(
     extra_outputs : mapping of str to Array, optional
         Quantities that are not engine outputs but that user terms read (a fitted model's
         parameters, :func:`~.loss_parameters.parameter_outputs`).
-    mass_conserving, water_stress, stress_weights, step_days, unroll
-        As for :func:`~.simulate.simulate`. The loop is differentiated automatically
-        (``simulate``'s opt-in hand-written adjoint is not used here).
+    mass_conserving, water_stress, stress_weights, step_days, unroll, adjoint
+        As for :func:`~.simulate.simulate`. With ``adjoint`` the loop's reverse pass is the
+        hand-written adjoint with each month's loss cotangents formed inside it (JAX's
+        derivative of one month's accumulation), so no cotangent series enters the loop.
 
     Returns
     -------
@@ -349,7 +376,7 @@ def simulated_loss_terms(
                    if name not in extra_outputs)
     run, (carry, monthly) = run_loop(
         parameters, forcing, resolve_outputs(needed) if needed else (), mass_conserving, unroll,
-        water_stress, stress_weights, False, step_days, False, plan,
+        water_stress, stress_weights, False, step_days, bool(adjoint), plan,
         plan.inputs(observations, n_time))
     initial_pools = init(parameters)
     values = plan.finish(carry, monthly, observations, n_time, initial_pools, edc_gate)

@@ -104,7 +104,8 @@ def run_loop(parameters, forcing, outputs, mass_conserving=False, unroll=1,
     object with ``start(n_pixel, dtype) -> carry`` and ``update(carry, fluxes, inputs_t) ->
     (carry, series_t)``, given each month's step fluxes and its slice of ``monitor_inputs``
     (arrays with a leading time axis); the loop-accumulated loss (:mod:`.loss_in_loop`) is
-    one. A monitor runs on the automatically differentiated loop (``adjoint`` is then ignored).
+    one. With ``adjoint`` a monitor also needs ``reads`` and ``kept`` (see
+    :class:`.adjoint_loop.LoopSpec`).
     """
     share = (lambda x: x) if forward_mode else shared
     drivers = prepare(parameters, forcing, water_stress, step_days)
@@ -119,12 +120,15 @@ def run_loop(parameters, forcing, outputs, mass_conserving=False, unroll=1,
     step_drivers = drivers._replace(rate_modifier=None, leaf_fall_factor=None,
                                     labile_release_factor=None)
     tree, in_loop, xs, consts = _split_drivers(step_drivers, n_time)
-    if adjoint and monitor is None and has_adjoint(water_stress, forward_mode):
+    if adjoint and has_adjoint(water_stress, forward_mode):
         spec = LoopSpec(tree, tuple(in_loop), leaf_names(step_drivers, "d"),
                         leaf_names(const, "c"), in_loop_outputs, in_loop_totals,
-                        mass_conserving, water_stress, unroll)
-        final, sums, stacked = adjoint_loop(spec, const, init(parameters), xs, consts)
-        return Simulation(_assemble(drivers, series, totals, stacked, sums, shape), final), None
+                        mass_conserving, water_stress, unroll, monitor)
+        final, sums, watched, stacked = adjoint_loop(spec, const, init(parameters), xs, consts,
+                                                     monitor_inputs)
+        stacked, monitored = stacked if monitor is not None else (stacked, None)
+        run = Simulation(_assemble(drivers, series, totals, stacked, sums, shape), final)
+        return run, (watched, monitored)
 
     def body(carry, xs_t):
         pools, sums, watched = carry
