@@ -125,9 +125,9 @@ def _forward(spec, const, pools0, xs, consts, watch_xs=None):
 
 def _monitor_pullback(monitor, step_fluxes, kept_t, watch_t, g_watched, g_monitored_t):
     """Cotangents of one month's fluxes and of the monitor's carry before the month."""
-    start = monitor.start(next(iter(step_fluxes.values())).shape[0],
-                          next(iter(step_fluxes.values())).dtype)
-    carry_t = {**start, **kept_t}  # entries not kept enter the update linearly: values unused
+    some = next(iter(step_fluxes.values()))
+    # entries not kept enter the update linearly: their values do not change the derivative
+    carry_t = {**monitor.start(some.shape[0], some.dtype), **kept_t}
 
     def update(carry, fluxes):
         return monitor.update(carry, fluxes, watch_t)

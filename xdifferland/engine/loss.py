@@ -30,11 +30,11 @@ from .types import Pools
 
 __all__ = [
     "DEFAULT_WEIGHTS", "EDC_BUDGETS", "EDC_EPSILON", "LOSS_OUTPUTS", "LOSS_TERMS",
-    "OBSERVATION_STREAMS", "LossContext", "LossTerm", "Observation", "active_terms",
-    "biomass_loss", "edc_loss", "edc_per_pixel", "fire_loss", "fluxnet_et_loss",
-    "fluxnet_gpp_loss", "fluxnet_reco_loss", "gleam_et_loss", "lai_loss", "loss_terms",
-    "nbe_iav_loss", "nbe_loss", "required_outputs", "sif_loss", "som_loss", "time_total",
-    "total_loss", "violation_loss", "vod_loss", "water_loss",
+    "OBSERVATION_STREAMS", "WATER_MEAN_EPSILON", "LossContext", "LossTerm", "Observation",
+    "active_terms", "biomass_loss", "default_edc_gate", "edc_loss", "edc_per_pixel", "fire_loss",
+    "fluxnet_et_loss", "fluxnet_gpp_loss", "fluxnet_reco_loss", "gleam_et_loss", "lai_loss",
+    "loss_terms", "nbe_iav_loss", "nbe_loss", "required_outputs", "sif_loss", "som_loss",
+    "time_total", "total_loss", "violation_loss", "vod_loss", "water_loss",
 ]
 
 #: Observation stream names, in the order of the reference label tensor's column pairs (spec 8.1).
@@ -44,7 +44,7 @@ OBSERVATION_STREAMS: tuple[str, ...] = (
 )
 
 #: Epsilon of the water-pool anomaly mean (spec 8.4).
-_WATER_MEAN_EPSILON = 1e-3
+WATER_MEAN_EPSILON = 1e-3
 
 
 class LossContext(NamedTuple):
@@ -136,7 +136,7 @@ def water_loss(outputs, observation, context):
     ``sum_t(W m) / (sum_t m + 1e-3)`` (spec 8.4).
     """
     water, mask = outputs["water_pool"], observation.mask
-    mean = jnp.sum(water * mask, axis=0) / (jnp.sum(mask, axis=0) + _WATER_MEAN_EPSILON)
+    mean = jnp.sum(water * mask, axis=0) / (jnp.sum(mask, axis=0) + WATER_MEAN_EPSILON)
     return patch_error(water - mean[None, :], observation.value, mask, context.batch_size)
 
 
@@ -300,6 +300,14 @@ def active_terms(observations: Mapping[str, Observation] | Iterable[str],
     return chosen
 
 
+def default_edc_gate(edc_gate: Array | None, observations: Mapping[str, Observation]):
+    """``edc_gate``, or the reference's default: the LAI mask of the first step (spec 12.8)
+    when the ``lai`` stream is given, else None (every pixel weighted 1)."""
+    if edc_gate is None and "lai" in observations:
+        return observations["lai"].mask[0]
+    return edc_gate
+
+
 def loss_terms(
     outputs: Mapping[str, Array],
     observations: Mapping[str, Observation],
@@ -372,8 +380,7 @@ def loss_terms(
         raise KeyError(f"loss terms {sorted(chosen)} need the engine outputs {missing}")
     if batch_size is None:
         batch_size = jnp.shape(next(iter(outputs.values())))[-1]  # pixels are the last axis
-    if edc_gate is None and "lai" in observations:
-        edc_gate = observations["lai"].mask[0]
+    edc_gate = default_edc_gate(edc_gate, observations)
     context = LossContext(int(batch_size), initial_pools, bool(use_uncertainty), edc_gate)
     return {
         name: weight * table[name].function(

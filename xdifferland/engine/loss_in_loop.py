@@ -27,9 +27,24 @@ import jax
 import jax.numpy as jnp
 
 from ..typing import Array
-from .loss import LOSS_TERMS, LossTerm, Observation, active_terms, loss_terms, required_outputs
+from .loss import (
+    LOSS_TERMS,
+    WATER_MEAN_EPSILON,
+    LossTerm,
+    Observation,
+    active_terms,
+    default_edc_gate,
+    loss_terms,
+    required_outputs,
+)
 from .loss_edc import EDC_BUDGETS, EDC_EPSILON, EDC_FLUXES, edc_penalty
-from .loss_primitives import MONTHS_PER_YEAR, annualize, scaled_residual
+from .loss_primitives import (
+    MONTHS_PER_YEAR,
+    annualize,
+    observation_sse,
+    patch_error_of_means,
+    scaled_residual,
+)
 from .outputs import resolve_outputs
 from .simulate import _n_time, normalized, run_loop
 from .step import init
@@ -64,7 +79,6 @@ _ANNUAL_SSE: dict[str, _Predicted] = {"biomass": _live, "vod": _output("vod")}
 _MONTHLY_PATCH: dict[str, _Predicted] = {"nbe": _output("nbe"), "fire": _output("fire_emission")}
 #: Annual patch errors.
 _ANNUAL_PATCH: dict[str, _Predicted] = {"nbe_iav": _output("nbe")}
-_WATER_MEAN_EPSILON = 1e-3  # as in loss.water_loss (spec 8.4)
 #: The series :func:`~.loss.loss_terms` reads for the EDC term (its totals and pools).
 EDC_SERIES: tuple[str, ...] = (*("sum:" + flux for flux in EDC_FLUXES),
                                *(state for _, _, state in EDC_BUDGETS.values()))
@@ -73,7 +87,6 @@ EDC_SERIES: tuple[str, ...] = (*("sum:" + flux for flux in EDC_FLUXES),
 IN_LOOP_TERMS: frozenset[str] = frozenset(
     [*_MONTHLY_SSE, *_ANNUAL_SSE, *_MONTHLY_PATCH, *_ANNUAL_PATCH,
      "som", "water", "violation", "edc"])
-assert IN_LOOP_TERMS == set(LOSS_TERMS)
 
 
 #: The step fluxes each term reads.
@@ -224,31 +237,23 @@ class LoopLoss(NamedTuple):
             if term in _MONTHLY_SSE or term in _ANNUAL_SSE or term == "violation":
                 values[term] = jnp.sum(carry[term])
             elif term in _MONTHLY_PATCH:
-                values[term] = _patch(monthly[term], obs.value, obs.mask, size)
+                values[term] = patch_error_of_means(monthly[term], obs.value, obs.mask,
+                                                    size)
             elif term in _ANNUAL_PATCH:
                 annual = annualize(obs)
-                values[term] = _patch(monthly[term][MONTHS_PER_YEAR - 1::MONTHS_PER_YEAR],
-                                      annual.value, annual.mask, size)
+                year_ends = monthly[term][MONTHS_PER_YEAR - 1::MONTHS_PER_YEAR]
+                values[term] = patch_error_of_means(year_ends, annual.value, annual.mask, size)
             elif term == "water":
                 mask = obs.mask
-                mean = carry["water"] / (jnp.sum(mask, axis=0) + _WATER_MEAN_EPSILON)
+                mean = carry["water"] / (jnp.sum(mask, axis=0) + WATER_MEAN_EPSILON)
                 anomaly = monthly["water"] - jnp.sum(mean[None, :] * mask, axis=1) / size
-                values[term] = _patch(anomaly, obs.value, mask, size)
+                values[term] = patch_error_of_means(anomaly, obs.value, mask, size)
             elif term == "som":
-                first = [None if a is None else a[0] for a in obs]
-                sigma = first[2] if term in self.scaled else None
-                residual = scaled_residual(carry["som"] / n_time, first[0], first[1], sigma)
-                values[term] = jnp.sum(residual ** 2 * first[1])
+                first = Observation(*(None if a is None else a[0] for a in obs))
+                values[term] = observation_sse(carry["som"] / n_time, first, term in self.scaled)
             elif term == "edc":
                 values[term] = _edc(carry, n_time, initial_pools, edc_gate, epsilon)
         return values
-
-
-def _patch(model_mean: Array, observed: Array, mask: Array, batch_size: int) -> Array:
-    """Patch error from the model's per-month batch means (see loss_primitives.patch_error)."""
-    observed_mean = jnp.sum(observed * mask, axis=1) / batch_size
-    coverage = jnp.sum(mask, axis=1) / batch_size
-    return jnp.sum((model_mean - observed_mean) ** 2 * coverage)
 
 
 def _edc(carry, n_time, initial_pools, edc_gate, epsilon):
@@ -261,13 +266,6 @@ def _edc(carry, n_time, initial_pools, edc_gate, epsilon):
     january = {pool: carry["edc.january:" + pool] / years for pool in EDC_BUDGETS}
     per_pixel = edc_penalty(totals, january, initial_pools, epsilon)
     return jnp.sum(per_pixel * (1.0 if edc_gate is None else edc_gate))
-
-
-def _edc_gate(edc_gate, observations):
-    """The reference's default EDC gate: the LAI mask of the first month (as loss_terms)."""
-    if edc_gate is None and "lai" in observations:
-        return observations["lai"].mask[0]
-    return edc_gate
 
 
 def replay(outputs: Mapping[str, Array], observations: Mapping[str, Observation],
@@ -303,7 +301,7 @@ def replay(outputs: Mapping[str, Array], observations: Mapping[str, Observation]
     carry, monthly = jax.lax.scan(body, plan.start(n_pixel, dtype),
                                   (series, plan.inputs(observations, n_time)))
     values = plan.finish(carry, monthly, observations, n_time, initial_pools,
-                         _edc_gate(edc_gate, observations))
+                         default_edc_gate(edc_gate, observations))
     return {name: weight * values[name] for name, weight in chosen.items()}
 
 
@@ -368,7 +366,7 @@ def simulated_loss_terms(
     n_time = _n_time(forcing)
     n_pixel = jnp.shape(parameters.decomposition_rate)[0]
     batch_size = n_pixel if batch_size is None else int(batch_size)
-    edc_gate = _edc_gate(edc_gate, observations)
+    edc_gate = default_edc_gate(edc_gate, observations)
     plan = LoopLoss.plan([n for n in chosen if n in IN_LOOP_TERMS], observations, batch_size,
                          use_uncertainty)
     user = {name: w for name, w in chosen.items() if name not in IN_LOOP_TERMS}

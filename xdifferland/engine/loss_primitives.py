@@ -22,6 +22,7 @@ __all__ = [
     "annualize",
     "observation_sse",
     "patch_error",
+    "patch_error_of_means",
     "scaled_residual",
     "weighted_sse",
 ]
@@ -132,6 +133,13 @@ def patch_error(predicted: Array, observed: Array, mask: Array, batch_size: int)
     if predicted.ndim != 2:
         raise ValueError(f"patch_error expects (time, pixel) arrays, got shape {predicted.shape}")
     predicted_mean = jnp.sum(predicted * mask, axis=1) / batch_size
+    return patch_error_of_means(predicted_mean, observed, mask, batch_size)
+
+
+def patch_error_of_means(predicted_mean: Array, observed: Array, mask: Array,
+                         batch_size: int) -> Array:
+    """:func:`patch_error` from the model side's per-time means ``(time,)``,
+    ``sum_i(predicted * mask) / batch_size``, already formed (as the time loop forms them)."""
     observed_mean = jnp.sum(observed * mask, axis=1) / batch_size
     coverage = jnp.sum(mask, axis=1) / batch_size
     return jnp.sum((predicted_mean - observed_mean) ** 2 * coverage)
