@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 import xarray as xr
 
-from ._checks import Context, Deferred, compute_deferred, offenders
+from ._checks import Context, Deferred, compute_deferred, in_check_blocks, offenders
 from .find import match_variables
 from .axes import find_axes
 from ..errors import DataError, Problem, ValidationError
@@ -356,6 +356,7 @@ def validate(
     dtype_problems = _dtype_problems(ds, found)
     numeric = {c: n for c, n in found.items() if c not in dtype_problems}
     converted, unit_problems = convert_units(ds, found=numeric)
+    converted, mask = in_check_blocks(converted, mask)
     problems += list(dtype_problems.values()) + unit_problems
     dims = (tuple(spatial_dims) if spatial_dims is not None
             else _infer_spatial_dims(ds, found))
