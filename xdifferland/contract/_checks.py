@@ -215,7 +215,4 @@ def in_check_blocks(ds: xr.Dataset, mask: xr.DataArray | None = None,
             return da
         return da.chunk({d: blocks.get(d, da.chunksizes[d]) for d in da.dims})
 
-    out = ds.copy()
-    for name, da in ds.data_vars.items():
-        out[name] = merged(da)
-    return out, merged(mask)
+    return ds.assign({name: merged(da) for name, da in ds.data_vars.items()}), merged(mask)
