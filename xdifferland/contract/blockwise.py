@@ -17,10 +17,10 @@ alignment of observations, predictors constant over the locations) are not run t
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-import warnings
 
 import xarray as xr
 
+from ._quiet import runtime_warnings_ignored
 from .check import CHECKS, validate
 from .find import find_variables
 
@@ -79,8 +79,7 @@ def checked_when_computed(ds: xr.Dataset, roles: Mapping[str, str] | None = None
     def check(block: xr.Dataset) -> xr.Dataset:
         where = block[_MASK] if _MASK in block else None
         block = block.drop_vars(_MASK, errors="ignore")
-        with warnings.catch_warnings():  # a chunk of ocean only: means of nothing
-            warnings.simplefilter("ignore", RuntimeWarning)
+        with runtime_warnings_ignored():  # a chunk of ocean only: means of nothing
             report = validate(block, roles, mask=where, skip=skip, plausibility=plausibility)
         report.raise_if_any()
         return block

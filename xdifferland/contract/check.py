@@ -19,17 +19,24 @@ from dataclasses import dataclass, field
 
 import xarray as xr
 
-from ._checks import Context, Deferred, compute_deferred, in_check_blocks, offenders
-from .find import match_variables
-from .axes import find_axes
 from ..errors import DataError, Problem, ValidationError
-from .plausibility import (PlausibilityWarning, apply_modes, check_finite, check_hemisphere,
-                           check_plausibility, plausibility_rules)
-from .time_checks import check_alignment, check_overlap, check_time, is_time_dim
+from ._checks import Context, Deferred, compute_deferred, in_check_blocks, offenders
+from ._quiet import runtime_warnings_ignored
+from .axes import find_axes
 from .convert import convert_units
-from .spelling import udunits_spelling
-from .unused import unused_notes, unused_variables
 from .declare import FORCING_REQUIRED, variable
+from .find import match_variables
+from .plausibility import (
+    PlausibilityWarning,
+    apply_modes,
+    check_finite,
+    check_hemisphere,
+    check_plausibility,
+    plausibility_rules,
+)
+from .spelling import udunits_spelling
+from .time_checks import check_alignment, check_overlap, check_time, is_time_dim
+from .unused import unused_notes, unused_variables
 
 __all__ = ["CHECKS", "ValidationReport", "validate"]
 
@@ -365,10 +372,9 @@ def validate(
                   bad_units=frozenset(p.variable for p in unit_problems) | unusable,
                   unusable=unusable, valid=valid_locations(converted, numeric, dims, mask),
                   original=ds, skip=frozenset(skip), rules=rules)
-    with warnings.catch_warnings():
-        # min/max of an all-NaN variable warns (NumPy data reduce in the checks themselves);
-        # that NaN is reported by check_nan already.
-        warnings.simplefilter("ignore", RuntimeWarning)
+    # min/max of an all-NaN variable warns (NumPy data reduce in the checks themselves); that
+    # NaN is reported by check_nan already
+    with runtime_warnings_ignored():
         results = {name: check(ctx) for name, check in CHECKS.items() if name not in skip}
         computed = compute_deferred(results)
     warned = []
