@@ -13,7 +13,6 @@ observed as patch means and are left out.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 import dataclasses
 
 import numpy as np
