@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import jax
+import numpy as np
 import pytest
 import xarray as xr
 
-from xdifferland.experiments import folds
 from tests.conftest import FLUXNET
-from xdifferland.experiments import prepare_sites
+from xdifferland.engine.water_stress import init_water_stress
+from xdifferland.experiments import folds, prepare_sites
 from xdifferland.experiments.folds import (Member, fit_members, predictor_sets, refit_stuck,
                                           stuck_members)
 from xdifferland.training import FitConfig
@@ -125,3 +127,28 @@ def test_members_with_different_predictor_counts_train_and_keep_their_order():
     assert [m.config.seed for m in models] == [0, 1, 2]
     alone = fit_members(members[1:2], FitConfig(epochs=2, learning_rate=1e-3))[0]
     assert alone.history["train_loss"] == models[1].history["train_loss"]
+
+
+@pytest.mark.parametrize("variant", ["nn_paw", "gpp_acm_et_nn"])
+def test_members_with_a_water_stress_network_train_it_and_keep_it(variant):
+    """The process networks of the water-stress variants start from each member's seed, as in
+    ``fit``, are trained with it and travel with the fitted model."""
+    ds = prepare_sites(FLUXNET, sites=["US-Var", "DE-Tha", "US-Ha1"])
+    mask = xr.ones_like(ds["t_min"], dtype=bool)
+    members = [Member(ds, mask, ("mean_annual_temperature",), seed=s) for s in (0, 1)]
+    models = fit_members(members, FitConfig(epochs=2, learning_rate=1e-3,
+                                            water_stress=variant))
+    for member, model in zip(members, models):
+        start = jax_leaves(init_water_stress(variant, member.seed))
+        trained = jax_leaves(model.weights["water_stress"])
+        assert len(start) == len(trained)
+        assert any(not np.allclose(a, b) for a, b in zip(start, trained))  # it trained
+        assert model.config.water_stress == variant
+        gpp = model.simulate(ds, outputs=["gpp"])["gpp"]
+        assert np.isfinite(gpp.values).all()
+    first, second = (jax_leaves(m.weights["water_stress"]) for m in models)
+    assert any(not np.allclose(a, b) for a, b in zip(first, second))  # seeds differ
+
+
+def jax_leaves(tree):
+    return [np.asarray(x) for x in jax.tree_util.tree_leaves(tree)]

@@ -23,6 +23,7 @@ import xarray as xr
 
 from ..errors import DataError, Problem
 from ..engine.loss import active_terms, required_outputs
+from ..engine.water_stress import init_water_stress
 from ..network import init_network, start_weights
 from ..training.batches import Standardization, build_batch, stack_batches
 from ..training.config import FitConfig
@@ -192,11 +193,14 @@ def fit_members(members: Sequence[Member], config: FitConfig, *, progress: bool 
     step = jax.jit(jax.vmap(train_step))
 
     for restart in range(config.max_restarts + 1):
-        weights = [init_network(config.network, len(m.predictors), m.seed + 7919 * restart)
-                   for m in members]
-        weights = [start_weights(w, config.network, config.water_start,
-                                 *_start_inputs(data, std, dtype), step_days=data.delta_t)
-                   for w, data, std in zip(weights, datas, stds)]
+        seeds = [m.seed + 7919 * restart for m in members]
+        weights = [dict(start_weights(init_network(config.network, len(m.predictors), seed),
+                                      config.network, config.water_start,
+                                      *_start_inputs(data, std, dtype), step_days=data.delta_t))
+                   for m, seed, data, std in zip(members, seeds, datas, stds)]
+        if config.water_stress != "default":  # global process networks, one per member
+            for w, seed in zip(weights, seeds):
+                w["water_stress"] = init_water_stress(config.water_stress, seed)
         weights = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *weights)
         opt_state = jax.vmap(optimizer.init)(weights)
         losses = _train(step, weights, opt_state, batch, config.epochs, progress, callback,
