@@ -2,12 +2,14 @@
 
     python benchmarks/zarr_training.py STORE.zarr          # write the world if absent, compare
     python benchmarks/zarr_training.py STORE.zarr --quick  # a 4 % world (CI-sized)
+    python benchmarks/zarr_training.py STORE8.zarr --patches-per-chunk 8  # larger chunks
 
 The world is about the paper's size (164,040 cells): a 360 x 456 grid of 0.5-degree cells from
 90 S (164,160 cells, 150,660 of them land) x 168 months, every stream, tiled from a 24 x
 24-cell synthetic world (so values are plausible and the loss is the model's). It is written
-once, in chunks of 4 x 4 patches of 4 x 5 degrees (32 x 40 cells) by all months. Each run is a
-child process (its own peak RSS):
+once, in chunks of 4 x 4 patches of 4 x 5 degrees (32 x 40 cells) by all months
+(``--patches-per-chunk N``: N x N patches; a store is written only if absent, so give each
+chunking its own path). Each run is a child process (its own peak RSS):
 
 * ``memory``: ``xr.open_zarr(store).load()``, then ``fit``: every array in memory;
 * ``store``: ``xr.open_zarr(store)`` as it is (dask-backed), then ``fit``: patches are read
@@ -19,7 +21,8 @@ The two alternate for ``--rounds`` rounds (default 3; the machine's speed drifts
 is taken per round and its median reported). Both train four epochs with the same seed; the
 median wall time of epochs 2-4 is the epoch speed (the first includes compilation), with the
 process CPU time and the seconds the training loop waited for batches in those epochs
-(``waited``, median). Results go to ``benchmarks/results/zarr_training.json``.
+(``waited``, median). Results go to ``benchmarks/results/zarr_training.json``
+(``zarr_training_NxN.json`` for other chunks).
 """
 
 from __future__ import annotations
@@ -40,10 +43,10 @@ RESULTS = HERE / "results" / "zarr_training.json"
 TILE = 24  #: cells of the synthetic world tiled to the paper's grid
 GRID = {"full": (360, 456), "quick": (72, 96)}  #: lat x lon cells
 OCEAN = {"full": 120, "quick": 0}  #: cells of the last row without predictors
-STORE_CHUNKS = {"time": -1, "lat": 32, "lon": 40}  #: 4 x 4 patches of 8 x 10 cells
+PATCHES_PER_CHUNK = 4  #: default chunks: 4 x 4 patches of 8 x 10 cells (--patches-per-chunk)
 
 
-def write_world(store: Path, size: str) -> None:
+def write_world(store: Path, size: str, patches: int = PATCHES_PER_CHUNK) -> None:
     """Tile a small synthetic world to ``GRID[size]`` and write it to ``store`` (Zarr)."""
     import dask.array
     import numpy as np
@@ -72,7 +75,8 @@ def write_world(store: Path, size: str) -> None:
         for name in [v for v in out.data_vars if set(out[v].dims) == {"lat", "lon"}]:
             out[name] = out[name].where(~ocean)
     out.attrs = dict(small.attrs)
-    out.chunk(STORE_CHUNKS).to_zarr(store, mode="w-", consolidated=True)
+    chunks = {"time": -1, "lat": 8 * patches, "lon": 10 * patches}
+    out.chunk(chunks).to_zarr(store, mode="w-", consolidated=True)
 
 
 EPOCHS = 4  #: the first compiles; the others are timed
@@ -96,13 +100,13 @@ def child(store: str, mode: str) -> dict:
     logger.addHandler(Waits())
     start = time.perf_counter()
     ds = xr.open_zarr(store)
+    # the store's run resolves shuffle_blocks="auto" to its chunks; memory is given them
+    same_order = {}
     if mode == "memory":
+        same_order = {"shuffle_blocks": {d: int(ds.chunks[d][0]) for d in ("lat", "lon")}}
         ds = ds.load()
     loaded = time.perf_counter() - start
     marks = []
-    # the store's run resolves shuffle_blocks="auto" to its chunks; memory is given them
-    same_order = ({"shuffle_blocks": {"lat": STORE_CHUNKS["lat"], "lon": STORE_CHUNKS["lon"]}}
-                  if mode == "memory" else {})
     model = ds.differland.fit(
         epochs=EPOCHS, seed=0, progress=False, eval_every=100, **same_order,
         callback=lambda epoch, history: marks.append((time.perf_counter(), time.process_time())))
@@ -122,6 +126,8 @@ def main() -> None:
     parser.add_argument("store", type=Path)
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rounds", type=int, default=3, help="alternated store/memory pairs")
+    parser.add_argument("--patches-per-chunk", type=int, default=PATCHES_PER_CHUNK,
+                        help="chunks of N x N patches in space when the store is written")
     parser.add_argument("--child", choices=["memory", "store"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
@@ -130,7 +136,7 @@ def main() -> None:
     size = "quick" if args.quick else "full"
     if not args.store.exists():
         start = time.perf_counter()
-        write_world(args.store, size)
+        write_world(args.store, size, args.patches_per_chunk)
         print(f"wrote {args.store} ({size}) in {time.perf_counter() - start:.0f} s")
     rounds = []
     for number in range(args.rounds):  # alternated: the machine's speed drifts
@@ -155,8 +161,11 @@ def main() -> None:
     print(f"store epoch speed / memory epoch speed: median {speed:.2f} (rounds {each}); "
           f"CPU time ratio {cpu:.2f}; same losses: {same}")
     if not args.quick:
-        RESULTS.parent.mkdir(exist_ok=True)
-        RESULTS.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "rounds": rounds,
+        n = args.patches_per_chunk
+        results = RESULTS if n == PATCHES_PER_CHUNK else RESULTS.with_name(
+            f"{RESULTS.stem}_{n}x{n}{RESULTS.suffix}")
+        results.parent.mkdir(exist_ok=True)
+        results.write_text(json.dumps({"date": time.strftime("%Y-%m-%d"), "rounds": rounds,
                                        "speed_ratio": speed, "cpu_ratio": cpu,
                                        "same_losses": same}, indent=1) + "\n")
 
