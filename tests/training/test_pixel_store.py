@@ -253,3 +253,24 @@ def test_a_fit_from_a_store_checks_values_as_from_memory(world):
         messages.append(str(raised.value))
     assert "precipitation" in messages[0] and "t_min" in messages[0]
     assert messages[1] == messages[0]
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_pixels_inside_one_chunk_are_gathered_from_their_box(seed):
+    """The fast path (every array's chunk holds the batch): any pixels of a chunk, in any
+    order, from plain, broadcast (a series repeated over space) and integer arrays."""
+    rng = np.random.default_rng(seed)
+    values = rng.random((5, 6, 8))
+    series = np.broadcast_to(rng.random(5)[:, None, None], (5, 6, 8))
+    counts = rng.integers(0, 9, (5, 6, 8))
+    kept = np.argwhere(rng.random((6, 8)) < 0.8)
+    reader = BoxReader(kept, ("y", "x"), 5)
+    for name, array in [("values", values), ("series", series), ("counts", counts)]:
+        reader.register(name, xr.DataArray(dask.array.from_array(array, chunks=(5, 3, 4)),
+                                           dims=("time", "y", "x")))
+    in_chunk = np.flatnonzero((kept[:, 0] >= 3) & (kept[:, 1] < 4))  # the chunk at (1, 0)
+    pick = rng.permutation(in_chunk)[:max(1, int(rng.integers(1, len(in_chunk) + 1)))]
+    for name, array in [("values", values), ("series", series), ("counts", counts)]:
+        got = Columns(reader, (name,), len(kept))[:, pick]
+        np.testing.assert_array_equal(got, array[:, kept[pick, 0], kept[pick, 1]])
+        assert got.dtype == np.float64 and got.shape == (5, len(pick))
