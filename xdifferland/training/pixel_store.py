@@ -191,10 +191,9 @@ class BoxReader:
             if chunks is None:
                 chunks = self._load_chunks(group, index)
             origin = np.array([b[i] for b, i in zip(group["bounds"], index)])
-            local = position - origin
-            first, last = local.min(axis=0), local.max(axis=0) + 1
+            first, last = low - origin, high - origin  # the batch's box in the chunk
             box = (slice(None), *(slice(int(a), int(b)) for a, b in zip(first, last)))
-            within = np.ravel_multi_index(tuple((local - first).T), tuple(last - first))
+            within = np.ravel_multi_index(tuple((position - low).T), tuple(high - low))
             for name, chunk in chunks:
                 out[name] = _floats(_gather(chunk, box, within))
         return out
