@@ -14,7 +14,8 @@ size, the time per training step (every loss term, gradient, Adam), pixel-months
 the projected paper-scale epoch (164,040 cells x 168 months) and 199-epoch fit for each step
 of ``step_variants.py`` (the default; the hand-written adjoint, ``simulate(adjoint=True)``,
 fewer kernels per month; the loss accumulated in the time loop, ``FitConfig(loss_in_loop=True)``,
-no series stacked over time; both together), and the forward run with all 44 outputs. Results of a GPU run go to ``benchmarks/results/gpu.json``.
+no series stacked over time; both together), and the forward run with all 44 outputs. Results
+of a GPU run go to ``benchmarks/results/gpu.json``.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ sys.path.insert(0, str(HERE.parent))
 
 import xdifferland  # noqa: E402,F401  (before JAX starts: the CPU loop option)
 
-from run_all import N_MONTHS, PAPER_CELLS, _time_calls, _train_step_fn, bench_forward  # noqa: E402
+from _throughput import N_MONTHS, PAPER_CELLS, bench_forward, time_calls, train_step_fn  # noqa: E402
 from step_variants import VARIANTS, use_adjoint  # noqa: E402
 
 EPOCHS = 199
@@ -65,8 +66,8 @@ def main() -> None:
     for n in batches:
         for label, (settings, adjoint) in VARIANTS.items():
             use_adjoint(adjoint)
-            step, batch, weights, opt_state, _ = _train_step_fn("xdifferland", n, **settings)
-            timing = _time_calls(lambda: step(weights, opt_state, batch), repeats)  # noqa: B023
+            step, batch, weights, opt_state, _ = train_step_fn("xdifferland", n, **settings)
+            timing = time_calls(lambda: step(weights, opt_state, batch), repeats)  # noqa: B023
             per_step = timing["median_s"]
             epoch = math.ceil(PAPER_CELLS / n) * per_step
             rows["train"].append({"batch": n, "variant": label, **timing,

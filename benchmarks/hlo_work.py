@@ -118,16 +118,16 @@ def main() -> None:
     args = parser.parse_args()
 
     from _synthetic import engine_forcing, engine_parameters
-    from run_all import TYPICAL, _outputs, _train_step_fn
+    from _throughput import TYPICAL, outputs_named, train_step_fn
     from xdifferland.engine.simulate import _simulate, as_dtype
 
-    step, batch, weights, opt_state, _ = _train_step_fn("xdifferland")
+    step, batch, weights, opt_state, _ = train_step_fn("xdifferland")
     report("train_320 (all loss terms)", step.lower(weights, opt_state, batch).compile().as_text(),
            320 * N_MONTHS, args.top)
     for pixels in (320, 3200):
         forcing, params = as_dtype(engine_forcing(pixels)), as_dtype(engine_parameters(pixels))
         for kind in ("typical", "loss"):
-            names = TYPICAL if kind == "typical" else _outputs("loss")
+            names = TYPICAL if kind == "typical" else outputs_named("loss")
             hlo = _simulate.lower(params, forcing, tuple(names), False, 1).compile().as_text()
             report(f"forward_{pixels}_{kind}", hlo, pixels * N_MONTHS, args.top)
 

@@ -63,12 +63,12 @@ def use_adjoint(adjoint: bool) -> None:
 def _steps(n_pixels: int) -> dict:
     import jax
 
-    from run_all import _train_step_fn
+    from _throughput import train_step_fn
 
     built = {}
     for label, (settings, adjoint) in VARIANTS.items():
         use_adjoint(adjoint)
-        fn, batch, weights, state, _ = _train_step_fn("xdifferland", n_pixels, **settings)
+        fn, batch, weights, state, _ = train_step_fn("xdifferland", n_pixels, **settings)
         out = fn(weights, state, batch)  # compile
         jax.block_until_ready(out)
         built[label] = (fn, batch, weights, state, float(out[2]))
