@@ -65,7 +65,8 @@ def test_nan_in_forcing_reports_count_and_first_location():
     ds["t_min"][5, 1, 2] = np.nan
     p = _only(validate(ds))
     assert p.variable == "t_min"
-    assert p.message == "'t_min' has 2 NaN value(s); the first at time=2001-03-01, lat=10.5, lon=20.0."
+    assert p.message == ("'t_min' has 2 NaN value(s); the first at time=2001-03-01, lat=10.5, "
+                         "lon=20.0.")
     assert "interpolate_na" in p.fix
 
 
@@ -101,7 +102,8 @@ def test_irregular_daily_time():
     ds = make_dataset("grid", freq="D", n_time=10).drop_isel(time=4)
     p = _only(validate(ds))
     assert p.variable == "time" and "irregular" in p.message
-    assert "2001-01-04 to 2001-01-06 is 2 days" in p.message and "typical step is 1 days" in p.message
+    assert "2001-01-04 to 2001-01-06 is 2 days" in p.message
+    assert "typical step is 1 days" in p.message
     assert "resample" in p.fix
 
 
