@@ -186,6 +186,7 @@ class BoxReader:
         if indices is None:
             return None
         out = {}
+        within = np.ravel_multi_index(tuple((position - low).T), tuple(high - low))
         for group, index in zip(groups, indices):
             chunks = group["chunks"].get(index)
             if chunks is None:
@@ -193,7 +194,6 @@ class BoxReader:
             origin = np.array([b[i] for b, i in zip(group["bounds"], index)])
             first, last = low - origin, high - origin  # the batch's box in the chunk
             box = (slice(None), *(slice(int(a), int(b)) for a, b in zip(first, last)))
-            within = np.ravel_multi_index(tuple((position - low).T), tuple(high - low))
             for name, chunk in chunks:
                 out[name] = _floats(_gather(chunk, box, within))
         return out
