@@ -130,13 +130,16 @@ def build_batch(data: TrainingData, pixels: np.ndarray, batch_size: int, std: St
         *(np.asarray(data.forcing[name][padded], dtype) if name != "delta_t"
           else np.asarray(data.delta_t, dtype) for name in STATIC_INPUTS))
     observations = {}
+    padding = n < batch_size  # a full batch's values are used as they are (no product by 1)
     for stream, obs in data.observations.items():
-        mask = obs["mask"][:, padded] * real[None, :]
+        value, mask = obs["value"][:, padded], obs["mask"][:, padded]
+        if padding:
+            value, mask = value * real[None, :], mask * real[None, :]
         if stream in COARSE_STREAMS and not coarse_ok:
-            mask = mask * 0.0
+            mask = np.zeros_like(mask)
         unc = obs["uncertainty"] if uncertain is None or stream in uncertain else None
         observations[stream] = Observation(
-            np.asarray(obs["value"][:, padded] * real[None, :], dtype), np.asarray(mask, dtype),
+            np.asarray(value, dtype), np.asarray(mask, dtype),
             None if unc is None else np.asarray(np.where(real[None, :], unc[:, padded], 1.0),
                                                 dtype))
     return Batch(np.asarray(z, dtype), np.asarray(zh, dtype), forcing, observations,

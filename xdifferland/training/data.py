@@ -326,9 +326,18 @@ def _lazy_stream(reader: BoxReader, data: xr.Dataset, variable: str, valid: xr.D
             unusable[unc_name] = (np.asarray(bad).astype(bool), int(observed.sum()))
         uncertainty = Columns(reader, (f"unc:{variable}",), n_kept,
                               lambda u: np.where(np.isfinite(u) & (u > 0), u, 1.0))
-    return {"value": Columns(reader, names, n_kept,
-                             lambda v, *a: np.where(seen(v, *a), v, 0.0)),
-            "mask": Columns(reader, names, n_kept, lambda v, *a: seen(v, *a).astype(float)),
+    last: dict = {}
+
+    def observed(v, *allowed) -> dict:
+        """The batch's value (0 where unobserved) and 0/1 mask, made once for both: a batch
+        asks for each, and the reader hands both the same ``v``."""
+        if last.get("raw") is not v:
+            ok = seen(v, *allowed)
+            last.update(raw=v, value=np.where(ok, v, 0.0), mask=ok.astype(v.dtype))
+        return last
+
+    return {"value": Columns(reader, names, n_kept, lambda *r: observed(*r)["value"]),
+            "mask": Columns(reader, names, n_kept, lambda *r: observed(*r)["mask"]),
             "uncertainty": uncertainty}
 
 
