@@ -3,6 +3,7 @@
     python benchmarks/zarr_training.py STORE.zarr          # write the world if absent, compare
     python benchmarks/zarr_training.py STORE.zarr --quick  # a 4 % world (CI-sized)
     python benchmarks/zarr_training.py STORE8.zarr --patches-per-chunk 8  # larger chunks
+    python benchmarks/zarr_training.py STORE8.zarr --batches-only  # the batch producer alone
 
 The world is about the paper's size (164,040 cells): a 360 x 456 grid of 0.5-degree cells from
 90 S (164,160 cells, 150,660 of them land) x 168 months, every stream, tiled from a 24 x
@@ -23,6 +24,10 @@ median wall time of epochs 2-4 is the epoch speed (the first includes compilatio
 process CPU time and the seconds the training loop waited for batches in those epochs
 (``waited``, median). Results go to ``benchmarks/results/zarr_training.json``
 (``zarr_training_NxN.json`` for other chunks).
+
+``--batches-only`` times the batch producer alone: the batches of four epochs built as ``fit``
+builds them (same data, splits, order and dtype), without training, from the store and from
+memory; it prints the median CPU time of epochs 2-4 and writes no results.
 """
 
 from __future__ import annotations
@@ -121,6 +126,53 @@ def child(store: str, mode: str) -> dict:
             "peak_rss_gb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2}
 
 
+def batches_child(store: str, mode: str) -> dict:
+    """CPU time of ``EPOCHS`` epochs of ``fit``'s default batches from ``store``, no training."""
+    import numpy as np
+    import xarray as xr
+
+    from xdifferland.training import FitConfig
+    from xdifferland.training.batches import (Standardization, epoch_batches, patch_blocks,
+                                              patch_members)
+    from xdifferland.training.data import training_data
+    from xdifferland.training.splits import split_patches
+
+    ds = xr.open_zarr(store)
+    blocks = {d: int(ds.chunks[d][0]) for d in ("lat", "lon")}
+    ds = ds.load() if mode == "memory" else ds
+    config = FitConfig(seed=0)
+    data = training_data(ds, patch_size=config.patch_size, use_uncertainty=False)
+    members = patch_members(data)
+    train = split_patches(data.n_patches, config).train
+    std = Standardization.from_training(data, np.concatenate([members[k] for k in train]))
+    coarse_ok = data.patch_coverage >= config.coverage_threshold
+    order = patch_blocks(data, members, blocks)
+    cpus = []
+    for epoch in range(EPOCHS):
+        start = time.process_time()
+        for _ in epoch_batches(data, train, members, max(len(m) for m in members), std,
+                               coarse_ok, np.random.default_rng([0, 0, epoch]), np.float32,
+                               order, uncertain=()):
+            pass
+        cpus.append(time.process_time() - start)
+    return {"mode": mode, "epoch_cpu_s": statistics.median(cpus[1:]), "epochs_cpu_s": cpus}
+
+
+def compare_batches(store: Path, rounds: int) -> None:
+    """Print the producer's CPU time an epoch, store against memory, alternated by round."""
+    for number in range(rounds):
+        runs = {}
+        for mode in ("store", "memory"):
+            out = subprocess.run([sys.executable, __file__, str(store), "--child", mode,
+                                  "--batches-only"], capture_output=True, text=True,
+                                 env=dict(os.environ))
+            if out.returncode:
+                sys.exit(out.stderr[-3000:])
+            runs[mode] = json.loads(out.stdout.strip().splitlines()[-1])["epoch_cpu_s"]
+        print(f"round {number + 1} batches only: store {runs['store']:.2f} s, memory "
+              f"{runs['memory']:.2f} s of CPU an epoch")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("store", type=Path)
@@ -128,16 +180,22 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="alternated store/memory pairs")
     parser.add_argument("--patches-per-chunk", type=int, default=PATCHES_PER_CHUNK,
                         help="chunks of N x N patches in space when the store is written")
+    parser.add_argument("--batches-only", action="store_true",
+                        help="time the batch producer alone (no training, no results file)")
     parser.add_argument("--child", choices=["memory", "store"], help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
-        print(json.dumps(child(str(args.store), args.child)))
+        run = batches_child if args.batches_only else child
+        print(json.dumps(run(str(args.store), args.child)))
         return
     size = "quick" if args.quick else "full"
     if not args.store.exists():
         start = time.perf_counter()
         write_world(args.store, size, args.patches_per_chunk)
         print(f"wrote {args.store} ({size}) in {time.perf_counter() - start:.0f} s")
+    if args.batches_only:
+        compare_batches(args.store, args.rounds)
+        return
     rounds = []
     for number in range(args.rounds):  # alternated: the machine's speed drifts
         runs = {}
