@@ -2,12 +2,13 @@
 
 Fits DifferLand jointly across the daily site drivers in ``../shared/data/fluxnet_sites`` on each
 site's first ceil(n_years / 2) calendar years, scores every site's later years (the split of the
-published per-site scores), predicts each site from a fit to the others (leave-one-site-out:
-nothing of the site is seen; satellite-informed: only its LAI is seen, all years), and writes:
+published per-site scores), predicts each site from fits to the others (leave-one-site-out:
+nothing of the site is seen; satellite-informed: only its LAI is seen, all years, by the network
+and by the LAI-matched rule of ``xdifferland.experiments.lai_matched``), and writes:
 
 * ``fluxnet_sites.csv`` - per-site test NSE of GPP, ET, NEE and LAI (joint hybrid, its
-  water-stress variants, leave-one-site-out, satellite-informed, published per-site DALEC) with
-  the means,
+  water-stress variants, leave-one-site-out, both satellite-informed protocols, published
+  per-site DALEC) with the means,
 * ``nse_by_site.png`` - those NSE per site and protocol,
 * ``parameter_spread_<protocol>.csv`` - the held-out sites' parameters and their spread,
 * ``<SITE>.png`` - observed vs simulated daily GPP, NEE, ET and LAI over the test years.
@@ -45,7 +46,8 @@ PANELS = (("gpp", "gpp"), ("nee", "nee"), ("et_ec", "et"), ("lai", "lai"))
 #: Water-stress variants fitted jointly besides the default (spec 6.11).
 DEFAULT_VARIANTS = ("nn_paw", "gpp_acm_et_nn")
 PROTOCOLS = (("hybrid", "joint fit"), ("loso", "leave-one-site-out"),
-             ("sat", "satellite-informed"), ("published", "published per-site DALEC"))
+             ("sat", "satellite-informed"), ("satlai", "satellite-informed, LAI-matched"),
+             ("published", "published per-site DALEC"))
 
 
 def plot_site(site: str, ds, simulated, test, out: Path) -> Path:
@@ -130,10 +132,10 @@ def held_out_only(args):
     start = time.perf_counter()
     result = site_validation(args.data, epochs=args.epochs, joint=False,
                              leave_one_out=not args.no_loso, satellite=not args.no_satellite,
-                             **loso_options(args))
+                             lai_matching=not args.no_satellite, **loso_options(args))
     elapsed = time.perf_counter() - start
     table = pd.read_csv(path, index_col="site")
-    fresh = result.table.filter(regex="^(loso|sat)_")
+    fresh = result.table.filter(regex="^(loso|sat|satlai)_")
     fresh.loc["mean"] = fresh.mean()
     for column in fresh.columns:
         table[column] = fresh[column].reindex(table.index)
@@ -195,7 +197,7 @@ def main(argv=None):
                         help="comma-separated water-stress variants fitted jointly besides the "
                              f"default (default: {','.join(DEFAULT_VARIANTS)}; '' for none)")
     parser.add_argument("--no-satellite", action="store_true",
-                        help="skip the satellite-informed protocol")
+                        help="skip the satellite-informed protocols (network and LAI-matched)")
     parser.add_argument("--no-loso", action="store_true",
                         help="with --held-out-only: only the satellite-informed protocol")
     parser.add_argument("--held-out-only", action="store_true",
@@ -219,8 +221,8 @@ def main(argv=None):
     start = time.perf_counter()
     variants = () if args.quick else args.variants
     result = site_validation(args.data, sites=sites, epochs=epochs, variants=variants,
-                             satellite=not args.no_satellite, **loso_options(args),
-                             progress=not args.quick)
+                             satellite=not args.no_satellite, lai_matching=not args.no_satellite,
+                             **loso_options(args), progress=not args.quick)
     elapsed = time.perf_counter() - start
     columns = list(result.table.columns)
     print(result.table[columns].round(3).to_string())

@@ -16,7 +16,8 @@ seen by the fits. From these runs, per site and variable:
   years): what the satellite-informed protocol may see, without hindsight;
 * ``lai_cv`` - the same with n chosen in each fold by cross-validation on its training sites
   (each training site predicted from the other training sites' runs in the same way, n = 1-5,
-  by the mean NSE of GPP, ET and NEE; column ``lai_cv_runs``).
+  by the mean NSE of GPP, ET and NEE; column ``lai_cv_runs``): the rule of
+  ``xdifferland.experiments.lai_matched``, which applies it to sites with LAI and no fluxes.
 
 Written: ``site_transfer.csv`` (per site, with the means) and ``site_transfer_gpp.png`` (the GPP
 NSE of every site run with every other site's parameters).
@@ -41,38 +42,16 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-import xdifferland as xd  # noqa: E402
-from xdifferland.experiments import prepare_sites, site_validation, temporal_split  # noqa: E402
+from xdifferland.experiments import (candidate_runs, lai_ranking, prepare_sites,  # noqa: E402
+                                     runs_by_cross_validation, temporal_split)
+from xdifferland.experiments.lai_matched import fit_without, others_than  # noqa: E402
+from xdifferland.experiments.sites import SITE_SETTINGS  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fluxnet_sites"
 #: Published label → (observed variable, simulated output).
 SCORED = {"GPP": ("gpp", "gpp"), "ET": ("et_ec", "et"), "NEE": ("nee", "nee"),
           "LAI": ("lai", "lai")}
 LAI_MATCHED = (1, 3, 5)  # runs averaged by the LAI-matched choices
-FLUXES = ("GPP", "ET", "NEE")
-
-
-def transfer_runs(data: Path, sites: list[str] | None, epochs: int | None,
-                  seed: int) -> tuple[dict, object, object]:
-    """``runs[k][j][label]``: daily outputs ``(time, site)`` at every site with site j's
-    parameters, from a joint fit to every site but k; with the observations and the test mask."""
-    ds = prepare_sites(data, sites)
-    _, test = temporal_split(ds)
-    names = [str(s) for s in ds["site"].values]
-    outputs = [output for _, output in SCORED.values()]
-    runs: dict[str, dict[str, dict[str, np.ndarray]]] = {}
-    for k in names:
-        others = [s for s in names if s != k]
-        fit = site_validation(data, sites=others, epochs=epochs, seed=seed,
-                              leave_one_out=False, progress=False)
-        parameters = fit.model.parameters(prepare_sites(data, others))
-        runs[k] = {}
-        for j in others:
-            simulated = xd.simulate(ds, parameters.sel(site=j, drop=True), outputs)
-            runs[k][j] = {label: simulated[output].transpose("time", "site").values
-                          for label, (_, output) in SCORED.items()}
-        print(f"  {k}: fitted on the other {len(others)} sites", flush=True)
-    return runs, ds, test
 
 
 def nse(observed: np.ndarray, simulated: np.ndarray) -> float:
@@ -83,59 +62,47 @@ def nse(observed: np.ndarray, simulated: np.ndarray) -> float:
 
 
 class Fold:
-    """The runs of one fold (a joint fit without site ``k``) and the observations they meet."""
+    """A joint fit to every site but ``k``, and every site run with each training site's fitted
+    parameters (``runs``: ``candidate_runs`` over all sites)."""
 
-    def __init__(self, k: str, runs: dict, ds, test):
-        self.k, self.runs = k, runs[k]
-        self.names = [str(s) for s in ds["site"].values]
-        self.ds, self.test = ds, test
+    def __init__(self, k: str, ds, train, test, settings: dict):
+        self.k, self.ds, self.test = k, ds, test
+        self.others = [str(s) for s in ds["site"].values if str(s) != k]
+        model = fit_without(ds, train, k, settings)  # as site_validation(lai_matching=True)
+        outputs = [output for _, output in SCORED.values()]
+        self.runs = candidate_runs(model, others_than(ds, k), ds, outputs).load()
 
-    def observed(self, site: str, label: str, test_only: bool = True) -> np.ndarray:
-        values = self.ds[SCORED[label][0]].sel(site=site).values
-        return np.where(self.test.sel(site=site).values, values, np.nan) if test_only else values
+    def score(self, label: str, chosen) -> float:
+        """Test-year NSE at ``k`` of the mean of the runs with the ``chosen`` parameters."""
+        observed_name, output = SCORED[label]
+        observed = self.ds[observed_name].sel(site=self.k).where(self.test.sel(site=self.k))
+        simulated = self.runs[output].sel(site=self.k, candidate=list(chosen)).mean("candidate")
+        return nse(observed.values, simulated.values)
 
-    def score(self, site: str, label: str, chosen) -> float:
-        """Test-year NSE at ``site`` of the mean of the runs with the ``chosen`` parameters."""
-        column = self.names.index(site)
-        simulated = np.mean([self.runs[j][label][:, column] for j in chosen], axis=0)
-        return nse(self.observed(site, label), simulated)
-
-    def by_lai(self, site: str) -> list[str]:
-        """Candidate parameter sites (not ``site`` itself), closest LAI at ``site`` first, over
-        all years: what the satellite-informed protocol may see."""
-        column, lai = self.names.index(site), self.observed(site, "LAI", test_only=False)
-
-        def distance(j):
-            simulated = self.runs[j]["LAI"][:, column]
-            seen = np.isfinite(lai) & np.isfinite(simulated)
-            return float(np.mean((lai[seen] - simulated[seen]) ** 2))
-
-        return sorted((j for j in self.runs if j != site), key=distance)
-
-    def lai_count_by_cv(self) -> int:
-        """The number of LAI-matched runs to average, chosen on this fold's training sites: each
-        predicted from the other training sites' runs, by its mean flux NSE."""
-        counts = {n: [] for n in range(1, max(LAI_MATCHED) + 1)}
-        for site in self.runs:  # the fold's training sites
-            ranked = self.by_lai(site)
-            for n, scores in counts.items():
-                scores.append(np.mean([self.score(site, label, ranked[:n]) for label in FLUXES]))
-        return max(counts, key=lambda n: np.mean(counts[n]))
+    def lai_cv_runs(self) -> int:
+        """The LAI-matched count chosen on this fold's training sites (1-5)."""
+        training = self.ds.sel(site=self.others)
+        n, _ = runs_by_cross_validation(self.runs.sel(site=self.others), training,
+                                        self.test.sel(site=self.others), max_runs=5)
+        return n
 
 
 def site_scores(fold: Fold) -> dict[str, float]:
     """The choices' test-year NSE at the fold's held-out site, by variable."""
-    k, others = fold.k, list(fold.runs)
-    ranked, n_cv = fold.by_lai(k), fold.lai_count_by_cv()
+    k, others = fold.k, fold.others
+    # all years of k's LAI: what the satellite-informed protocol may see
+    ranked = list(lai_ranking(fold.runs.sel(site=[k]), fold.ds["lai"].sel(site=[k]))
+                  .isel(site=0).values)
+    n_cv = fold.lai_cv_runs()
     row: dict[str, float] = {"lai_cv_runs": n_cv}
     for label in SCORED:
-        row[f"best_{label}"] = max(fold.score(k, label, [j]) for j in others)
-        row[f"best_pair_{label}"] = max(fold.score(k, label, pair)
+        row[f"best_{label}"] = max(fold.score(label, [j]) for j in others)
+        row[f"best_pair_{label}"] = max(fold.score(label, pair)
                                         for pair in itertools.combinations(others, 2))
-        row[f"all_{label}"] = fold.score(k, label, others)
+        row[f"all_{label}"] = fold.score(label, others)
         for n in LAI_MATCHED:
-            row[f"lai{n}_{label}"] = fold.score(k, label, ranked[:n])
-        row[f"lai_cv_{label}"] = fold.score(k, label, ranked[:n_cv])
+            row[f"lai{n}_{label}"] = fold.score(label, ranked[:n])
+        row[f"lai_cv_{label}"] = fold.score(label, ranked[:n_cv])
     return row
 
 
@@ -144,8 +111,8 @@ def gpp_matrix(folds: list[Fold]) -> pd.DataFrame:
     names = [fold.k for fold in folds]
     matrix = pd.DataFrame(np.nan, index=names, columns=names)
     for fold in folds:
-        for j in fold.runs:
-            matrix.loc[fold.k, j] = fold.score(fold.k, "GPP", [j])
+        for j in fold.others:
+            matrix.loc[fold.k, j] = fold.score("GPP", [j])
     return matrix
 
 
@@ -179,8 +146,16 @@ def main(argv=None) -> pd.DataFrame:
     epochs = args.epochs or (20 if args.quick else None)
     args.out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    runs, ds, test = transfer_runs(args.data, sites, epochs, args.seed)
-    folds = [Fold(k, runs, ds, test) for k in runs]
+    ds = prepare_sites(args.data, sites)
+    train, test = temporal_split(ds)
+    settings = SITE_SETTINGS | {"seed": args.seed, "test_fraction": 0.0, "dev_fraction": 0.0,
+                                "progress": False}
+    if epochs is not None:
+        settings["epochs"] = epochs
+    folds = []
+    for k in ds["site"].values:
+        folds.append(Fold(str(k), ds, train, test, settings))
+        print(f"  {k}: fitted on the other {len(folds[-1].others)} sites", flush=True)
     table = pd.DataFrame.from_dict({fold.k: site_scores(fold) for fold in folds},
                                    orient="index")
     table.loc["mean"] = table.mean()

@@ -24,6 +24,7 @@ import xarray as xr
 from ..io import open_cardamom_sites
 from ..metrics import skill
 from ..contract.declare import PREDICTOR_GROUPS
+from .lai_matched import held_out_lai_matched
 from .loso import (LOSO_PREDICTORS, LOSO_SEEDS, LOSO_START, SAT_PREDICTORS, leave_one_site_out,
                    loso_table, training_window)
 
@@ -163,7 +164,8 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                     loso_seeds: int = LOSO_SEEDS, loso_all_years: bool = True,
                     loso_spinup_years: int = 0, loso_max_refits: int = 2,
                     loso_settings: dict | None = None, satellite: bool = False,
-                    sat_predictors: Sequence[str] = SAT_PREDICTORS, progress: bool = True,
+                    sat_predictors: Sequence[str] = SAT_PREDICTORS, lai_matching: bool = False,
+                    progress: bool = True,
                     workers: int | None = None, **fit_kwargs) -> SiteValidation:
     """Fit jointly across sites on their training years and score every site's test years.
 
@@ -212,6 +214,10 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
         the held-out site's LAI (all years) stays in training; its fluxes are never seen.
     sat_predictors : sequence of str
         Predictors of the satellite-informed fits (:data:`~.loso.SAT_PREDICTORS`).
+    lai_matching : bool, default False
+        Also the LAI-matched rule (columns ``satlai_*``): each site simulated by
+        :func:`~.lai_matched.lai_matched` from a joint fit to the other sites, matched by its
+        LAI (what the satellite-informed protocol sees; :func:`~.lai_matched.held_out_lai_matched`).
     progress : bool, default True
         A progress bar per running fit ("fit members" for the leave-one-site-out ensemble and
         its refits, "fit" for the joint fits, which run one after another).
@@ -226,8 +232,8 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
     -------
     SiteValidation
         Per-site NSE of GPP, ET, NEE and LAI for the joint fit (``hybrid_*``), the
-        leave-one-site-out predictions (``loso_*``) and the published per-site DALEC
-        calibration (``published_*``), plus their means over sites.
+        held-out-site predictions (``loso_*``, ``sat_*``, ``satlai_*``) and the published
+        per-site DALEC calibration (``published_*``), plus their means over sites.
     """
     from ..training import fit
 
@@ -263,6 +269,9 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
                               all_years=loso_all_years, spinup_years=loso_spinup_years,
                               max_refits=loso_max_refits, keep_streams=("lai",),
                               progress=progress, callback=stopper)
+    if lai_matching:
+        jobs["satlai"] = partial(held_out_lai_matched, ds, train, test, settings,
+                                 callback=stopper)
     if joint:
         window, window_mask = training_window(ds, train)
         if joint_default:
@@ -274,9 +283,9 @@ def site_validation(directory: str | Path, *, sites: Sequence[str] | None = None
     results = _run_concurrently(jobs, workers, stop)
 
     model, table = None, pd.DataFrame(index=pd.Index(ds["site"].values, name="site"))
-    for name in [n for n in ("hybrid", *variants, "loso", "sat") if n in results]:  # order
+    for name in [n for n in ("hybrid", *variants, "loso", "sat", "satlai") if n in results]:
         result = results[name]
-        if name in ("loso", "sat"):
+        if name in ("loso", "sat", "satlai"):
             part = loso_table(result, ds, test, SCORED)
         else:
             model = result if name == "hybrid" else model
