@@ -87,6 +87,12 @@ def test_ranking_is_a_permutation_ordered_by_error(levels, observed):
     assert np.all(np.diff(errors) >= 0)
 
 
+def test_excluding_a_site_that_is_no_candidate_says_so():
+    runs = make_runs({"A": 1.0, "B": 2.0}, sites=("A", "X"))
+    with pytest.raises(ValueError, match="X are not among the candidates"):
+        lai_ranking(runs, observed_lai({"A": 1.0, "X": 2.0}), exclude_self=True)
+
+
 def test_a_site_without_lai_is_named():
     runs = make_runs({"A": 1.0, "B": 2.0})
     lai = observed_lai({"X": 1.0, "Y": 2.0})

@@ -70,6 +70,11 @@ def lai_ranking(runs: xr.Dataset, lai: xr.DataArray, *, exclude_self: bool = Fal
                          "ranks the candidates by each site's observed LAI (e.g. MODIS): add it "
                          "or leave these sites out")
     if exclude_self:
+        missing = sorted(set(map(str, error["site"].values))
+                         - set(map(str, error["candidate"].values)))
+        if missing:
+            raise ValueError(f"exclude_self: {', '.join(missing)} are not among the candidates; "
+                             "run the candidates over the training sites themselves")
         error = error.where(error["candidate"] != error["site"])
     error = error.fillna(np.inf).transpose("site", "candidate")
     order = np.argsort(error.values, axis=1, kind="stable")
@@ -169,6 +174,9 @@ def lai_matched(model, training: xr.Dataset, target: xr.Dataset, *, runs: int | 
     if "lai" not in target:
         raise ValueError("lai: the target sites carry no 'lai' variable; the LAI-matched rule "
                          "needs each site's observed LAI (e.g. MODIS) to rank the candidates")
+    n_training = training.sizes.get("site", 0)
+    if runs is not None and not 1 <= runs <= n_training:
+        raise ValueError(f"runs={runs}: choose 1 to {n_training} (the training sites)")
     wanted = list(dict.fromkeys([*outputs, "lai"]))
     target_runs = candidate_runs(model, training, target, wanted)
     ranking = lai_ranking(target_runs, target["lai"])
@@ -177,8 +185,6 @@ def lai_matched(model, training: xr.Dataset, target: xr.Dataset, *, runs: int | 
         training_runs = candidate_runs(model, training, training,
                                        list(dict.fromkeys([*CV_FLUXES.values(), "lai"])))
         runs, scores = runs_by_cross_validation(training_runs, training, test, max_runs=max_runs)
-    if not 1 <= runs <= ranking.sizes["rank"]:
-        raise ValueError(f"runs={runs}: choose 1 to {ranking.sizes['rank']} (the training sites)")
     result = _matched_mean(target_runs[list(outputs)], ranking, runs)
     result["matched_sites"] = ranking.isel(rank=slice(0, runs))
     result["matched_sites"].attrs["long_name"] = "training sites whose parameters were averaged"
