@@ -17,7 +17,7 @@ Usage::
 
     python examples/fluxnet_sites.py                 # full run (see the docs for its timing)
     python examples/fluxnet_sites.py --quick         # 3 sites, few epochs (CI)
-    python examples/fluxnet_sites.py --held-out-only # refresh the loso_* and sat_* columns
+    python examples/fluxnet_sites.py --held-out-only # refresh the loso_*, sat_*, satlai_* columns
     python examples/fluxnet_sites.py --variants-only --variants nothing,nn_whole  # add variants
 """
 
@@ -201,8 +201,9 @@ def main(argv=None):
     parser.add_argument("--no-loso", action="store_true",
                         help="with --held-out-only: only the satellite-informed protocol")
     parser.add_argument("--held-out-only", action="store_true",
-                        help="only the held-out-site protocols: replace the loso_* and sat_* "
-                             "columns of an existing fluxnet_sites.csv in the output folder")
+                        help="only the held-out-site protocols: replace the loso_*, sat_* and "
+                             "satlai_* columns of an existing fluxnet_sites.csv in the output "
+                             "folder")
     parser.add_argument("--variants-only", action="store_true",
                         help="only the joint fits of --variants: add or replace their columns "
                              "of an existing fluxnet_sites.csv in the output folder")
