@@ -46,19 +46,13 @@ from xdifferland.experiments import (candidate_runs, lai_ranking, prepare_sites,
                                      runs_by_cross_validation, temporal_split)
 from xdifferland.experiments.lai_matched import fit_without, others_than  # noqa: E402
 from xdifferland.experiments.sites import SITE_SETTINGS  # noqa: E402
+from xdifferland.metrics import skill  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "fluxnet_sites"
 #: Published label → (observed variable, simulated output).
 SCORED = {"GPP": ("gpp", "gpp"), "ET": ("et_ec", "et"), "NEE": ("nee", "nee"),
           "LAI": ("lai", "lai")}
 LAI_MATCHED = (1, 3, 5)  # runs averaged by the LAI-matched choices
-
-
-def nse(observed: np.ndarray, simulated: np.ndarray) -> float:
-    """Nash-Sutcliffe efficiency over the steps where both are finite."""
-    keep = np.isfinite(observed) & np.isfinite(simulated)
-    o, s = observed[keep], simulated[keep]
-    return float(1.0 - np.sum((o - s) ** 2) / np.sum((o - o.mean()) ** 2))
 
 
 class Fold:
@@ -75,9 +69,10 @@ class Fold:
     def score(self, label: str, chosen) -> float:
         """Test-year NSE at ``k`` of the mean of the runs with the ``chosen`` parameters."""
         observed_name, output = SCORED[label]
-        observed = self.ds[observed_name].sel(site=self.k).where(self.test.sel(site=self.k))
-        simulated = self.runs[output].sel(site=self.k, candidate=list(chosen)).mean("candidate")
-        return nse(observed.values, simulated.values)
+        site = [self.k]
+        observed = self.ds[observed_name].sel(site=site).where(self.test.sel(site=site))
+        simulated = self.runs[output].sel(site=site, candidate=list(chosen)).mean("candidate")
+        return float(skill(observed, simulated, spatial_dims=["site"])["temporal_nse"][0])
 
     def lai_cv_runs(self) -> int:
         """The LAI-matched count chosen on this fold's training sites (1-5)."""

@@ -33,11 +33,10 @@ LAI_MATCHED_OUTPUTS = ("gpp", "et", "nee", "lai")
 CV_FLUXES = {"gpp": "gpp", "et_ec": "et", "nee": "nee"}
 
 
-def _site_dim(ds: xr.Dataset, role: str) -> str:
+def _require_sites(ds: xr.Dataset, role: str) -> None:
     if "site" not in ds.dims:
         raise ValueError(f"{role}: lai_matched works on site lists, a 'site' dimension (dims "
                          f"{tuple(ds.dims)}); read site files with prepare_sites")
-    return "site"
 
 
 def candidate_runs(model, training: xr.Dataset, target: xr.Dataset,
@@ -46,8 +45,8 @@ def candidate_runs(model, training: xr.Dataset, target: xr.Dataset,
 
     Returns the outputs with a leading ``candidate`` dim named by the training sites.
     """
-    _site_dim(training, "training")
-    _site_dim(target, "target")
+    _require_sites(training, "training")
+    _require_sites(target, "target")
     parameters = model.parameters(training)
     names = [str(s) for s in training["site"].values]
     runs = [simulate(target, parameters.sel(site=name, drop=True), list(outputs))
